@@ -1,0 +1,1 @@
+"""Backends of nst, each a subpackage that exposes ``BACKEND``; see ``nst.backend``."""

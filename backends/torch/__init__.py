@@ -1,0 +1,5 @@
+"""The PyTorch backend."""
+
+from nst.backends.torch.backend import TorchBackend
+
+BACKEND = TorchBackend()

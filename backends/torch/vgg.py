@@ -1,0 +1,62 @@
+"""VGG as a torch module built from ``nst.network.Arch``, cut after the deepest needed layer."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from nst.backend import Preprocess
+from nst.network import Arch
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG features: ``forward(x)`` maps an N x 3 x H x W RGB [0,1] batch to the
+    requested layers' activations. Preprocessing (channel order, scale, mean, std) is the
+    first operation, so callers always work in RGB [0,1]."""
+
+    def __init__(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
+                 layers: Sequence[str], pooling: str):
+        super().__init__()
+        self.arch = arch
+        self.layers = tuple(layers)
+        self.pooling = pooling
+        self.sequence = arch.cut(layers)
+        self.order = list(preprocess.order)
+        self.register_buffer("scale", _per_channel(preprocess.scale / np.asarray(preprocess.std)))
+        self.register_buffer("shift", _per_channel(np.asarray(preprocess.mean) / np.asarray(preprocess.std)))
+        self.convs = nn.ModuleDict()
+        for name in self.sequence:
+            if name.startswith("conv"):
+                weight = torch.from_numpy(np.ascontiguousarray(params[f"{name}.weight"], np.float32))
+                conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
+                conv.weight.data.copy_(weight)
+                conv.bias.data.copy_(torch.from_numpy(np.asarray(params[f"{name}.bias"], np.float32)))
+                self.convs[name] = conv
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.order != [0, 1, 2]:
+            x = x[:, self.order]
+        x = x * self.scale - self.shift
+        wanted, out = set(self.layers), {}
+        for name in self.sequence:
+            if name.startswith("conv"):
+                x = self.convs[name](x)
+            elif name.startswith("relu"):
+                x = F.relu(x)
+            elif self.pooling == "avg":
+                x = F.avg_pool2d(x, 2)
+            else:
+                x = F.max_pool2d(x, 2)
+            if name in wanted:
+                out[name] = x
+        return out
+
+
+def _per_channel(values) -> torch.Tensor:
+    return torch.tensor(np.asarray(values, np.float32)).reshape(1, 3, 1, 1)

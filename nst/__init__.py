@@ -1,0 +1,12 @@
+"""nst: neural style transfer after Gatys, Ecker & Bethge (CVPR 2016).
+
+The core imports neither torch nor jax; backends load on first use.
+"""
+
+from nst.config import Config, LossSpec, make_config
+from nst.errors import NonFiniteLoss, NstError
+from nst.stylize import Progress, Result, StyleTransfer, stylize
+
+__all__ = ["Config", "LossSpec", "make_config", "NstError", "NonFiniteLoss", "Progress",
+           "Result", "StyleTransfer", "stylize"]
+__version__ = "0.1.0"

@@ -1,0 +1,124 @@
+"""The contract between the core and a backend, and the lazy registry of backends.
+
+The core owns images, configuration, weight files and the schedule; a backend owns arrays,
+the network, the losses and the optimiser loop. Images cross the boundary as float32 numpy
+arrays, H x W x 3, RGB in [0, 1]; parameters as the canonical numpy state_dict
+(``conv1_1.weight`` OIHW, ...). Registry entries are module paths imported on first use, so
+both backends live in one process and a missing one fails with the extra to install.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from dataclasses import dataclass
+from typing import Mapping, Protocol, Sequence
+
+import numpy as np
+
+from nst.config import Config, LossSpec
+from nst.errors import NstError
+from nst.network import Arch
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an RGB [0,1] image becomes the network's input; it belongs to the weights.
+
+    input = (rgb[..., order] * scale - mean) / std, channel by channel.
+    torchvision: RGB, scale 1, ImageNet mean/std. Caffe: BGR, scale 255, mean pixel, std 1.
+    """
+
+    order: tuple[int, int, int] = (0, 1, 2)
+    scale: float = 1.0
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+TORCHVISION = Preprocess()
+CAFFE = Preprocess(order=(2, 1, 0), scale=255.0, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))
+
+
+class Network(Protocol):
+    """A frozen feature extractor, cut after the deepest requested layer."""
+
+    arch: Arch
+    layers: tuple[str, ...]
+    device: str
+
+    def features(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        """The requested layers' activations for one H x W x 3 image, each C x H' x W'."""
+
+
+class Optimization(Protocol):
+    """A run in progress on the backend's device."""
+
+    def advance(self, steps: int) -> dict[str, float]:
+        """Run ``steps`` more steps; return the loss terms content, style, tv and total."""
+
+    def image(self) -> np.ndarray:
+        """The current image, H x W x 3 float32 (not clipped)."""
+
+
+class Backend(Protocol):
+    name: str
+
+    def devices(self) -> list[str]:
+        """Devices this backend can run on here, e.g. ['cpu', 'cuda:0']."""
+
+    def load_network(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
+                     layers: Sequence[str], pooling: str, device: str) -> Network: ...
+
+    def prepare_targets(self, net: Network, content: np.ndarray, styles: Sequence[np.ndarray],
+                        spec: LossSpec):
+        """Content features and the blended style Gram targets, kept on the device."""
+
+    def loss_terms(self, net: Network, targets, image: np.ndarray, spec: LossSpec) -> dict[str, float]:
+        """content, style, tv and total loss of ``image`` (for tests and reports)."""
+
+    def loss_gradient(self, net: Network, targets, image: np.ndarray, spec: LossSpec) -> np.ndarray:
+        """d total / d image, H x W x 3 (for parity tests)."""
+
+    def start(self, net: Network, targets, init: np.ndarray, spec: LossSpec, cfg: Config) -> Optimization: ...
+
+
+# name -> (module path, pip extra that provides it)
+REGISTRY: dict[str, tuple[str, str]] = {
+    "torch": ("nst.backends.torch", "torch"),
+    "jax": ("nst.backends.jax", "jax"),
+}
+DEFAULT_BACKEND = "torch"
+_loaded: dict[str, Backend] = {}
+
+
+def available_backends() -> list[str]:
+    """Registered backends whose framework is installed."""
+    out = []
+    for name in REGISTRY:
+        try:
+            get_backend(name)
+        except NstError:
+            continue
+        out.append(name)
+    return out
+
+
+def get_backend(name: str) -> Backend:
+    if name not in REGISTRY:
+        raise NstError(f"unknown backend {name!r}; choose from {', '.join(REGISTRY)}")
+    if name not in _loaded:
+        module_path, extra = REGISTRY[name]
+        try:
+            module = importlib.import_module(module_path)
+        except ImportError as exc:
+            raise NstError(
+                f"backend {name!r} is not installed ({exc.name or exc}); "
+                f"install it with: pip install 'nst[{extra}]'"
+            ) from None
+        _loaded[name] = module.BACKEND
+    return _loaded[name]
+
+
+def resolve_backend(name: str | None = None) -> Backend:
+    """API argument > CLI --backend (passed here as ``name``) > $NST_BACKEND > default."""
+    return get_backend(name or os.environ.get("NST_BACKEND") or DEFAULT_BACKEND)

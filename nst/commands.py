@@ -1,0 +1,118 @@
+"""What each ``nst`` subcommand does; ``nst.cli`` parses the arguments and handles errors."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import sys
+from pathlib import Path
+
+from nst import image as img
+from nst.backend import REGISTRY, get_backend
+from nst.cli import EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
+from nst.config import make_config
+from nst.errors import NstError
+from nst.network import ARCHS
+from nst.stylize import Progress, Result, StyleTransfer
+
+
+def _log(message: str) -> None:
+    print(f"nst: {message}", file=sys.stderr)
+
+
+def stylize(args) -> int:
+    cfg = config_from_args(args)
+    output = img.check_output_path(args.output)
+    # Read every input before the (slow) weights, so a bad file fails at once.
+    content = img.load_image(args.content)
+    styles = [img.load_image(path) for path in args.styles]
+    transfer = StyleTransfer(cfg, args.backend, log=_log).prepare(content, styles)
+    return _run_and_write(transfer, output)
+
+
+def demo(args) -> int:
+    from nst.demo import demo_content, demo_style
+
+    output = img.check_output_path(args.output)
+    cfg = make_config(size=args.size, iterations=args.iterations, weights="vgg16-offline",
+                      device=args.device)
+    content = demo_content()
+    style = demo_style()
+    style_path = output.with_name(f"{output.stem}-style.png")
+    img.save_image(style, style_path)
+    _log(f"content: scikit-image's astronaut photo; style: a generated painting, written to {style_path}")
+    transfer = StyleTransfer(cfg, args.backend, log=_log).prepare(content, [style])
+    return _run_and_write(transfer, output)
+
+
+def _run_and_write(transfer: StyleTransfer, output: Path) -> int:
+    from tqdm import tqdm
+
+    cfg = transfer.cfg
+    _log(f"backend {transfer.backend.name} on {transfer.net.device}, "
+         f"{transfer.content.shape[1]}x{transfer.content.shape[0]} px, "
+         f"{cfg.iterations} {cfg.optimizer} steps")
+    bar = tqdm(total=cfg.iterations, unit="step", file=sys.stderr, dynamic_ncols=True)
+
+    def on_progress(progress: Progress) -> None:
+        bar.update(progress.step - bar.n)
+        bar.set_postfix_str(" ".join(f"{k}={v:.3g}" for k, v in progress.losses.items()))
+        if cfg.save_every and progress.step % cfg.save_every == 0 and progress.step < progress.total:
+            img.save_image(progress.image(), img.intermediate_path(output, progress.step))
+
+    result: Result = transfer.run(on_progress)
+    bar.close()
+    img.save_image(result.image, output)
+    if result.stopped == "interrupted":
+        _log(f"interrupted at step {result.steps}/{cfg.iterations}; wrote the current image to {output}")
+        return EXIT_INTERRUPTED
+    if result.stopped == "non-finite":
+        _log(f"error: the loss became non-finite after step {result.steps}; wrote the last finite "
+             f"image to {output}; try a smaller --lr or --style-weight")
+        return EXIT_USAGE
+    print(f"wrote {output}")
+    return 0
+
+
+def weights(args) -> int:
+    from nst import weights as nst_weights
+
+    if args.weights_command == "list":
+        rows = [("name", "available", "size", "preprocessing", "source")]
+        for source in nst_weights.list_sources():
+            rows.append((source.name, "yes" if source.available_here else "no",
+                         f"{source.size_bytes / 1e6:.0f} MB", source.preprocessing, source.location))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+        return 0
+    destination = Path(args.output)
+    if not destination.parent.is_dir():
+        raise NstError(f"output directory does not exist: {destination.parent}")
+    loaded = nst_weights.convert(args.source, destination)
+    print(f"wrote {destination} ({loaded.arch.name}, from {loaded.name})")
+    return 0
+
+
+def info(args) -> int:
+    print(f"nst {importlib.metadata.version('nst')}, Python {platform.python_version()}, "
+          f"numpy {importlib.metadata.version('numpy')}, {platform.machine()}")
+    for name, (_, extra) in REGISTRY.items():
+        try:
+            backend = get_backend(name)
+        except NstError:
+            print(f"backend {name}: not installed (pip install 'nst[{extra}]')")
+            continue
+        versions = ", ".join(f"{package} {importlib.metadata.version(package)}"
+                             for package in _framework_packages(name))
+        print(f"backend {name}: {versions}; devices: {', '.join(backend.devices())}")
+    return 0
+
+
+def _framework_packages(backend: str) -> tuple[str, ...]:
+    return {"torch": ("torch",), "jax": ("jax", "jaxlib", "flax", "optax")}[backend]
+
+
+def layers(args) -> int:
+    print(" ".join(ARCHS[args.arch].layers))
+    return 0

@@ -1,0 +1,181 @@
+"""Every default of nst, once, with the help text the CLI is generated from.
+
+``Config`` is a flat frozen dataclass: one field per user-facing option. The CLI builds its
+flags from the fields (name, type, default, ``help`` metadata), so a default changed here is
+changed everywhere. Presets are named sets of overrides applied before the user's own flags.
+
+``LossSpec`` is what the backends see: the loss terms already resolved to per-layer weights,
+so the two backends compute the same objective from the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields, replace
+
+from nst.errors import NstError
+
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+CONTENT_LAYERS = ("relu4_2",)
+
+
+def _opt(default, help, choices=None, metavar=None):
+    return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar})
+
+
+@dataclass(frozen=True)
+class Config:
+    size: int = _opt(512, "longest side of the output in pixels")
+    iterations: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam steps)")
+    content_weight: float = _opt(1.0, "alpha: weight of the content loss")
+    # With torchvision's [0,1]-normalised input, features are ~60x smaller than with the
+    # paper's Caffe input (0..255), so Gram terms are ~60^4 smaller; 1e5 balances them at the
+    # default "mse" normalisation (chosen by looking at tubingen x starry_night).
+    style_weight: float = _opt(1e5, "beta: weight of the style loss")
+    tv_weight: float = _opt(0.0, "weight of the total-variation smoothness loss")
+    content_layers: tuple[str, ...] = _opt(CONTENT_LAYERS, "layers whose features carry the content")
+    content_layer_weights: tuple[float, ...] | None = _opt(
+        None, "per-layer content weights (default: equal, summing to 1)")
+    style_layers: tuple[str, ...] = _opt(STYLE_LAYERS, "layers whose Gram matrices carry the style")
+    style_layer_weights: tuple[float, ...] | None = _opt(
+        None, "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)")
+    style_blend: tuple[float, ...] | None = _opt(
+        None, "weights of the style images in the blended Gram target (default: equal)")
+    normalization: str = _opt(
+        "mse", "loss normalisation: 'mse' (Gram / (C*H*W), mean squared error, as most tools) "
+        "or 'paper' (1/(4 N^2 M^2) and 1/2 sum of squares, Gatys et al. 2016)",
+        choices=("mse", "paper"))
+    init: str = _opt("content", "starting image: content, noise (white noise, the paper), "
+                     "style, or the path of an image", metavar="{content,noise,style,PATH}")
+    optimizer: str = _opt("lbfgs", "lbfgs (the paper) or adam (less memory)",
+                          choices=("lbfgs", "adam"))
+    lr: float | None = _opt(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)")
+    lbfgs_history: int = _opt(50, "L-BFGS memory: number of past updates kept")
+    pooling: str = _opt("max", "pooling in the network: max (VGG) or avg (the paper)",
+                        choices=("max", "avg"))
+    weights: str = _opt("auto", "network weights: auto, vgg19, vgg16, vgg16-offline, or a path "
+                        "to a .pth, .safetensors or .npz state_dict")
+    device: str = _opt("auto", "device: auto, cpu, cuda, cuda:N, gpu or tpu")
+    seed: int = _opt(0, "random seed (noise init); same seed, backend and device: same output")
+    save_every: int = _opt(0, "write an intermediate image every N steps next to the output "
+                           "(out_0100.png); 0: never")
+    print_every: int = _opt(10, "update the progress line every N steps")
+
+    def __post_init__(self):
+        for name in ("size", "iterations", "lbfgs_history", "print_every"):
+            if getattr(self, name) < 1:
+                raise NstError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise NstError(f"--{_flag(name)} must be a non-negative number, got {value}")
+        if self.save_every < 0:
+            raise NstError(f"--save-every must be 0 or more, got {self.save_every}")
+        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
+            raise NstError(f"--lr must be a positive number, got {self.lr}")
+        for name in ("content_layer_weights", "style_layer_weights", "style_blend"):
+            values = getattr(self, name)
+            if values is not None and not all(math.isfinite(v) and v >= 0 for v in values):
+                raise NstError(f"--{_flag(name)} must be non-negative numbers, got {values}")
+        for layers, weights in ((self.content_layers, self.content_layer_weights),
+                                (self.style_layers, self.style_layer_weights)):
+            if weights is not None and len(weights) != len(layers):
+                raise NstError(f"{len(weights)} layer weights given for {len(layers)} layers "
+                               f"({', '.join(layers)})")
+        if not self.content_layers and not self.style_layers:
+            raise NstError("no content and no style layers: nothing to optimise")
+        for name in ("normalization", "optimizer", "pooling"):
+            choices = _field(name).metadata["choices"]
+            if getattr(self, name) not in choices:
+                raise NstError(f"--{_flag(name)} must be one of {', '.join(choices)}, "
+                               f"got {getattr(self, name)!r}")
+
+    @property
+    def step_size(self) -> float:
+        if self.lr is not None:
+            return self.lr
+        return 1.0 if self.optimizer == "lbfgs" else 0.02
+
+    def loss_spec(self, n_styles: int = 1) -> "LossSpec":
+        blend = self.style_blend or (1.0,) * n_styles
+        if len(blend) != n_styles:
+            raise NstError(f"--style-blend has {len(blend)} weights for {n_styles} style images")
+        if sum(blend) <= 0:
+            raise NstError("--style-blend weights sum to zero")
+        return LossSpec(
+            content=_scaled(self.content_layers, self.content_layer_weights, self.content_weight),
+            style=_scaled(self.style_layers, self.style_layer_weights, self.style_weight),
+            tv=self.tv_weight,
+            normalization=self.normalization,
+            style_blend=tuple(b / sum(blend) for b in blend),
+        )
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The objective, resolved: total = sum content[l]*C_l + sum style[l]*E_l + tv*TV.
+
+    The formulas, shared by both backends and the numpy oracle (``nst.reference``), with
+    F the C x M feature matrix of a layer (C = N_l channels, M = H*W positions):
+      Gram           G = F F^T / M   (per-position average; the paper's sum is M*G)
+      style  'mse'   E = sum (G - A)^2 / C^4          == MSE of F F^T / (C*M)
+             'paper' E = sum (G - A)^2 / (4 C^2)      == 1/(4 N^2 M^2) sum (FF^T - AA^T)^2
+      content 'mse'  mean (F - P)^2 ;  'paper'  1/2 sum (F - P)^2
+      tv             (sum dx^2 + sum dy^2) / (H*W*3) on the [0,1] RGB image
+    Dividing the Gram by M makes targets from style images of another size comparable.
+    """
+
+    content: tuple[tuple[str, float], ...]
+    style: tuple[tuple[str, float], ...]
+    tv: float
+    normalization: str
+    style_blend: tuple[float, ...] = (1.0,)
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([n for n, _ in self.content] + [n for n, _ in self.style]))
+
+
+def _scaled(layers, weights, overall) -> tuple[tuple[str, float], ...]:
+    weights = weights or (1.0,) * len(layers)
+    total = sum(weights)
+    if layers and total <= 0:
+        raise NstError(f"layer weights for {', '.join(layers)} sum to zero")
+    return tuple((name, overall * w / total) for name, w in zip(layers, weights))
+
+
+def _field(name):
+    return next(f for f in fields(Config) if f.name == name)
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+# Named sets of overrides. `gatys2016` is the paper's setting; `default` is Config's defaults.
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "gatys2016": {
+        "init": "noise",
+        "optimizer": "lbfgs",
+        "pooling": "avg",
+        "normalization": "paper",
+        "style_layers": STYLE_LAYERS,
+        "content_layers": CONTENT_LAYERS,
+        # alpha/beta = 1e-3, the ratio of the paper's Figure 2 (its Figure 3 sweeps 1e-1..1e-4).
+        "content_weight": 1.0,
+        "style_weight": 1e3,
+        "tv_weight": 0.0,
+        "iterations": 1000,
+    },
+}
+
+
+def make_config(preset: str = "default", **overrides) -> Config:
+    if preset not in PRESETS:
+        raise NstError(f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+    known = {f.name for f in fields(Config)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise NstError(f"unknown option {unknown[0]!r}")
+    return replace(Config(), **{**PRESETS[preset], **overrides})

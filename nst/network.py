@@ -1,0 +1,122 @@
+"""VGG16 and VGG19 described as data, with canonical layer names.
+
+A network is a list of blocks; each block is a run of 3x3 convolutions (given by their output
+channel counts) followed by a 2x2 pool. Layer names follow the paper's convention:
+``conv{block}_{index}``, ``relu{block}_{index}``, ``pool{block}``. Parameters are keyed
+``conv{b}_{i}.weight`` (OIHW, torchvision layout) and ``conv{b}_{i}.bias``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from nst.errors import NstError
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A VGG-style architecture: ``blocks[b]`` lists the output channels of block b's convs."""
+
+    name: str
+    blocks: tuple[tuple[int, ...], ...]
+    in_channels: int = 3
+
+    @cached_property
+    def convs(self) -> tuple[tuple[str, int, int], ...]:
+        """(name, in_channels, out_channels) of every conv, in order."""
+        out, channels = [], self.in_channels
+        for b, block in enumerate(self.blocks, start=1):
+            for i, width in enumerate(block, start=1):
+                out.append((f"conv{b}_{i}", channels, width))
+                channels = width
+        return tuple(out)
+
+    @cached_property
+    def layers(self) -> tuple[str, ...]:
+        """Every named layer in forward order: conv, relu, ..., pool."""
+        names = []
+        for b, block in enumerate(self.blocks, start=1):
+            for i in range(1, len(block) + 1):
+                names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+            names.append(f"pool{b}")
+        return tuple(names)
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        shapes = {}
+        for name, cin, cout in self.convs:
+            shapes[f"{name}.weight"] = (cout, cin, 3, 3)
+            shapes[f"{name}.bias"] = (cout,)
+        return shapes
+
+    def channels(self, layer: str) -> int:
+        """Output channels of a named layer."""
+        block = int(layer.lstrip("convrelupool")[0]) - 1
+        if layer.startswith("pool"):
+            return self.blocks[block][-1]
+        index = int(layer.split("_")[1]) - 1
+        return self.blocks[block][index]
+
+    def check_layers(self, names) -> None:
+        for name in names:
+            if name not in self.layers:
+                raise NstError(
+                    f"unknown layer {name!r} for {self.name}; "
+                    f"choose from {self.layers[0]} .. {self.layers[-1]} (see `nst layers`)"
+                )
+
+    def cut(self, names) -> tuple[str, ...]:
+        """The layers up to and including the deepest of ``names``: all a forward pass needs."""
+        self.check_layers(names)
+        deepest = max(self.layers.index(n) for n in names)
+        return self.layers[: deepest + 1]
+
+    def downsampling(self, names) -> int:
+        """How many times the input is halved before the deepest of ``names``."""
+        return sum(1 for n in self.cut(names) if n.startswith("pool"))
+
+
+VGG16 = Arch("vgg16", ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)))
+VGG19 = Arch(
+    "vgg19", ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4)
+)
+# Same cfg machinery as VGG16 with a handful of channels: fast tests of every option.
+TINY = Arch("tiny", ((4, 4), (8, 8), (8, 8, 8), (16, 16, 16), (16, 16, 16)))
+
+ARCHS = {a.name: a for a in (VGG16, VGG19, TINY)}
+
+
+def infer_arch(params) -> Arch:
+    """The architecture whose keys and shapes ``params`` matches exactly, or a clear error."""
+    first_mismatch = {}
+    for arch in (VGG19, VGG16, TINY):
+        expected = arch.param_shapes()
+        problem = None
+        for key, shape in expected.items():
+            if key not in params:
+                problem = f"missing key {key}"
+                break
+            if tuple(params[key].shape) != shape:
+                problem = f"{key} has shape {tuple(params[key].shape)}, expected {shape}"
+                break
+        if problem is None:
+            extra = sorted(set(params) - set(expected))
+            if not extra:
+                return arch
+            problem = f"unexpected key {extra[0]}"
+        first_mismatch[arch.name] = problem
+    details = "; ".join(f"{name}: {p}" for name, p in first_mismatch.items())
+    raise NstError(f"weights match no known VGG architecture ({details})")
+
+
+def random_params(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
+    """He-initialised float32 weights, for tests and benchmarks that need no real network."""
+    rng = np.random.default_rng(seed)
+    params = {}
+    for name, cin, cout in arch.convs:
+        std = np.sqrt(2.0 / (cin * 9))
+        params[f"{name}.weight"] = (rng.standard_normal((cout, cin, 3, 3)) * std).astype(np.float32)
+        params[f"{name}.bias"] = (rng.standard_normal(cout) * 0.01).astype(np.float32)
+    return params

@@ -1,0 +1,52 @@
+"""A plain numpy oracle of the objective (see ``LossSpec``), in float64, for tests.
+
+Features are C x H x W arrays of one image; images are H x W x 3 in [0, 1].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nst.config import LossSpec
+
+
+def gram(features: np.ndarray) -> np.ndarray:
+    """G = F F^T / M with F the C x M feature matrix."""
+    f = np.asarray(features, np.float64).reshape(features.shape[0], -1)
+    return f @ f.T / f.shape[1]
+
+
+def style_loss(features: np.ndarray, target_gram: np.ndarray, normalization: str) -> float:
+    channels = features.shape[0]
+    squared = float(np.sum((gram(features) - target_gram) ** 2))
+    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+
+
+def content_loss(features: np.ndarray, target: np.ndarray, normalization: str) -> float:
+    diff = np.asarray(features, np.float64) - target
+    return float(np.mean(diff**2)) if normalization == "mse" else 0.5 * float(np.sum(diff**2))
+
+
+def tv_loss(image: np.ndarray) -> float:
+    x = np.asarray(image, np.float64)
+    dy = np.sum((x[1:] - x[:-1]) ** 2)
+    dx = np.sum((x[:, 1:] - x[:, :-1]) ** 2)
+    return float((dx + dy) / x.size)
+
+
+def blended_grams(style_features: list[dict[str, np.ndarray]], spec: LossSpec) -> dict[str, np.ndarray]:
+    """The style target of each layer: the blend-weighted sum of the styles' Grams."""
+    return {
+        layer: sum(w * gram(f[layer]) for w, f in zip(spec.style_blend, style_features))
+        for layer, _ in spec.style
+    }
+
+
+def loss_terms(features: dict[str, np.ndarray], content_features: dict[str, np.ndarray],
+               style_grams: dict[str, np.ndarray], image: np.ndarray, spec: LossSpec) -> dict[str, float]:
+    content = sum(w * content_loss(features[l], content_features[l], spec.normalization)
+                  for l, w in spec.content)
+    style = sum(w * style_loss(features[l], style_grams[l], spec.normalization)
+                for l, w in spec.style)
+    tv = spec.tv * tv_loss(image) if spec.tv else 0.0
+    return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
