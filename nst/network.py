@@ -8,6 +8,7 @@ channel counts) followed by a 2x2 pool. Layer names follow the paper's conventio
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -53,11 +54,10 @@ class Arch:
 
     def channels(self, layer: str) -> int:
         """Output channels of a named layer."""
-        block = int(layer.lstrip("convrelupool")[0]) - 1
-        if layer.startswith("pool"):
-            return self.blocks[block][-1]
-        index = int(layer.split("_")[1]) - 1
-        return self.blocks[block][index]
+        self.check_layers([layer])
+        block, _, index = re.fullmatch(r"[a-z]+(\d+)_?(\d*)", layer).group(1, 1, 2)
+        widths = self.blocks[int(block) - 1]
+        return widths[int(index) - 1] if index else widths[-1]
 
     def check_layers(self, names) -> None:
         for name in names:

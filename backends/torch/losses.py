@@ -10,7 +10,7 @@ from nst.config import LossSpec
 def gram(features: torch.Tensor) -> torch.Tensor:
     """G = F F^T / M for each image of an N x C x H x W batch -> N x C x C."""
     n, c, h, w = features.shape
-    flat = features.reshape(n, c, h * w)
+    flat = features.float().reshape(n, c, h * w)  # fp32 even when the network ran in bf16
     return flat @ flat.transpose(1, 2) / (h * w)
 
 
@@ -21,7 +21,7 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor, normalization:
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, normalization: str) -> torch.Tensor:
-    diff = features - target
+    diff = features.float() - target
     return diff.pow(2).mean() if normalization == "mse" else 0.5 * diff.pow(2).sum()
 
 

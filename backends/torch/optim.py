@@ -20,6 +20,8 @@ class TorchOptimization:
         self.net, self.targets, self.spec = net, targets, spec
         self.pixels = to_tensor(init, device).requires_grad_(True)
         self.last_terms: dict[str, torch.Tensor] = {}
+        self.autocast_bf16 = cfg.precision == "bf16"
+        set_tf32(cfg.precision == "tf32")
         if cfg.optimizer == "lbfgs":
             # Strong-Wolfe line search keeps lr=1 steps stable from any init (the paper's
             # Caffe L-BFGS had none; neural-style runs without one and sometimes diverges).
@@ -32,7 +34,9 @@ class TorchOptimization:
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
-        terms = loss_terms(self.net(self.pixels), self.targets, self.pixels, self.spec)
+        with torch.autocast(self.pixels.device.type, torch.bfloat16, enabled=self.autocast_bf16):
+            features = self.net(self.pixels)
+        terms = loss_terms(features, self.targets, self.pixels, self.spec)
         terms["total"].backward()
         self.last_terms = {k: v.detach() for k, v in terms.items()}
         return terms["total"]
@@ -51,6 +55,12 @@ class TorchOptimization:
 
     def image(self) -> np.ndarray:
         return to_numpy(self.pixels.detach())
+
+
+def set_tf32(enabled: bool) -> None:
+    """TF32 is process-wide state in torch; each run sets it to what its precision asks."""
+    torch.backends.cuda.matmul.allow_tf32 = enabled
+    torch.backends.cudnn.allow_tf32 = enabled
 
 
 def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -1,0 +1,90 @@
+"""`python -m bench`: run the matrix, one fresh process per cell, and write JSON, Markdown, PNG."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from bench.environment import describe_environment
+from bench.report import add_comparisons, write_markdown, write_plot
+
+FULL = {"backends": "baseline,torch,jax", "sizes": "256,512", "optimizers": "lbfgs,adam",
+        "precisions": "fp32,tf32,bf16", "networks": "vgg19-random", "steps": 60, "chunk": 10}
+QUICK = {"backends": "baseline,torch,jax", "sizes": "96", "optimizers": "lbfgs,adam",
+         "precisions": "fp32", "networks": "vgg16-random", "steps": 12, "chunk": 4}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a small matrix (CI: under 2 min on 2 cores)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or tpu (default: cpu)")
+    parser.add_argument("--name", help="file stem (default: <device>-<date>)")
+    for key in FULL:
+        parser.add_argument(f"--{key}", default=None, help=f"comma list (full default: {FULL[key]})")
+    args = parser.parse_args(argv)
+    defaults = QUICK if args.quick else FULL
+    for key, value in defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def cells(args):
+    split = lambda text: [part for part in str(text).split(",") if part]
+    for network, size, optimizer, precision, backend in itertools.product(
+            split(args.networks), map(int, split(args.sizes)), split(args.optimizers),
+            split(args.precisions), split(args.backends)):
+        if backend == "baseline" and precision != "fp32":
+            continue  # the tutorial loop is fp32 only
+        if precision == "tf32" and args.device == "cpu":
+            continue  # TF32 exists on NVIDIA GPUs only
+        yield {"backend": backend, "size": size, "optimizer": optimizer, "precision": precision,
+               "network": network, "device": args.device, "steps": int(args.steps),
+               "chunk": int(args.chunk), "seed": 0}
+
+
+def run_cell(spec: dict) -> dict:
+    """A fresh interpreter per cell: no compile cache, allocator or thread pool carried over."""
+    done = subprocess.run([sys.executable, "-m", "bench.cell", json.dumps(spec)],
+                          capture_output=True, text=True, env=os.environ.copy())
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        return {**spec, "skipped": lines[-1] if lines else f"exit code {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.name or f"{args.device}-{date.today().isoformat()}"
+    started = time.perf_counter()
+    results = []
+    for spec in cells(args):
+        label = f"{spec['backend']:8} {spec['network']} {spec['size']}px {spec['optimizer']} {spec['precision']}"
+        result = run_cell(spec)
+        results.append(result)
+        if "skipped" in result:
+            print(f"skipped {label}: {result['skipped']}", flush=True)
+        else:
+            print(f"{label}: {result['step_seconds_median'] * 1e3:.1f} ms/step, "
+                  f"{result['achieved_tflops']:.2f} TFLOP/s", flush=True)
+    add_comparisons(results)
+    report = {"environment": describe_environment(args.device), "quick": args.quick,
+              "wall_seconds": time.perf_counter() - started, "cells": results}
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1))
+    write_markdown(report, args.out / f"{stem}.md")
+    write_plot(report, args.out / f"{stem}.png")
+    print(f"wrote {args.out / stem}.json, .md, .png ({report['wall_seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""One benchmark cell in a fresh process: `python -m bench.cell '<json spec>'` prints a JSON result.
+
+Phases, each timed on its own with the device synchronised (every `advance` returns Python
+floats, which waits for the device): weight loading; compile / first step; then `steps` steps
+in chunks, each chunk timed, giving the steady-state per-step median and spread and a
+loss-versus-wall-time curve from which the harness reads the time to a target loss.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.flops import step_flops
+from nst import image as img
+from nst.backend import TORCHVISION, get_backend
+from nst.config import make_config
+from nst.network import ARCHS, random_params
+
+IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+
+
+def load_network_params(network: str):
+    """'vgg16-offline' (real weights) or 'vgg19-random' / 'vgg16-random' (same shapes, He init):
+    speed does not depend on the weights' values."""
+    if network.endswith("-random"):
+        arch = ARCHS[network.removesuffix("-random")]
+        return random_params(arch, seed=0), arch, TORCHVISION
+    from nst.weights import load_weights
+
+    loaded = load_weights(network, progress=False)
+    return loaded.params, loaded.arch, loaded.preprocess
+
+
+def load_images(size: int):
+    if IMAGES.is_dir():
+        content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
+        content, style = img.load_image(content), img.load_image(style)
+    else:
+        from nst.demo import demo_content, demo_style
+
+        content, style = demo_content(), demo_style()
+    content = img.resize_longest(content, size)
+    # Style at the content's shape: the tutorial loop (the baseline) can only take that.
+    return content, img.resize_to(style, *content.shape[:2])
+
+
+def run_cell(spec: dict) -> dict:
+    cfg = make_config(size=spec["size"], optimizer=spec["optimizer"], precision=spec["precision"],
+                      device=spec["device"], seed=spec["seed"])
+    content, style = load_images(cfg.size)
+    loss_spec = cfg.loss_spec(1)
+    started = time.perf_counter()
+    params, arch, preprocess = load_network_params(spec["network"])
+    if spec["backend"] == "baseline":
+        run, device = _baseline(params, arch, content, style, loss_spec, cfg)
+    else:
+        backend = get_backend(spec["backend"])
+        net = backend.load_network(params, arch, preprocess, loss_spec.layers, cfg.pooling, cfg.device)
+        targets = backend.prepare_targets(net, content, [style], loss_spec)
+        run, device = backend.start(net, targets, content, loss_spec, cfg), net.device
+    setup_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    losses = run.advance(1)
+    first_step_seconds = time.perf_counter() - started
+
+    chunk, per_step, curve, elapsed, done = spec["chunk"], [], [], 0.0, 1
+    while done < spec["steps"]:
+        n = min(chunk, spec["steps"] - done)
+        started = time.perf_counter()
+        losses = run.advance(n)
+        seconds = time.perf_counter() - started
+        done, elapsed = done + n, elapsed + seconds
+        per_step.append(seconds / n)
+        curve.append([done, elapsed, losses["total"]])
+    median = statistics.median(per_step)
+    quartiles = statistics.quantiles(per_step, n=4) if len(per_step) > 1 else [median, median, median]
+    height, width = content.shape[:2]
+    flops = step_flops(arch, loss_spec.layers, height, width)
+    return {
+        **spec, "device_name": device, "height": height, "width": width,
+        "setup_seconds": setup_seconds, "first_step_seconds": first_step_seconds,
+        "compile_seconds": getattr(run, "compile_seconds", None),
+        "step_seconds_median": median, "step_seconds_iqr": quartiles[2] - quartiles[0],
+        "step_flops": flops, "achieved_tflops": flops / median / 1e12,
+        "peak_memory_bytes": _peak_memory(spec),
+        "final_losses": losses, "curve": curve,
+    }
+
+
+def _baseline(params, arch, content, style, loss_spec, cfg):
+    import torch
+
+    from bench.baseline import BaselineRun
+
+    device = torch.device("cuda" if cfg.device in ("cuda", "gpu", "auto") and torch.cuda.is_available() else "cpu")
+    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)[None])).to(device)
+    run = BaselineRun(params, arch, as_tensor(content), as_tensor(style), loss_spec, cfg.optimizer, cfg.step_size)
+    return run, str(device)
+
+
+def _peak_memory(spec) -> int:
+    """Device memory on GPU/TPU, else the process's peak RSS."""
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available() and spec["backend"] != "jax":
+            return int(torch.cuda.max_memory_allocated())
+    if spec["backend"] == "jax":
+        import jax
+
+        stats = jax.devices()[0].memory_stats() or {}
+        if "peak_bytes_in_use" in stats:
+            return int(stats["peak_bytes_in_use"])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_cell(json.loads(sys.argv[1]))))

@@ -1,0 +1,95 @@
+"""Comparisons between cells, and the Markdown table and PNG plot of a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# The target loss is the one the fp32 PyTorch cell reaches after this fraction of its steps,
+# so every cell is timed to the same quality.
+TARGET_FRACTION = 0.5
+
+
+def _key(cell):
+    return cell["network"], cell["size"], cell["optimizer"]
+
+
+def add_comparisons(cells: list[dict]) -> None:
+    """Speed-up over the baseline loop and time to the fp32 PyTorch cell's target loss."""
+    measured = [c for c in cells if "skipped" not in c]
+    baseline = {_key(c): c for c in measured if c["backend"] == "baseline"}
+    reference = {_key(c): c for c in measured if c["backend"] == "torch" and c["precision"] == "fp32"}
+    for cell in measured:
+        base = baseline.get(_key(cell))
+        cell["speedup_vs_baseline"] = (base["step_seconds_median"] / cell["step_seconds_median"]
+                                       if base else None)
+        ref = reference.get(_key(cell))
+        cell["target_loss"] = cell["seconds_to_target"] = None
+        if ref and ref["curve"]:
+            target_step = ref["steps"] * TARGET_FRACTION
+            target = next(loss for step, _, loss in ref["curve"] if step >= target_step)
+            cell["target_loss"] = target
+            cell["seconds_to_target"] = next(
+                (cell["first_step_seconds"] + seconds for _, seconds, loss in cell["curve"] if loss <= target),
+                None)
+
+
+def _fmt(value, pattern):
+    return "-" if value is None else pattern.format(value)
+
+
+def write_markdown(report: dict, path: Path) -> None:
+    env = report["environment"]
+    lines = [f"# nst benchmark: {env.get('gpu') or env['cpu']} ({env['device']})", "",
+             f"torch {env['versions'].get('torch')}, jax {env['versions'].get('jax')}, "
+             f"{env['cpu_count']} CPU threads; {'quick' if report['quick'] else 'full'} matrix, "
+             f"{report['wall_seconds']:.0f} s. Step times are medians over chunks after the "
+             f"first step (IQR after ±); L-BFGS steps include their line-search evaluations; "
+             f"TFLOP/s counts one forward and one input-gradient pass per step.", "",
+             "| backend | network | size | optimizer | precision | setup s | first step s | "
+             "step ms | TFLOP/s | x baseline | s to target | peak MB | final loss |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in report["cells"]:
+        head = f"| {c['backend']} | {c['network']} | {c['size']} | {c['optimizer']} | {c['precision']} |"
+        if "skipped" in c:
+            lines.append(f"{head} skipped: {c['skipped']} |||||||||")
+            continue
+        lines.append(
+            f"{head} {c['setup_seconds']:.2f} | {c['first_step_seconds']:.2f} | "
+            f"{c['step_seconds_median'] * 1e3:.1f} ± {c['step_seconds_iqr'] * 1e3:.1f} | "
+            f"{c['achieved_tflops']:.2f} | {_fmt(c['speedup_vs_baseline'], '{:.2f}')} | "
+            f"{_fmt(c['seconds_to_target'], '{:.2f}')} | {c['peak_memory_bytes'] / 2**20:.0f} | "
+            f"{c['final_losses']['total']:.4g} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    cells = [c for c in report["cells"] if "skipped" not in c]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    series = {}
+    for c in cells:
+        label = f"{c['backend']} {c['optimizer']} {c['precision']}"
+        series.setdefault(label, []).append((c["size"], c["step_seconds_median"] * 1e3))
+    for label, points in sorted(series.items()):
+        points.sort()
+        left.plot(*zip(*points), marker="o", label=label)
+    left.set(xlabel="image size (longest side, px)", ylabel="ms per step", yscale="log",
+             title="steady-state step time")
+    left.legend(fontsize=7)
+    largest = max((c["size"] for c in cells), default=0)
+    for c in cells:
+        if c["size"] == largest and c["curve"]:
+            _, seconds, losses = zip(*c["curve"])
+            right.plot([s + c["first_step_seconds"] for s in seconds], losses,
+                       label=f"{c['backend']} {c['optimizer']} {c['precision']}")
+    right.set(xlabel="wall time (s, incl. first step)", ylabel="total loss", yscale="log",
+              title=f"loss vs wall time at {largest} px")
+    right.legend(fontsize=7)
+    fig.suptitle(report["environment"].get("gpu") or report["environment"]["cpu"])
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,236 @@
+"""The `nst` command as a user meets it: options, outputs, and every bad input."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst import backend as backend_module
+from nst.cli import main
+from tests.helpers import tiny_weights_file, write_image
+
+
+@pytest.fixture
+def files(tmp_path):
+    content = write_image(tmp_path / "content.png", 40, 56, seed=1)
+    style = write_image(tmp_path / "style.png", 48, 48, seed=2)
+    return tmp_path, content, style, tiny_weights_file(tmp_path)
+
+
+def run_cli(argv, capsys):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def stylize_args(files, *extra, backend="torch"):
+    tmp, content, style, weights = files
+    return ["stylize", content, style, "-o", tmp / "out.png", "--weights", weights, "--size", 48,
+            "--iterations", 4, "--print-every", 2, "--backend", backend, *extra]
+
+
+def assert_one_line_error(code, err, *fragments):
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.startswith("nst: error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_stylize_writes_output_of_requested_size(files, capsys, backend_name):
+    tmp = files[0]
+    code, out, err = run_cli(stylize_args(files, backend=backend_name), capsys)
+    assert code == 0, err
+    assert "wrote" in out
+    assert "weights: tiny" in err or "weights:" in err
+    with Image.open(tmp / "out.png") as result:
+        assert max(result.size) == 48 and result.mode == "RGB"
+
+
+@pytest.mark.parametrize("option", [
+    ["--optimizer", "adam", "--lr", "0.05"],
+    ["--init", "noise"],
+    ["--init", "style"],
+    ["--pooling", "avg"],
+    ["--normalization", "paper", "--style-weight", "1"],
+    ["--tv-weight", "10"],
+    ["--style-layers", "relu1_1,relu3_1:0.5", "--content-layers", "relu2_2"],
+    ["--style-layer-weights", "1,2,3,4,5"],
+    ["--content-weight", "0"],
+    ["--preset", "gatys2016", "--iterations", "3"],
+])
+def test_every_option_runs(files, capsys, backend_name, option):
+    code, _, err = run_cli(stylize_args(files, *option, backend=backend_name), capsys)
+    assert code == 0, err
+    assert (files[0] / "out.png").exists()
+
+
+def test_init_from_a_file_and_two_blended_styles(files, capsys, backend_name):
+    tmp, content, style, _ = files
+    second = write_image(tmp / "style2.png", 30, 50, seed=3)
+    args = stylize_args(files, "--init", str(content), "--style-blend", "0.3,0.7", backend=backend_name)
+    args.insert(3, second)
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+
+
+def test_save_every_writes_intermediate_images(files, capsys, backend_name):
+    tmp = files[0]
+    code, _, err = run_cli(stylize_args(files, "--save-every", 2, backend=backend_name), capsys)
+    assert code == 0, err
+    assert (tmp / "out_0002.png").exists()
+    assert (tmp / "out.png").exists()
+    assert not (tmp / "out_0004.png").exists()  # the last step is the output itself
+
+
+def test_same_seed_same_backend_same_bytes(files, capsys, backend_name):
+    tmp = files[0]
+    outputs = []
+    for name in ("a.png", "b.png"):
+        args = stylize_args(files, "--init", "noise", "--seed", 7, backend=backend_name)
+        args[args.index("-o") + 1] = tmp / name
+        assert run_cli(args, capsys)[0] == 0
+        outputs.append((tmp / name).read_bytes())
+    assert outputs[0] == outputs[1]
+
+
+def test_help_lists_every_option_with_its_default(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["stylize", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for flag in ("--backend", "--size", "--iterations", "--content-weight", "--style-weight",
+                 "--tv-weight", "--content-layers", "--style-layers", "--init", "--optimizer",
+                 "--lr", "--pooling", "--weights", "--device", "--seed", "--save-every",
+                 "--print-every", "--preset", "gatys2016"):
+        assert flag in text
+    assert "(default: 512)" in text
+
+
+@pytest.mark.parametrize("mutate, fragments", [
+    (lambda a, t: a.__setitem__(1, t / "missing.png"), ["missing.png"]),
+    (lambda a, t: a.__setitem__(1, t), [str(Path("x")).strip("x")]),  # a directory
+    (lambda a, t: a.__setitem__(2, _text_file(t)), ["notes.png"]),
+    (lambda a, t: a.__setitem__(2, _truncated_png(t)), ["truncated.png"]),
+    (lambda a, t: a.extend(["--size", "8"]), ["px"]),
+    (lambda a, t: a.extend(["--style-layers", "relu9_9"]), ["relu9_9"]),
+    (lambda a, t: a.extend(["--style-weight", "-1"]), ["--style-weight"]),
+    (lambda a, t: a.extend(["--content-weight", "abc"]), ["abc"]),
+    (lambda a, t: a.extend(["--iterations", "0"]), ["--iterations"]),
+    (lambda a, t: a.extend(["--style-blend", "1,2"]), ["--style-blend"]),
+    (lambda a, t: a.extend(["--style-layer-weights", "1,2"]), ["layer weights"]),
+    (lambda a, t: a.__setitem__(4, t / "no_such_dir" / "out.png"), ["no_such_dir"]),
+    (lambda a, t: a.__setitem__(4, _text_file(t) / "out.png"), ["notes.png"]),
+    (lambda a, t: a.__setitem__(4, t / "out.gif2"), [".gif2"]),
+    (lambda a, t: a.extend(["--backend", "tensorflow"]), ["tensorflow"]),
+    (lambda a, t: a.extend(["--device", "quantum"]), ["quantum"]),
+    (lambda a, t: a.extend(["--device", "cuda:7"]), ["cuda:7"]),
+    (lambda a, t: a.extend(["--weights", t / "nothing.pth"]), ["nothing.pth"]),
+    (lambda a, t: a.extend(["--weights", _bad_weights(t)]), ["bad.safetensors"]),
+    (lambda a, t: a.extend(["--init", t / "nope.png"]), ["nope.png"]),
+    (lambda a, t: a.extend(["--preset", "picasso"]), ["picasso"]),
+])
+def test_bad_input_is_one_line_and_exit_2(files, capsys, mutate, fragments):
+    args = stylize_args(files)
+    mutate(args, files[0])
+    code, _, err = run_cli(args, capsys)
+    assert_one_line_error(code, err, *fragments)
+
+
+def test_bad_input_never_touches_existing_output(files, capsys):
+    tmp = files[0]
+    (tmp / "out.png").write_bytes(b"previous result")
+    args = stylize_args(files, "--style-layers", "nope")
+    assert run_cli(args, capsys)[0] == 2
+    assert (tmp / "out.png").read_bytes() == b"previous result"
+    assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("out")) == ["out.png"]
+
+
+def test_backend_not_installed_names_the_extra(files, capsys, monkeypatch):
+    monkeypatch.setitem(backend_module.REGISTRY, "torch", ("nst.backends.not_there", "torch"))
+    monkeypatch.setattr(backend_module, "_loaded", {})
+    code, _, err = run_cli(stylize_args(files), capsys)
+    assert_one_line_error(code, err, "pip install 'nst[torch]'")
+
+
+def test_non_finite_loss_keeps_last_finite_image(files, capsys, backend_name):
+    tmp = files[0]
+    code, _, err = run_cli(stylize_args(files, "--optimizer", "adam", "--lr", "1e38",
+                                        "--print-every", 1, backend=backend_name), capsys)
+    assert code == 2
+    assert "non-finite" in err and "Traceback" not in err
+    with Image.open(tmp / "out.png") as result:
+        assert np.isfinite(np.asarray(result, np.float32)).all()
+
+
+def test_grayscale_palette_rgba_cmyk_and_16_bit_inputs_are_converted(files, capsys):
+    tmp, content, _, _ = files
+    rgb = Image.open(content).convert("RGB")
+    variants = {"gray.png": rgb.convert("L"), "palette.png": rgb.convert("P"),
+                "rgba.png": rgb.convert("RGBA"), "cmyk.jpg": rgb.convert("CMYK"),
+                "deep.png": rgb.convert("L").point(lambda v: v * 256).convert("I;16")}
+    for name, picture in variants.items():
+        picture.save(tmp / name)
+        args = stylize_args(files)
+        args[1] = tmp / name
+        code, _, err = run_cli(args, capsys)
+        assert code == 0, (name, err)
+
+
+def test_ctrl_c_writes_current_image_and_exits_130(files):
+    tmp, content, style, weights = files
+    command = [sys.executable, "-m", "nst.cli", "stylize", str(content), str(style), "-o",
+               str(tmp / "out.png"), "--weights", str(weights), "--size", "48",
+               "--iterations", "1000000", "--print-every", "1", "--optimizer", "adam"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    seen = ""
+    deadline = time.monotonic() + 120
+    while "step" not in seen and time.monotonic() < deadline:
+        seen += process.stderr.read(1)
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 130, seen + rest
+    assert "interrupted" in rest and str(tmp / "out.png") in rest
+    assert "Traceback" not in rest
+    with Image.open(tmp / "out.png") as result:
+        assert max(result.size) == 48
+
+
+def test_info_and_layers_and_weights_list(capsys):
+    code, out, _ = run_cli(["info"], capsys)
+    assert code == 0 and "backend torch" in out
+    code, out, _ = run_cli(["layers", "--arch", "vgg16"], capsys)
+    assert code == 0 and "relu4_2" in out and "conv5_4" not in out
+    code, out, _ = run_cli(["weights", "list"], capsys)
+    assert code == 0 and "vgg19" in out and "vgg16-offline" in out
+
+
+def _text_file(tmp: Path) -> Path:
+    path = tmp / "notes.png"
+    path.write_text("not an image")
+    return path
+
+
+def _truncated_png(tmp: Path) -> Path:
+    source = write_image(tmp / "whole.png", 64, 64, seed=5).read_bytes()
+    path = tmp / "truncated.png"
+    path.write_bytes(source[: len(source) // 2])
+    return path
+
+
+def _bad_weights(tmp: Path) -> Path:
+    from safetensors.numpy import save_file
+
+    path = tmp / "bad.safetensors"
+    save_file({"conv1_1.weight": np.zeros((3, 3, 3, 3), np.float32)}, str(path))
+    return path

