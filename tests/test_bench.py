@@ -1,0 +1,39 @@
+"""`python -m bench --quick` runs end to end and writes its three files (it checks the harness
+works, not a speed)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.flops import forward_flops, step_flops
+from nst.network import VGG16
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_flop_count_matches_the_design_order_of_magnitude():
+    # design.md: about 62 GFLOP per step for VGG16 up to conv5_1 at 256x192.
+    flops = step_flops(VGG16, ["relu5_1"], 192, 256)
+    assert 55e9 < flops < 70e9
+    assert forward_flops(VGG16, ["relu1_1"], 10, 10) == 2 * 100 * 3 * 64 * 9
+
+
+def test_quick_bench_writes_json_markdown_and_plot(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path),
+                           "--name", "ci"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "ci.json").read_text())
+    measured = [c for c in report["cells"] if "skipped" not in c]
+    assert {c["backend"] for c in measured} >= {"baseline", "torch"}
+    for cell in measured:
+        assert cell["step_seconds_median"] > 0 and cell["achieved_tflops"] > 0
+        assert len(cell["curve"]) >= 2
+    torch_cells = [c for c in measured if c["backend"] == "torch"]
+    assert all(c["speedup_vs_baseline"] is not None for c in torch_cells)
+    assert all(c["seconds_to_target"] is not None for c in torch_cells)  # it reaches its own target
+    assert "| torch |" in (tmp_path / "ci.md").read_text()
+    assert (tmp_path / "ci.png").read_bytes()[:4] == b"\x89PNG"
+    assert report["environment"]["versions"]["torch"]

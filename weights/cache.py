@@ -1,0 +1,54 @@
+"""The canonical cache: one ``<name>.safetensors`` per weight source, written atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+from nst.errors import NstError
+
+
+def cache_dir() -> Path:
+    """$NST_CACHE_DIR, else $XDG_CACHE_HOME/nst, else ~/.cache/nst."""
+    if os.environ.get("NST_CACHE_DIR"):
+        return Path(os.environ["NST_CACHE_DIR"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "nst"
+    return Path.home() / ".cache" / "nst"
+
+
+def cached_path(name: str) -> Path:
+    return cache_dir() / f"{name}.safetensors"
+
+
+@contextlib.contextmanager
+def atomic_write(dest: Path):
+    """Yield a temporary path beside ``dest``; it becomes ``dest`` only if the block succeeds."""
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        os.close(handle)
+    except OSError as exc:
+        raise NstError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, dest)
+    except OSError as exc:
+        raise NstError(f"cannot write {dest}: {exc.strerror or exc}") from None
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_canonical(params: dict[str, np.ndarray], path: Path) -> None:
+    with atomic_write(path) as temporary:
+        save_file(params, str(temporary))
+
+
+def read_canonical(path: Path) -> dict[str, np.ndarray]:
+    return load_file(str(path))
