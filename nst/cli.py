@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a usage error as one line (no usage dump) and exit code 2."""
 
     def error(self, message):
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        raise NstError(message)
 
 
 def _number(kind):

@@ -295,21 +295,25 @@ def luminance(image: np.ndarray) -> np.ndarray:
     return (np.asarray(image, dtype=np.float64) @ _RGB_TO_YIQ[0]).astype(np.float32)
 
 
-def match_color_histogram(source: np.ndarray, target: np.ndarray, eps: float = 1e-5) -> np.ndarray:
+# Added to the source covariance before inverting it: the variance of 8-bit quantisation noise,
+# (1/255)^2 / 12, so a flat (singular) image stays finite and real images are barely affected.
+_COVARIANCE_FLOOR = (1 / 255) ** 2 / 12
+
+
+def match_color_histogram(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``source`` recoloured so its RGB mean and covariance match ``target``'s.
 
     A linear map x -> A (x - mu_s) + mu_t with A = C_t^(1/2) C_s^(-1/2), both matrix square
     roots symmetric, from eigendecompositions: the "image analogies" variant of Gatys et al.
     2017's colour histogram matching. Cholesky roots would match the statistics as well, but
     depend on the order of the colour channels; the symmetric root does not.
-    ``eps`` regularises flat (singular) covariances. The result is clipped to [0, 1], which
-    perturbs the statistics only where the map overshoots.
+    The result is clipped to [0, 1], which perturbs the statistics only where the map overshoots.
     """
     source_pixels = np.asarray(source, dtype=np.float64).reshape(-1, 3)
     target_pixels = np.asarray(target, dtype=np.float64).reshape(-1, 3)
     source_mean, target_mean = source_pixels.mean(0), target_pixels.mean(0)
-    source_cov = np.cov(source_pixels, rowvar=False) + eps * np.eye(3)
-    target_cov = np.cov(target_pixels, rowvar=False) + eps * np.eye(3)
+    source_cov = np.cov(source_pixels, rowvar=False) + _COVARIANCE_FLOOR * np.eye(3)
+    target_cov = np.cov(target_pixels, rowvar=False)
     transform = _symmetric_power(target_cov, 0.5) @ _symmetric_power(source_cov, -0.5)
     matched = (source_pixels - source_mean) @ transform.T + target_mean
     return np.clip(matched, 0.0, 1.0).reshape(np.shape(source)).astype(np.float32)
@@ -317,4 +321,5 @@ def match_color_histogram(source: np.ndarray, target: np.ndarray, eps: float = 1
 
 def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
     eigenvalues, eigenvectors = np.linalg.eigh(matrix)
+    eigenvalues = np.maximum(eigenvalues, 0.0)  # rounding can make a flat image's slightly negative
     return (eigenvectors * eigenvalues ** power) @ eigenvectors.T

@@ -69,6 +69,7 @@ class StyleTransfer:
             img.check_min_size(style.shape[:2], min_side, f"style image {img.describe_source(source)}")
             self.styles.append(style)
         self.spec = spec
+        self.init_file = None if cfg.init in ("content", "noise", "style") else img.load_image(cfg.init)
         if self.net is None or self.net.layers != spec.layers:
             self.net = self.backend.load_network(self.weights.params, arch, self.weights.preprocess,
                                                  spec.layers, cfg.pooling, cfg.device)
@@ -81,7 +82,7 @@ class StyleTransfer:
             return self.content.copy()
         if init == "noise":
             return np.random.default_rng(self.cfg.seed).random(shape, dtype=np.float32)
-        source = self.styles[0] if init == "style" else img.load_image(init)
+        source = self.styles[0] if init == "style" else self.init_file
         return img.resize_to(source, shape[0], shape[1])
 
     def run(self, callback: Callable[[Progress], None] | None = None) -> Result:
@@ -89,39 +90,39 @@ class StyleTransfer:
         if self.targets is None:
             raise NstError("call prepare(content, styles) before run()")
         cfg, total = self.cfg, self.cfg.iterations
-        optimization = self.backend.start(self.net, self.targets, self.initial_image(), self.spec, cfg)
-        compile_seconds = getattr(optimization, "compile_seconds", None)
-        if compile_seconds:
-            self.log(f"compiled the optimisation step in {compile_seconds:.1f} s")
-        last_good, done, started = optimization.image(), 0, time.perf_counter()
-        self.history = []
+        last_good, done, self.history = self.initial_image(), 0, []
         try:
+            optimization = self.backend.start(self.net, self.targets, last_good, self.spec, cfg)
+            compile_seconds = getattr(optimization, "compile_seconds", None)
+            if compile_seconds:
+                self.log(f"compiled the optimisation step in {compile_seconds:.1f} s")
+            started = time.perf_counter()
             for chunk in chunk_sizes(total, cfg.print_every, cfg.save_every):
                 losses = optimization.advance(chunk)
-                if not math.isfinite(losses["total"]):
+                current = optimization.image()
+                # The loss is that of an iterate inside the chunk; the image may have left the
+                # finite range in the chunk's last update, so both are checked.
+                if not (math.isfinite(losses["total"]) and np.isfinite(current).all()):
                     return Result(last_good, done, "non-finite", self.history)
-                done += chunk
-                last_good = optimization.image()
+                done, last_good = done + chunk, current
                 seconds = time.perf_counter() - started
                 self.history.append({"step": done, "seconds": seconds, **losses})
                 if callback:
-                    snapshot = last_good
-                    callback(Progress(done, total, losses, seconds, lambda: snapshot))
+                    callback(Progress(done, total, losses, seconds, lambda: current))
         except KeyboardInterrupt:
             return Result(last_good, done, "interrupted", self.history)
         return Result(last_good, done, None, self.history)
 
 
-def chunk_sizes(total: int, print_every: int, save_every: int) -> list[int]:
-    """Steps between host round-trips: every stop where a progress line or a save is due."""
-    stops = set(range(print_every, total, print_every)) | {total}
-    if save_every:
-        stops |= set(range(save_every, total, save_every))
-    out, previous = [], 0
-    for stop in sorted(stops):
-        out.append(stop - previous)
-        previous = stop
-    return out
+def chunk_sizes(total: int, print_every: int, save_every: int):
+    """Steps between host round-trips: up to the next stop where a progress line or a save is due."""
+    done = 0
+    while done < total:
+        stop = min(total, (done // print_every + 1) * print_every)
+        if save_every:
+            stop = min(stop, (done // save_every + 1) * save_every)
+        yield stop - done
+        done = stop
 
 
 def _load_weights(spec: str):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import numpy as np
+from safetensors import SafetensorError
 from safetensors.numpy import load_file, save_file
 
 from nst.errors import NstError
@@ -29,14 +30,10 @@ def cached_path(name: str) -> Path:
 @contextlib.contextmanager
 def atomic_write(dest: Path):
     """Yield a temporary path beside ``dest``; it becomes ``dest`` only if the block succeeds."""
+    # A fresh name rather than mkstemp: the writer creates the file with the umask's mode.
+    temporary = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.part")
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        handle, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        os.close(handle)
-    except OSError as exc:
-        raise NstError(f"cannot write {dest}: {exc.strerror or exc}") from None
-    temporary = Path(name)
-    try:
         yield temporary
         os.replace(temporary, dest)
     except OSError as exc:
@@ -51,4 +48,7 @@ def write_canonical(params: dict[str, np.ndarray], path: Path) -> None:
 
 
 def read_canonical(path: Path) -> dict[str, np.ndarray]:
-    return load_file(str(path))
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise NstError(f"cannot read the cached {path} ({exc}); delete it to rebuild it") from None

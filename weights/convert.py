@@ -45,7 +45,7 @@ def to_torchvision(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
 def from_torchvision(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Rename ``features.*`` keys to canonical ones; ``classifier.*`` is not ours and is dropped."""
     features = {key: value for key, value in state.items() if not key.startswith("classifier.")}
-    n_convs = len({key.rsplit(".", 1)[0] for key in features})
+    n_convs = len({key.rsplit(".", 1)[0] for key in features if key.startswith("features.")})
     # Pick the layout by conv count; with no match VGG19's renaming lets infer_arch name the problem.
     arch = next((a for a in ARCHS.values() if len(a.convs) == n_convs), VGG19)
     renames = {f"{prefix}.{kind}": f"{name}.{kind}"

@@ -64,10 +64,17 @@ def _read_pth(path: Path) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _read_msgpack(path: Path) -> dict:
-    from flax import serialization
+def _flax_serialization():
+    """flax.serialization, imported only for .msgpack files (importing flax imports jax)."""
+    try:
+        from flax import serialization
+    except ImportError:
+        raise NstError(".msgpack weights need flax: pip install 'nst[jax]'") from None
+    return serialization
 
-    return serialization.msgpack_restore(path.read_bytes())
+
+def _read_msgpack(path: Path) -> dict:
+    return _flax_serialization().msgpack_restore(path.read_bytes())
 
 
 def _write_safetensors(params: dict[str, np.ndarray], path: Path) -> None:
@@ -80,9 +87,7 @@ def _write_npz(params: dict[str, np.ndarray], path: Path) -> None:
 
 
 def _write_msgpack(params: dict[str, np.ndarray], path: Path) -> None:
-    from flax import serialization
-
-    path.write_bytes(serialization.msgpack_serialize(to_flax(params)))
+    path.write_bytes(_flax_serialization().msgpack_serialize(to_flax(params)))
 
 
 READERS = {".safetensors": _read_safetensors, ".npz": _read_npz, ".pth": _read_pth,

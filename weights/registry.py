@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nst.backend import CAFFE, TORCHVISION, Preprocess
+from nst.backend import TORCHVISION, Preprocess
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,4 @@ SOURCES: dict[str, WeightSource] = {
 def describe_preprocess(preprocess: Preprocess) -> str:
     if preprocess == TORCHVISION:
         return "torchvision (RGB, ImageNet mean/std)"
-    if preprocess == CAFFE:
-        return "caffe (BGR, 0-255, mean pixel)"
     return repr(preprocess)

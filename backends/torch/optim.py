@@ -70,4 +70,6 @@ def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
 
 
 def to_numpy(image: torch.Tensor) -> np.ndarray:
-    return image[0].permute(1, 2, 0).float().cpu().numpy()
+    """1 x 3 x H x W -> a new H x W x 3 array (on CPU, .numpy() alone would share the
+    optimiser's storage and change under the caller's feet)."""
+    return np.array(image[0].permute(1, 2, 0).float().cpu().numpy())

