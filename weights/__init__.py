@@ -19,9 +19,9 @@ from nst.network import Arch, infer_arch
 from nst.weights import offline
 from nst.weights.cache import cache_dir, cached_path, read_canonical, write_canonical
 from nst.weights.convert import from_flax, to_canonical, to_flax
-from nst.weights.remote import DownloadError, download, source_url
 from nst.weights.formats import read_weights_file, write_weights_file
 from nst.weights.registry import SOURCES, WeightSource, describe_preprocess
+from nst.weights.remote import DownloadError, download, source_url
 
 __all__ = ["LoadedWeights", "SourceInfo", "load_weights", "list_sources", "convert",
            "to_flax", "from_flax", "cache_dir"]
@@ -96,7 +96,7 @@ def _load_auto(progress: bool) -> LoadedWeights:
         offline_source = SOURCES[AUTO_OFFLINE]
         if not _available_here(offline_source):
             raise
-        print(f"nst: {str(exc).split(';')[0]}; using {AUTO_OFFLINE} instead", file=sys.stderr)
+        print(f"nst: {exc.summary}; using {AUTO_OFFLINE} instead", file=sys.stderr)
         return _load_source(offline_source, progress)
 
 

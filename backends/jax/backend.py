@@ -1,0 +1,106 @@
+"""``nst.backend.Backend`` implemented with JAX, Flax (linen) and optax."""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping, Sequence
+
+import jax
+import numpy as np
+
+from nst.backend import Preprocess
+from nst.config import Config, LossSpec
+from nst.errors import NstError
+from nst.network import Arch
+from nst.backends.jax.losses import Targets, blended_targets, objective
+from nst.backends.jax.optim import JaxOptimization
+from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
+
+# The module and the spec are hashable values, so each jitted helper compiles once per
+# (network, objective, image shape) and is reused across calls.
+_features = jax.jit(apply_features, static_argnums=0)
+_targets = jax.jit(blended_targets, static_argnums=(0, 1))
+_terms = jax.jit(objective, static_argnums=(0, 1))
+_gradient = jax.jit(jax.grad(lambda *args: objective(*args)["total"], argnums=4),
+                    static_argnums=(0, 1))
+
+_DEVICE = re.compile(r"(cpu|cuda|gpu|tpu)(?::(\d+))?")
+_PLATFORM_NAMES = {"cpu": "CPU", "gpu": "GPU", "tpu": "TPU"}
+
+
+class JaxNetwork:
+    def __init__(self, module: VGGFeatures, params, device: jax.Device, device_name: str):
+        self.module = module
+        self.arch = module.arch
+        self.layers = module.layers
+        self.params = params
+        self.jax_device = device
+        self.device = device_name
+
+    def to_device(self, image: np.ndarray) -> jax.Array:
+        return jax.device_put(np.asarray(image, np.float32), self.jax_device)
+
+    def features(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        out = _features(self.module, self.params, self.to_device(image))
+        # H x W x C inside -> C x H x W, the torch backend's layout.
+        return {name: np.asarray(value).transpose(2, 0, 1) for name, value in out.items()}
+
+
+class JaxBackend:
+    name = "jax"
+
+    def devices(self) -> list[str]:
+        return [device_name(d) for platform in ("cpu", "gpu", "tpu") for d in _platform_devices(platform)]
+
+    def resolve_device(self, device: str) -> jax.Device:
+        if device == "auto":
+            return jax.devices()[0]  # jax's default backend: TPU, else GPU, else CPU
+        match = _DEVICE.fullmatch(device)
+        if match is None:
+            raise NstError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N, gpu or tpu")
+        platform = "gpu" if match.group(1) == "cuda" else match.group(1)
+        found = _platform_devices(platform)
+        kind = _PLATFORM_NAMES[platform]
+        if not found:
+            raise NstError(f"device {device!r} asked for, but jax sees no {kind} here; use --device cpu")
+        index = int(match.group(2) or 0)
+        if index >= len(found):
+            raise NstError(f"device {device!r} does not exist; this machine has {len(found)} {kind}(s)")
+        return found[index]
+
+    def load_network(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
+                     layers: Sequence[str], pooling: str, device: str = "auto") -> JaxNetwork:
+        resolved = self.resolve_device(device)
+        module = VGGFeatures(arch, preprocess, tuple(layers), pooling)
+        tree = jax.device_put(flax_params(params, arch, layers), resolved)
+        return JaxNetwork(module, tree, resolved, device_name(resolved))
+
+    def prepare_targets(self, net: JaxNetwork, content: np.ndarray, styles: Sequence[np.ndarray],
+                        spec: LossSpec) -> Targets:
+        return _targets(net.module, spec, net.params, net.to_device(content),
+                        [net.to_device(style) for style in styles])
+
+    def loss_terms(self, net: JaxNetwork, targets: Targets, image: np.ndarray,
+                   spec: LossSpec) -> dict[str, float]:
+        terms = _terms(net.module, spec, net.params, targets, net.to_device(image))
+        return {k: float(v) for k, v in jax.device_get(terms).items()}
+
+    def loss_gradient(self, net: JaxNetwork, targets: Targets, image: np.ndarray,
+                      spec: LossSpec) -> np.ndarray:
+        return np.asarray(_gradient(net.module, spec, net.params, targets, net.to_device(image)))
+
+    def start(self, net: JaxNetwork, targets: Targets, init: np.ndarray, spec: LossSpec,
+              cfg: Config) -> JaxOptimization:
+        return JaxOptimization(net.module, net.params, targets, init, spec, cfg, net.jax_device)
+
+
+def device_name(device: jax.Device) -> str:
+    """'cpu:0', 'gpu:1', 'tpu:0': jax's platform and the device's index on it."""
+    return f"{device.platform}:{_platform_devices(device.platform).index(device)}"
+
+
+def _platform_devices(platform: str) -> list[jax.Device]:
+    try:
+        return jax.devices(platform)
+    except RuntimeError:  # jax raises when no backend of that platform is present
+        return []

@@ -1,0 +1,81 @@
+"""The objective of ``nst.config.LossSpec`` in JAX (formulas documented there).
+
+Pure functions of one image's features (H x W x C, NHWC without the batch axis) and of the
+targets pytree; everything in fp32 (see ``vgg.HIGHEST`` for the matmul precision). Terms are
+summed in the same order as the torch backend's, so the two round alike.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from nst.config import LossSpec
+from nst.backends.jax.vgg import HIGHEST, VGGFeatures, apply_features
+
+
+class Targets(NamedTuple):
+    """Content features (H x W x C) and blended style Grams (C x C), on the network's device.
+    A NamedTuple is a pytree, so targets go into jitted functions as a plain argument."""
+
+    content: dict[str, jax.Array]
+    grams: dict[str, jax.Array]
+
+
+def gram(features: jax.Array) -> jax.Array:
+    """G = F F^T / M with F the C x M feature matrix of an H x W x C array -> C x C."""
+    h, w, c = features.shape
+    flat = features.reshape(h * w, c)
+    return jnp.matmul(flat.T, flat, precision=HIGHEST) / (h * w)
+
+
+def style_loss(features: jax.Array, target_gram: jax.Array, normalization: str) -> jax.Array:
+    channels = float(features.shape[-1])  # a Python float: 512**4 overflows JAX's int32
+    squared = jnp.sum((gram(features) - target_gram) ** 2)
+    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+
+
+def content_loss(features: jax.Array, target: jax.Array, normalization: str) -> jax.Array:
+    diff = features - target
+    return jnp.mean(diff**2) if normalization == "mse" else 0.5 * jnp.sum(diff**2)
+
+
+def tv_loss(image: jax.Array) -> jax.Array:
+    """On the H x W x 3 RGB [0,1] image."""
+    dy = jnp.sum((image[1:] - image[:-1]) ** 2)
+    dx = jnp.sum((image[:, 1:] - image[:, :-1]) ** 2)
+    return (dx + dy) / image.size
+
+
+def loss_terms(features: dict[str, jax.Array], targets: Targets, image: jax.Array,
+               spec: LossSpec) -> dict[str, jax.Array]:
+    zero = jnp.zeros((), jnp.float32)
+    content = sum((w * content_loss(features[l], targets.content[l], spec.normalization)
+                   for l, w in spec.content), zero)
+    style = sum((w * style_loss(features[l], targets.grams[l], spec.normalization)
+                 for l, w in spec.style), zero)
+    tv = spec.tv * tv_loss(image) if spec.tv else zero
+    return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+
+
+def objective(module: VGGFeatures, spec: LossSpec, params, targets: Targets,
+              image: jax.Array) -> dict[str, jax.Array]:
+    """All loss terms of an H x W x 3 image: the network's forward pass plus ``loss_terms``."""
+    return loss_terms(apply_features(module, params, image), targets, image, spec)
+
+
+def blended_targets(module: VGGFeatures, spec: LossSpec, params, content: jax.Array,
+                    styles: list[jax.Array]) -> Targets:
+    """Content features and, per style layer, sum_i blend_i * Gram_i over the style images."""
+    content_features = {}
+    if spec.content:
+        out = apply_features(module, params, content)
+        content_features = {l: out[l] for l, _ in spec.content}
+    grams = {l: jnp.zeros((), jnp.float32) for l, _ in spec.style}
+    for blend, style in zip(spec.style_blend, styles):
+        out = apply_features(module, params, style)
+        for l in grams:
+            grams[l] = grams[l] + blend * gram(out[l])
+    return Targets(content_features, grams)

@@ -1,0 +1,131 @@
+"""The optimisation loop at one scale: L-BFGS (the paper) or Adam on the image pixels, in optax.
+
+``advance(steps)`` is one dispatch: a compiled function runs ``steps`` optimiser steps in a
+``lax.fori_loop`` on the device and returns the image, the optimiser state and the loss terms
+of the final iterate; the host reads the terms (one synchronisation) only when it returns.
+
+Compile once: ``steps`` is a traced loop bound (the loop lowers to a while loop), so every
+chunk size, the driver's last shorter remainder included, runs the one executable that
+``start`` compiles ahead of time (``compile_seconds`` says how long that took, so the driver
+can keep it out of its per-step numbers). The image and the optimiser state are donated:
+each chunk updates them in place instead of allocating new buffers.
+"""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from nst.config import Config, LossSpec
+from nst.backends.jax.losses import Targets, objective
+from nst.backends.jax.vgg import VGGFeatures
+
+# torch.optim.LBFGS's strong-Wolfe search tries at most 25 evaluations per iteration.
+LINESEARCH_STEPS = 25
+
+
+class Settings(NamedTuple):
+    """The part of ``Config`` the compiled step depends on (hashable: a static jit argument,
+    so a second run with equal settings and shapes reuses the executable)."""
+
+    optimizer: str
+    step_size: float
+    lbfgs_history: int
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> "Settings":
+        return cls(cfg.optimizer, cfg.step_size, cfg.lbfgs_history)
+
+
+def make_optimizer(settings: Settings) -> optax.GradientTransformation:
+    if settings.optimizer == "adam":
+        return optax.adam(settings.step_size)
+    # Mirrors torch.optim.LBFGS(lr=step_size, line_search_fn="strong_wolfe") that the torch
+    # backend uses: the same memory, the same Wolfe constants (optax's slope_rtol=1e-4 and
+    # curv_rtol=0.9 are torch's c1 and c2), a first trial step of lr times the quasi-Newton
+    # direction at every iteration (initial_guess_strategy="one"), and H0 scaled by
+    # s'y / y'y (scale_init_precond). Differences: optax's zoom search interpolates
+    # cubically or quadratically where torch's is cubic only, and on the very first iteration
+    # optax scales the gradient by min(1, 1/||g||_2) where torch uses min(1, 1/||g||_1);
+    # both searches then accept a step by the same strong-Wolfe conditions.
+    # Like torch with its tolerances at -1, it never stops early: every step runs.
+    return optax.lbfgs(
+        learning_rate=settings.step_size,
+        memory_size=settings.lbfgs_history,
+        linesearch=optax.scale_by_zoom_linesearch(
+            max_linesearch_steps=LINESEARCH_STEPS, initial_guess_strategy="one"),
+    )
+
+
+def run_chunk(module: VGGFeatures, spec: LossSpec, settings: Settings, image: jax.Array,
+              opt_state, steps: jax.Array, params, targets: Targets):
+    """``steps`` optimiser steps from ``image``; returns the new image, state and the loss
+    terms of the new image (one extra forward pass per chunk, so the reported losses belong
+    to the image ``advance`` hands back; torch's Adam reports the previous iterate's)."""
+    optimizer = make_optimizer(settings)
+    terms_of = partial(objective, module, spec, params, targets)
+
+    def total(x):
+        return terms_of(x)["total"]
+
+    if settings.optimizer == "lbfgs":
+        # The line search stores the value and gradient at the accepted point; reuse them
+        # instead of a fresh forward/backward pass at the start of the next iteration.
+        value_and_grad = optax.value_and_grad_from_state(total)
+
+        def step(_, carry):
+            x, state = carry
+            value, grad = value_and_grad(x, state=state)
+            updates, state = optimizer.update(grad, state, x, value=value, grad=grad,
+                                              value_fn=total)
+            return optax.apply_updates(x, updates), state
+    else:
+        def step(_, carry):
+            x, state = carry
+            updates, state = optimizer.update(jax.grad(total)(x), state, x)
+            return optax.apply_updates(x, updates), state
+
+    image, opt_state = jax.lax.fori_loop(0, steps, step, (image, opt_state))
+    return image, opt_state, terms_of(image)
+
+
+# One executable per (network, objective, settings, image shape, device), whatever the
+# chunk size: ``steps`` is traced. The image and the optimiser state are donated.
+_run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2), donate_argnums=(3, 4))
+
+
+class JaxOptimization:
+    def __init__(self, module: VGGFeatures, params, targets: Targets, init: np.ndarray,
+                 spec: LossSpec, cfg: Config, device: jax.Device):
+        settings = Settings.from_config(cfg)
+        self._static = (module, spec, settings)
+        self._params, self._targets = params, targets
+        # A private copy on the device: donation must never write into the caller's array.
+        self._image = jax.device_put(np.array(init, np.float32, copy=True), device)
+        # Distinct buffers per leaf: optax's L-BFGS state holds some arrays twice, and one
+        # buffer must not be donated twice.
+        self._opt_state = jax.tree.map(
+            partial(jnp.array, copy=True),
+            jax.device_put(make_optimizer(settings).init(self._image), device))
+        # Compile ahead of time (the first advance then finds the executable cached), so the
+        # driver can report compile time once and keep it out of its per-step numbers.
+        started = time.perf_counter()
+        _run_chunk.lower(*self._static, self._image, self._opt_state, jnp.int32(1),
+                         params, targets).compile()
+        self.compile_seconds = time.perf_counter() - started
+
+    def advance(self, steps: int) -> dict[str, float]:
+        self._image, self._opt_state, terms = _run_chunk(
+            *self._static, self._image, self._opt_state, jnp.int32(steps),
+            self._params, self._targets)
+        return {k: float(v) for k, v in jax.device_get(terms).items()}
+
+    def image(self) -> np.ndarray:
+        # A host copy: the device buffer is donated (and overwritten) by the next advance.
+        return np.array(self._image, np.float32, copy=True)

@@ -1,0 +1,80 @@
+"""VGG features as a Flax module built from ``nst.network.Arch``, cut after the deepest needed layer.
+
+Flax linen, not nnx: a linen module is a stateless description whose ``apply`` is a pure
+function of a parameter pytree held outside it. That is what ``jax.jit``, ``lax.fori_loop``
+and buffer donation want, and the frozen weights travel as a plain argument of the compiled
+step; an nnx module owns its state and would need split/merge around every jitted call.
+
+Layout: NHWC inside (Flax's and XLA's native convolution layout); the backend turns features
+into the torch backend's C x H x W only at the numpy boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import flax.linen as nn
+import jax
+import numpy as np
+
+from nst.backend import Preprocess
+from nst.network import Arch
+from nst.weights import to_flax
+
+# XLA may run fp32 convolutions and matmuls in TF32/bf16 on GPUs and TPUs unless asked for
+# full precision; on CPU they are fp32 anyway, so this only matters on accelerators.
+HIGHEST = jax.lax.Precision.HIGHEST
+
+
+class VGGFeatures(nn.Module):
+    """Frozen VGG features: maps an N x H x W x 3 RGB [0,1] batch to the requested layers'
+    activations (N x H' x W' x C each). Preprocessing (channel order, scale, mean, std) is the
+    first operation, so callers always work in RGB [0,1]."""
+
+    arch: Arch
+    preprocess: Preprocess
+    layers: tuple[str, ...]
+    pooling: str
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+        scale, shift = preprocess_constants(self.preprocess)
+        if self.preprocess.order != (0, 1, 2):
+            x = x[..., list(self.preprocess.order)]
+        x = x * scale - shift
+        wanted, out = set(self.layers), {}
+        for name in self.arch.cut(self.layers):
+            if name.startswith("conv"):
+                x = nn.Conv(self.arch.channels(name), (3, 3), padding=1, precision=HIGHEST,
+                            name=name)(x)
+            elif name.startswith("relu"):
+                x = nn.relu(x)
+            elif self.pooling == "avg":
+                x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+            else:
+                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            if name in wanted:
+                out[name] = x
+        return out
+
+
+def preprocess_constants(preprocess: Preprocess) -> tuple[np.ndarray, np.ndarray]:
+    """scale/std and mean/std, computed in float64 and rounded to fp32 as the torch backend does."""
+    std = np.asarray(preprocess.std)
+    return ((preprocess.scale / std).astype(np.float32),
+            (np.asarray(preprocess.mean) / std).astype(np.float32))
+
+
+def flax_params(params: Mapping[str, np.ndarray], arch: Arch,
+                layers: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
+    """Canonical OIHW parameters -> linen's ``{"conv1_1": {"kernel": HWIO, "bias"}}``, keeping
+    only the convolutions the cut network runs (the rest never reach the device)."""
+    needed = [name for name in arch.cut(layers) if name.startswith("conv")]
+    tree = to_flax(params)
+    return {name: {k: np.asarray(v, np.float32) for k, v in tree[name].items()} for name in needed}
+
+
+def apply_features(module: VGGFeatures, params, image: jax.Array) -> dict[str, jax.Array]:
+    """Features of one H x W x 3 image, each H' x W' x C (the batch axis dropped)."""
+    out = module.apply({"params": params}, image[None])
+    return {name: value[0] for name, value in out.items()}

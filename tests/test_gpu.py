@@ -1,0 +1,71 @@
+"""GPU paths: the same numbers as on the CPU, and mixed precision that costs no quality.
+Skipped on machines without a GPU (CI has none)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from nst.backend import TORCHVISION, get_backend
+from nst.config import make_config
+from nst.network import VGG16, random_params
+from tests.conftest import installed_backends
+
+pytestmark = pytest.mark.gpu
+
+
+def gpu_backends() -> list[str]:
+    found = []
+    if "torch" in installed_backends():
+        import torch
+
+        if torch.cuda.is_available():
+            found.append("torch")
+    if "jax" in installed_backends() and importlib.util.find_spec("nst.backends.jax.backend"):
+        import jax
+
+        if any(d.platform in ("gpu", "cuda", "tpu") for d in jax.devices()):
+            found.append("jax")
+    return found
+
+
+needs_gpu = pytest.mark.skipif(not gpu_backends(), reason="no GPU here")
+
+
+def setup(backend, device, precision="fp32", optimizer="adam", size=96):
+    rng = np.random.default_rng(0)
+    content = rng.random((size, size * 3 // 4, 3), dtype=np.float32)
+    style = rng.random((size, size, 3), dtype=np.float32)
+    cfg = make_config(size=size, device=device, precision=precision, optimizer=optimizer)
+    spec = cfg.loss_spec(1)
+    be = get_backend(backend)
+    net = be.load_network(random_params(VGG16, seed=1), VGG16, TORCHVISION, spec.layers, "max", device)
+    return be, net, be.prepare_targets(net, content, [style], spec), content, spec, cfg
+
+
+@needs_gpu
+@pytest.mark.parametrize("backend", gpu_backends())
+def test_gpu_features_and_losses_match_cpu(backend):
+    results = {}
+    for device in ("cpu", "gpu"):
+        be, net, targets, content, spec, _ = setup(backend, device)
+        results[device] = (net.features(content), be.loss_terms(net, targets, content, spec))
+    for layer, cpu_value in results["cpu"][0].items():
+        error = np.abs(results["gpu"][0][layer] - cpu_value).max() / np.abs(cpu_value).max()
+        assert error <= 1e-4, layer
+    assert results["gpu"][1]["total"] == pytest.approx(results["cpu"][1]["total"], rel=1e-4)
+
+
+@needs_gpu
+@pytest.mark.parametrize("backend", gpu_backends())
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_bf16_reaches_the_fp32_loss_within_3_percent(backend, optimizer):
+    finals = {}
+    for precision in ("fp32", "bf16"):
+        be, net, targets, content, spec, cfg = setup(backend, "gpu", precision, optimizer, size=128)
+        run = be.start(net, targets, content, spec, cfg)
+        run.advance(100)
+        finals[precision] = be.loss_terms(net, targets, run.image(), spec)["total"]
+    assert finals["bf16"] == pytest.approx(finals["fp32"], rel=0.03)

@@ -1,0 +1,184 @@
+"""The JAX backend on its own: compile once, devices, determinism, optimisers, pooling, donation.
+
+Runs on the tiny random VGG cut after block 2 (compiles in seconds on a CPU).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")
+pytest.importorskip("flax")
+pytest.importorskip("optax")
+
+import jax  # noqa: E402
+
+from nst.backend import CAFFE, TORCHVISION, get_backend  # noqa: E402
+from nst.config import make_config  # noqa: E402
+from nst.errors import NstError  # noqa: E402
+from nst.network import TINY, random_params  # noqa: E402
+from nst.backends.jax import optim  # noqa: E402
+
+SHALLOW = {"style_layers": ("relu1_1", "relu2_1"), "content_layers": ("relu2_1",)}
+
+
+@pytest.fixture(scope="module")
+def backend():
+    return get_backend("jax")
+
+
+@pytest.fixture(scope="module")
+def images():
+    rng = np.random.default_rng(0)
+    return {name: rng.random((24, 32, 3), dtype=np.float32) for name in ("content", "style")}
+
+
+def setup_run(backend, images, **options):
+    cfg = make_config(size=32, **SHALLOW, **options)
+    spec = cfg.loss_spec(1)
+    net = backend.load_network(random_params(TINY), TINY, TORCHVISION, spec.layers, cfg.pooling, "cpu")
+    targets = backend.prepare_targets(net, images["content"], [images["style"]], spec)
+    return cfg, spec, net, targets
+
+
+# --- compile once -------------------------------------------------------------------------
+
+def test_a_run_of_chunks_compiles_the_step_once(backend, monkeypatch):
+    # A shape no other test uses, so this run cannot find the executable cached.
+    rng = np.random.default_rng(1)
+    content, style = rng.random((20, 28, 3), dtype=np.float32), rng.random((20, 28, 3), dtype=np.float32)
+    cfg, spec, net, targets = setup_run(backend, {"content": content, "style": style}, optimizer="adam")
+    traces = []
+    traced_objective = optim.objective
+    monkeypatch.setattr(optim, "objective", lambda *a: traces.append(1) or traced_objective(*a))
+    executables = optim._run_chunk._cache_size()
+
+    run = backend.start(net, targets, content, spec, cfg)
+    traced_in_start = len(traces)
+    assert traced_in_start > 0 and run.compile_seconds > 0
+    for chunk in (4, 4, 4, 4, 3):  # equal chunks, then a shorter remainder
+        run.advance(chunk)
+    assert len(traces) == traced_in_start, "advance traced the step function again"
+    assert optim._run_chunk._cache_size() == executables + 1
+
+
+def test_a_second_run_with_equal_settings_reuses_the_executable(backend, images):
+    cfg, spec, net, targets = setup_run(backend, images, optimizer="adam")
+    backend.start(net, targets, images["content"], spec, cfg).advance(1)
+    executables = optim._run_chunk._cache_size()
+    backend.start(net, targets, images["style"], spec, cfg).advance(2)
+    assert optim._run_chunk._cache_size() == executables
+
+
+# --- devices ------------------------------------------------------------------------------
+
+def test_devices_lists_the_cpu(backend):
+    assert "cpu:0" in backend.devices()
+
+
+@pytest.mark.parametrize("name", ["cpu", "cpu:0"])
+def test_cpu_resolves(backend, name):
+    assert backend.resolve_device(name) == jax.devices("cpu")[0]
+
+
+def test_auto_is_jax_default_device(backend):
+    assert backend.resolve_device("auto") == jax.devices()[0]
+
+
+@pytest.mark.parametrize("name, message", [
+    ("mps", "unknown device 'mps'"),
+    ("cuda:x", "unknown device 'cuda:x'"),
+    ("cpu:3", "device 'cpu:3' does not exist"),
+])
+def test_bad_device_is_one_clear_line(backend, name, message):
+    with pytest.raises(NstError, match=message) as info:
+        backend.resolve_device(name)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name, platform", [("cuda", "gpu"), ("gpu", "gpu"), ("cuda:1", "gpu"), ("tpu", "tpu")])
+def test_absent_accelerator_is_an_nst_error(backend, name, platform):
+    try:
+        present = jax.devices(platform)
+    except RuntimeError:
+        present = []
+    if present:
+        pytest.skip(f"this machine has a {platform}")
+    with pytest.raises(NstError, match=f"device '{name}' asked for, but jax sees no {platform.upper()}"):
+        backend.load_network(random_params(TINY), TINY, TORCHVISION, ("relu1_1",), "max", name)
+
+
+def test_network_reports_its_device(backend):
+    net = backend.load_network(random_params(TINY), TINY, TORCHVISION, ("relu1_1",), "max", "cpu")
+    assert net.device == "cpu:0"
+    assert all(leaf.devices() == {jax.devices("cpu")[0]} for leaf in jax.tree.leaves(net.params))
+
+
+# --- determinism --------------------------------------------------------------------------
+
+def test_features_are_bitwise_deterministic(backend, images):
+    net = backend.load_network(random_params(TINY), TINY, CAFFE, ("relu1_1", "pool2"), "max", "cpu")
+    first, second = net.features(images["content"]), net.features(images["content"])
+    assert all(np.array_equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_runs_are_bitwise_deterministic(backend, images, optimizer):
+    cfg, spec, net, targets = setup_run(backend, images, optimizer=optimizer, tv_weight=1.0)
+    outcomes = []
+    for _ in range(2):
+        run = backend.start(net, targets, images["content"], spec, cfg)
+        losses = [run.advance(3), run.advance(2)]
+        outcomes.append((losses, run.image()))
+    assert outcomes[0][0] == outcomes[1][0]
+    assert np.array_equal(outcomes[0][1], outcomes[1][1])
+
+
+# --- optimisers ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("optimizer, steps", [("adam", 30), ("lbfgs", 10)])
+def test_optimizer_lowers_the_loss(backend, images, optimizer, steps):
+    cfg, spec, net, targets = setup_run(backend, images, optimizer=optimizer, tv_weight=1.0)
+    initial = backend.loss_terms(net, targets, images["content"], spec)["total"]
+    run = backend.start(net, targets, images["content"], spec, cfg)
+    final = run.advance(steps)["total"]
+    assert np.isfinite(final) and final < 0.5 * initial
+
+
+def test_reported_losses_belong_to_the_returned_image(backend, images):
+    cfg, spec, net, targets = setup_run(backend, images, optimizer="lbfgs", tv_weight=1.0)
+    run = backend.start(net, targets, images["content"], spec, cfg)
+    reported = run.advance(4)
+    recomputed = backend.loss_terms(net, targets, run.image(), spec)
+    assert reported == pytest.approx(recomputed, rel=1e-6)
+
+
+# --- donation -----------------------------------------------------------------------------
+
+def test_donation_leaves_inputs_and_snapshots_intact(backend, images):
+    cfg, spec, net, targets = setup_run(backend, images, optimizer="adam")
+    init = images["content"].copy()
+    run = backend.start(net, targets, init, spec, cfg)
+    before = run.image()
+    run.advance(5)
+    middle = run.image()
+    run.advance(5)
+    after = run.image()
+    assert np.array_equal(init, images["content"]), "the caller's init array was overwritten"
+    assert np.array_equal(before, images["content"])
+    assert not np.array_equal(middle, before) and not np.array_equal(after, middle)
+    assert after.shape == init.shape and after.dtype == np.float32
+
+
+# --- pooling ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pooling, reduce", [("avg", np.mean), ("max", np.max)])
+def test_pooling_is_2x2_stride_2(backend, pooling, reduce):
+    image = np.random.default_rng(2).random((13, 11, 3), dtype=np.float32)  # odd: floor, as torch
+    net = backend.load_network(random_params(TINY), TINY, TORCHVISION, ("relu1_2", "pool1"), pooling, "cpu")
+    out = net.features(image)
+    relu = out["relu1_2"][:, :12, :10]
+    expected = reduce(relu.reshape(relu.shape[0], 6, 2, 5, 2), axis=(2, 4))
+    assert out["pool1"].shape == (4, 6, 5)
+    np.testing.assert_allclose(out["pool1"], expected, rtol=1e-6, atol=1e-7)
