@@ -137,9 +137,11 @@ def test_runs_are_bitwise_deterministic(backend, images, optimizer):
 
 # --- optimisers ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("optimizer, steps", [("adam", 30), ("lbfgs", 10)])
-def test_optimizer_lowers_the_loss(backend, images, optimizer, steps):
-    cfg, spec, net, targets = setup_run(backend, images, optimizer=optimizer, tv_weight=1.0)
+@pytest.mark.parametrize("optimizer, steps, precision", [
+    ("adam", 30, "fp32"), ("lbfgs", 10, "fp32"), ("adam", 30, "bf16"), ("lbfgs", 10, "bf16")])
+def test_optimizer_lowers_the_loss(backend, images, optimizer, steps, precision):
+    cfg, spec, net, targets = setup_run(backend, images, optimizer=optimizer, tv_weight=1.0,
+                                        precision=precision)
     initial = backend.loss_terms(net, targets, images["content"], spec)["total"]
     run = backend.start(net, targets, images["content"], spec, cfg)
     final = run.advance(steps)["total"]
@@ -182,3 +184,49 @@ def test_pooling_is_2x2_stride_2(backend, pooling, reduce):
     expected = reduce(relu.reshape(relu.shape[0], 6, 2, 5, 2), axis=(2, 4))
     assert out["pool1"].shape == (4, 6, 5)
     np.testing.assert_allclose(out["pool1"], expected, rtol=1e-6, atol=1e-7)
+
+
+# --- the convolution's hand-written input gradient ----------------------------------------
+
+def test_conv3x3_gradients_equal_jax_own():
+    from jax import lax
+
+    from nst.backends.jax.conv import conv3x3
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((1, 9, 7, 5)).astype(np.float32)
+    kernel = rng.standard_normal((3, 3, 5, 6)).astype(np.float32)
+    weights = rng.standard_normal((1, 9, 7, 6)).astype(np.float32)
+
+    def plain(x, k):
+        return lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)),
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    ours = jax.grad(lambda x, k: (conv3x3(x, k) * weights).sum(), argnums=(0, 1))(x, kernel)
+    theirs = jax.grad(lambda x, k: (plain(x, k) * weights).sum(), argnums=(0, 1))(x, kernel)
+    np.testing.assert_array_equal(plain(x, kernel), conv3x3(x, kernel))
+    for a, b in zip(ours, theirs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_step_convolutions_stay_on_xla_cpu_fast_path(backend, images):
+    """Inside the step's loops every convolution takes an HWIO ("01io") kernel; an "01oi" one
+    is what JAX's own conv gradient becomes there, and XLA:CPU runs it ~3x slower."""
+    cfg, spec, net, targets = setup_run(backend, images, optimizer="lbfgs")
+    run = backend.start(net, targets, images["content"], spec, cfg)
+    hlo = optim._run_chunk.lower(*run._static, run._image, run._opt_state, np.int32(1),
+                                 net.params, targets).compile().as_text()
+    assert "convolution(" in hlo and "01oi" not in hlo
+
+
+def test_bf16_runs_the_network_in_bf16_and_the_losses_in_fp32(backend, images):
+    import jax.numpy as jnp
+
+    from nst.backends.jax.losses import objective
+
+    cfg, spec, net, targets = setup_run(backend, images)
+    bf16 = net.module.clone(precision="bf16")
+    features = bf16.apply({"params": net.params}, jnp.asarray(images["content"])[None])
+    assert all(value.dtype == jnp.bfloat16 for value in features.values())
+    terms = objective(bf16, spec, net.params, targets, jnp.asarray(images["content"]))
+    assert all(value.dtype == jnp.float32 for value in terms.values())

@@ -1,8 +1,10 @@
 """The objective of ``nst.config.LossSpec`` in JAX (formulas documented there).
 
 Pure functions of one image's features (H x W x C, NHWC without the batch axis) and of the
-targets pytree; everything in fp32 (see ``vgg.HIGHEST`` for the matmul precision). Terms are
-summed in the same order as the torch backend's, so the two round alike.
+targets pytree. Grams and losses are fp32 even when the network ran in bfloat16
+(``Config.precision`` 'bf16'), their matmuls at full fp32 precision except under 'tf32'
+(``conv.fp32_precision``). Terms are summed in the same order as the torch backend's, so the
+two round alike.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from nst.config import LossSpec
-from nst.backends.jax.vgg import HIGHEST, VGGFeatures, apply_features
+from nst.backends.jax.conv import HIGHEST, fp32_precision
+from nst.backends.jax.vgg import VGGFeatures, apply_features
 
 
 class Targets(NamedTuple):
@@ -24,21 +28,23 @@ class Targets(NamedTuple):
     grams: dict[str, jax.Array]
 
 
-def gram(features: jax.Array) -> jax.Array:
-    """G = F F^T / M with F the C x M feature matrix of an H x W x C array -> C x C."""
+def gram(features: jax.Array, precision: lax.Precision = HIGHEST) -> jax.Array:
+    """G = F F^T / M with F the C x M feature matrix of an H x W x C array -> C x C, in fp32
+    even when the network ran in bf16."""
     h, w, c = features.shape
-    flat = features.reshape(h * w, c)
-    return jnp.matmul(flat.T, flat, precision=HIGHEST) / (h * w)
+    flat = features.astype(jnp.float32).reshape(h * w, c)
+    return jnp.matmul(flat.T, flat, precision=precision) / (h * w)
 
 
-def style_loss(features: jax.Array, target_gram: jax.Array, normalization: str) -> jax.Array:
+def style_loss(features: jax.Array, target_gram: jax.Array, normalization: str,
+               precision: lax.Precision = HIGHEST) -> jax.Array:
     channels = float(features.shape[-1])  # a Python float: 512**4 overflows JAX's int32
-    squared = jnp.sum((gram(features) - target_gram) ** 2)
+    squared = jnp.sum((gram(features, precision) - target_gram) ** 2)
     return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
 
 
 def content_loss(features: jax.Array, target: jax.Array, normalization: str) -> jax.Array:
-    diff = features - target
+    diff = features.astype(jnp.float32) - target
     return jnp.mean(diff**2) if normalization == "mse" else 0.5 * jnp.sum(diff**2)
 
 
@@ -50,11 +56,12 @@ def tv_loss(image: jax.Array) -> jax.Array:
 
 
 def loss_terms(features: dict[str, jax.Array], targets: Targets, image: jax.Array,
-               spec: LossSpec) -> dict[str, jax.Array]:
+               spec: LossSpec, precision: lax.Precision = HIGHEST) -> dict[str, jax.Array]:
+    """``precision``: of the Gram matmuls (see ``conv.fp32_precision``)."""
     zero = jnp.zeros((), jnp.float32)
     content = sum((w * content_loss(features[l], targets.content[l], spec.normalization)
                    for l, w in spec.content), zero)
-    style = sum((w * style_loss(features[l], targets.grams[l], spec.normalization)
+    style = sum((w * style_loss(features[l], targets.grams[l], spec.normalization, precision)
                  for l, w in spec.style), zero)
     tv = spec.tv * tv_loss(image) if spec.tv else zero
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
@@ -62,8 +69,10 @@ def loss_terms(features: dict[str, jax.Array], targets: Targets, image: jax.Arra
 
 def objective(module: VGGFeatures, spec: LossSpec, params, targets: Targets,
               image: jax.Array) -> dict[str, jax.Array]:
-    """All loss terms of an H x W x 3 image: the network's forward pass plus ``loss_terms``."""
-    return loss_terms(apply_features(module, params, image), targets, image, spec)
+    """All loss terms of an H x W x 3 image: the network's forward pass plus ``loss_terms``,
+    at the network's precision."""
+    return loss_terms(apply_features(module, params, image), targets, image, spec,
+                      fp32_precision(module.precision))
 
 
 def blended_targets(module: VGGFeatures, spec: LossSpec, params, content: jax.Array,

@@ -9,6 +9,9 @@ chunk size, the driver's last shorter remainder included, runs the one executabl
 ``start`` compiles ahead of time (``compile_seconds`` says how long that took, so the driver
 can keep it out of its per-step numbers). The image and the optimiser state are donated:
 each chunk updates them in place instead of allocating new buffers.
+
+``Config.precision`` (fp32, tf32, bf16) applies to the optimisation only, as in the torch
+backend; the backend's loss_terms/loss_gradient and the targets stay in fp32.
 """
 
 from __future__ import annotations
@@ -48,13 +51,15 @@ def make_optimizer(settings: Settings) -> optax.GradientTransformation:
         return optax.adam(settings.step_size)
     # Mirrors torch.optim.LBFGS(lr=step_size, line_search_fn="strong_wolfe") that the torch
     # backend uses: the same memory, the same Wolfe constants (optax's slope_rtol=1e-4 and
-    # curv_rtol=0.9 are torch's c1 and c2), a first trial step of lr times the quasi-Newton
-    # direction at every iteration (initial_guess_strategy="one"), and H0 scaled by
-    # s'y / y'y (scale_init_precond). Differences: optax's zoom search interpolates
-    # cubically or quadratically where torch's is cubic only, and on the very first iteration
-    # optax scales the gradient by min(1, 1/||g||_2) where torch uses min(1, 1/||g||_1);
-    # both searches then accept a step by the same strong-Wolfe conditions.
-    # Like torch with its tolerances at -1, it never stops early: every step runs.
+    # curv_rtol=0.9 are torch's c1 and c2), at most 25 evaluations per search, a first trial
+    # step of lr times the quasi-Newton direction at every iteration
+    # (initial_guess_strategy="one"), and H0 scaled by s'y / y'y (scale_init_precond).
+    # Differences: optax's zoom interpolates cubically or quadratically where torch's is cubic
+    # only; it stops narrowing a bracket at a relative width of 1e-5 (stepsize_precision,
+    # keeping the best sufficient-decrease point) where torch stops at an absolute 1e-9
+    # (tolerance_change); and on the very first iteration optax scales the gradient by
+    # min(1, 1/||g||_2) where torch uses min(1, 1/||g||_1). Neither stops early on a small
+    # gradient (torch's tolerance_grad=-1): every requested step runs.
     return optax.lbfgs(
         learning_rate=settings.step_size,
         memory_size=settings.lbfgs_history,
@@ -104,7 +109,7 @@ class JaxOptimization:
     def __init__(self, module: VGGFeatures, params, targets: Targets, init: np.ndarray,
                  spec: LossSpec, cfg: Config, device: jax.Device):
         settings = Settings.from_config(cfg)
-        self._static = (module, spec, settings)
+        self._static = (module.clone(precision=cfg.precision), spec, settings)
         self._params, self._targets = params, targets
         # A private copy on the device: donation must never write into the caller's array.
         self._image = jax.device_put(np.array(init, np.float32, copy=True), device)

@@ -15,26 +15,45 @@ from typing import Mapping, Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from nst.backend import Preprocess
 from nst.network import Arch
 from nst.weights import to_flax
+from nst.backends.jax.conv import conv3x3, fp32_precision
 
-# XLA may run fp32 convolutions and matmuls in TF32/bf16 on GPUs and TPUs unless asked for
-# full precision; on CPU they are fp32 anyway, so this only matters on accelerators.
-HIGHEST = jax.lax.Precision.HIGHEST
+
+class Conv3x3(nn.Module):
+    """nn.Conv's parameters (``kernel`` HWIO, ``bias``) around ``conv.conv3x3``, whose input
+    gradient stays fast inside XLA:CPU loops (see there). With precision 'bf16' the input,
+    kernel and bias are cast to bfloat16 and so is the output, like torch.autocast's conv2d."""
+
+    features: int
+    precision: str = "fp32"
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (3, 3, x.shape[-1], self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        precision = fp32_precision(self.precision)
+        if self.precision == "bf16":
+            x, kernel, bias = (a.astype(jnp.bfloat16) for a in (x, kernel, bias))
+            precision = jax.lax.Precision.DEFAULT  # bf16 operands: nothing to keep from rounding
+        return conv3x3(x, kernel, precision) + bias
 
 
 class VGGFeatures(nn.Module):
     """Frozen VGG features: maps an N x H x W x 3 RGB [0,1] batch to the requested layers'
     activations (N x H' x W' x C each). Preprocessing (channel order, scale, mean, std) is the
-    first operation, so callers always work in RGB [0,1]."""
+    first operation, so callers always work in RGB [0,1]. ``precision`` is ``Config.precision``;
+    with 'bf16' the activations (and so the returned features) are bfloat16."""
 
     arch: Arch
     preprocess: Preprocess
     layers: tuple[str, ...]
     pooling: str
+    precision: str = "fp32"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
@@ -45,8 +64,7 @@ class VGGFeatures(nn.Module):
         wanted, out = set(self.layers), {}
         for name in self.arch.cut(self.layers):
             if name.startswith("conv"):
-                x = nn.Conv(self.arch.channels(name), (3, 3), padding=1, precision=HIGHEST,
-                            name=name)(x)
+                x = Conv3x3(self.arch.channels(name), self.precision, name=name)(x)
             elif name.startswith("relu"):
                 x = nn.relu(x)
             elif self.pooling == "avg":

@@ -25,10 +25,13 @@ class TorchOptimization:
         if cfg.optimizer == "lbfgs":
             # Strong-Wolfe line search keeps lr=1 steps stable from any init (the paper's
             # Caffe L-BFGS had none; neural-style runs without one and sometimes diverges).
-            # Tolerances below zero: always run exactly the requested number of iterations.
+            # tolerance_grad below zero: never stop on a small gradient. tolerance_change stays
+            # at torch's 1e-9: it also ends the line search's zoom once the bracket is that
+            # narrow; at -1 every zoom ran its 25 evaluations (measured: 2.0 s instead of
+            # 0.1 s per step at 128 px on 2 cores).
             self.optimizer = torch.optim.LBFGS(
                 [self.pixels], lr=cfg.step_size, history_size=cfg.lbfgs_history,
-                line_search_fn="strong_wolfe", tolerance_grad=-1, tolerance_change=-1)
+                line_search_fn="strong_wolfe", tolerance_grad=-1)
         else:
             self.optimizer = torch.optim.Adam([self.pixels], lr=cfg.step_size)
 

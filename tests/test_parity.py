@@ -1,0 +1,141 @@
+"""Parity: every installed backend against the numpy oracle, and the backends against each other.
+
+On the tiny random VGG (always) and on the real offline VGG16 at a small size (skipped when
+its weights cannot be loaded here): features, blended Gram targets, each loss term, the total
+and its gradient, for both normalisations, with total variation on and two blended styles.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nst import reference
+from nst.backend import CAFFE, TORCHVISION, get_backend
+from nst.config import make_config
+from nst.network import TINY, random_params
+
+from tests.conftest import installed_backends
+
+BACKENDS = installed_backends()
+TERMS = ("content", "style", "tv", "total")
+# Shapes with odd sides, so pooling floors as in torch; VGG16 at 64-96 px.
+NETWORKS = {"tiny": (45, 61), "tiny-caffe": (45, 61), "vgg16": (72, 96)}
+
+both_backends = pytest.mark.skipif(
+    not {"torch", "jax"} <= set(BACKENDS), reason="needs both the torch and the jax backend")
+
+
+def load(network: str):
+    if network == "vgg16":
+        try:
+            from nst.weights import load_weights
+
+            weights = load_weights("vgg16-offline", progress=False)
+        except Exception as exc:  # absent package or weights: nothing to compare on
+            pytest.skip(f"the offline VGG16 is not available here: {exc}")
+        return weights.params, weights.arch, weights.preprocess
+    return random_params(TINY, seed=3), TINY, CAFFE if network == "tiny-caffe" else TORCHVISION
+
+
+class Case:
+    """One network, one objective, three images; every backend's outputs, computed once."""
+
+    def __init__(self, network: str, normalization: str):
+        params, arch, preprocess = load(network)
+        height, width = NETWORKS[network]
+        rng = np.random.default_rng(7)
+        self.content, self.image, *self.styles = (
+            smooth_image(rng, height, width) for _ in range(4))
+        self.spec = make_config(normalization=normalization, tv_weight=10.0, style_weight=1e3,
+                                style_blend=(0.25, 0.75)).loss_spec(2)
+        self.outputs = {}
+        for name in BACKENDS:
+            backend = get_backend(name)
+            net = backend.load_network(params, arch, preprocess, self.spec.layers, "max", "cpu")
+            targets = backend.prepare_targets(net, self.content, self.styles, self.spec)
+            self.outputs[name] = {
+                "features": net.features(self.image),
+                "content_features": net.features(self.content),
+                "style_features": [net.features(style) for style in self.styles],
+                "grams": {l: to_numpy(g) for l, g in targets.grams.items()},
+                "terms": backend.loss_terms(net, targets, self.image, self.spec),
+                "gradient": backend.loss_gradient(net, targets, self.image, self.spec),
+            }
+
+
+def smooth_image(rng, height, width) -> np.ndarray:
+    """Gradients plus noise in [0, 1]: activations like a photo's, not only like noise."""
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    phase = rng.uniform(0, 6, 3)
+    base = 0.5 + 0.4 * np.sin(np.stack([x * 7 + phase[0], y * 5 + phase[1], (x + y) * 3 + phase[2]], -1))
+    return np.clip(base + 0.1 * rng.standard_normal((height, width, 3)), 0, 1).astype(np.float32)
+
+
+def to_numpy(array) -> np.ndarray:
+    return array.detach().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
+
+
+@pytest.fixture(scope="module", params=[(n, norm) for n in NETWORKS for norm in ("mse", "paper")],
+                ids=lambda p: f"{p[0]}-{p[1]}")
+def case(request, tmp_path_factory) -> Case:
+    # Module scope runs before conftest's per-test cache fixture: use the same session cache.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NST_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "nst-cache"))
+        return Case(*request.param)
+
+
+def relative(a, b) -> float:
+    return float(np.max(np.abs(np.asarray(a, np.float64) - b)) / np.max(np.abs(b)))
+
+
+# --- each backend against the numpy oracle ------------------------------------------------
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_loss_terms_match_the_oracle_on_own_features(case, backend_name):
+    out = case.outputs[backend_name]
+    grams = reference.blended_grams(out["style_features"], case.spec)
+    expected = reference.loss_terms(out["features"], out["content_features"], grams, case.image, case.spec)
+    for term in TERMS:
+        assert out["terms"][term] == pytest.approx(expected[term], rel=1e-5), term
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_gram_targets_match_the_oracle_on_own_features(case, backend_name):
+    out = case.outputs[backend_name]
+    expected = reference.blended_grams(out["style_features"], case.spec)
+    for layer, gram in out["grams"].items():
+        assert relative(gram, expected[layer]) <= 1e-5, layer
+
+
+# --- the backends against each other ------------------------------------------------------
+
+@both_backends
+def test_features_agree(case):
+    jax_out, torch_out = case.outputs["jax"]["features"], case.outputs["torch"]["features"]
+    assert jax_out.keys() == torch_out.keys()
+    for layer in torch_out:
+        assert jax_out[layer].shape == torch_out[layer].shape, layer
+        assert relative(jax_out[layer], torch_out[layer]) <= 1e-4, layer
+
+
+@both_backends
+def test_gram_targets_agree(case):
+    jax_grams, torch_grams = case.outputs["jax"]["grams"], case.outputs["torch"]["grams"]
+    for layer in torch_grams:
+        assert relative(jax_grams[layer], torch_grams[layer]) <= 1e-5, layer
+
+
+@both_backends
+def test_loss_terms_agree(case):
+    jax_terms, torch_terms = case.outputs["jax"]["terms"], case.outputs["torch"]["terms"]
+    for term in TERMS:
+        assert jax_terms[term] == pytest.approx(torch_terms[term], rel=1e-5), term
+
+
+@both_backends
+def test_gradients_agree(case):
+    jax_grad, torch_grad = case.outputs["jax"]["gradient"], case.outputs["torch"]["gradient"]
+    assert jax_grad.shape == torch_grad.shape == case.image.shape
+    a, b = jax_grad.astype(np.float64).ravel(), torch_grad.astype(np.float64).ravel()
+    assert a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) >= 0.99999
