@@ -39,6 +39,10 @@ def _numbers(text):
     return tuple(_number(float)(part) for part in text.split(",") if part.strip())
 
 
+def _whole_numbers(text):
+    return tuple(_number(int)(part) for part in text.split(",") if part.strip())
+
+
 def _layers(text):
     """'relu1_1,relu2_1:0.5' -> (names, weights or None); a missing weight counts as 1."""
     names, weights = [], []
@@ -54,7 +58,8 @@ def _layers(text):
 
 
 _PARSERS = {"int": _number(int), "float": _number(float), "float | None": _number(float),
-            "str": str, "tuple[float, ...] | None": _numbers, "tuple[str, ...]": _layers}
+            "str": str, "tuple[float, ...] | None": _numbers,
+            "tuple[int, ...] | None": _whole_numbers, "tuple[str, ...]": _layers}
 
 
 def _describe_default(value):

@@ -49,10 +49,10 @@ def _run_and_write(transfer: StyleTransfer, output: Path) -> int:
     from tqdm import tqdm
 
     cfg = transfer.cfg
-    _log(f"backend {transfer.backend.name} on {transfer.net.device}, "
-         f"{transfer.content.shape[1]}x{transfer.content.shape[0]} px, "
-         f"{cfg.iterations} {cfg.optimizer} steps")
-    bar = tqdm(total=cfg.iterations, unit="step", file=sys.stderr, dynamic_ncols=True)
+    sizes = " -> ".join(f"{size}" for size in cfg.scale_sizes)
+    _log(f"backend {transfer.backend.name} on {transfer.net.device}, longest side {sizes} px, "
+         f"{transfer.total_steps} {cfg.optimizer} steps")
+    bar = tqdm(total=transfer.total_steps, unit="step", file=sys.stderr, dynamic_ncols=True)
 
     def on_progress(progress: Progress) -> None:
         bar.update(progress.step - bar.n)
@@ -64,7 +64,7 @@ def _run_and_write(transfer: StyleTransfer, output: Path) -> int:
     bar.close()
     img.save_image(result.image, output)
     if result.stopped == "interrupted":
-        _log(f"interrupted at step {result.steps}/{cfg.iterations}; wrote the current image to {output}")
+        _log(f"interrupted at step {result.steps}/{transfer.total_steps}; wrote the current image to {output}")
         return EXIT_INTERRUPTED
     if result.stopped == "non-finite":
         _log(f"error: the loss became non-finite after step {result.steps}; wrote the last finite "

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field, fields, replace
 
 from nst.errors import NstError
+from nst.scales import scale_iterations, scale_sizes
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
@@ -26,7 +27,12 @@ def _opt(default, help, choices=None, metavar=None):
 @dataclass(frozen=True)
 class Config:
     size: int = _opt(512, "longest side of the output in pixels")
-    iterations: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam steps)")
+    iterations: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam steps) at each scale")
+    scales: int = _opt(0, "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
+                       "ending at --size; 0: auto, as many as keep the smallest at least 256 px "
+                       "(256, 362, 512 at 512 px); 1: one scale")
+    scale_iterations: tuple[int, ...] | None = _opt(
+        None, "steps at each scale, coarsest first, e.g. 300,200,100 (default: --iterations at each)")
     content_weight: float = _opt(1.0, "alpha: weight of the content loss")
     # With torchvision's [0,1]-normalised input, features are ~60x smaller than with the
     # paper's Caffe input (0..255), so Gram terms are ~60^4 smaller; 1e6 gives a strongly styled result at the
@@ -73,6 +79,13 @@ class Config:
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise NstError(f"--{_flag(name)} must be a non-negative number, got {value}")
+        if self.scales < 0:
+            raise NstError(f"--scales must be 0 (auto) or more, got {self.scales}")
+        if self.scale_iterations is not None:
+            if not all(isinstance(n, int) and n >= 1 for n in self.scale_iterations):
+                raise NstError(f"--scale-iterations must be whole numbers of at least 1, "
+                               f"got {self.scale_iterations}")
+            self.steps_per_scale  # checks one count per scale
         if self.save_every < 0:
             raise NstError(f"--save-every must be 0 or more, got {self.save_every}")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
@@ -93,6 +106,15 @@ class Config:
             if getattr(self, name) not in choices:
                 raise NstError(f"--{_flag(name)} must be one of {', '.join(choices)}, "
                                f"got {getattr(self, name)!r}")
+
+    @property
+    def scale_sizes(self) -> tuple[int, ...]:
+        """Longest side of each scale, coarsest first; the last is ``size``."""
+        return scale_sizes(self.size, self.scales)
+
+    @property
+    def steps_per_scale(self) -> tuple[int, ...]:
+        return scale_iterations(self.iterations, self.scale_iterations, len(self.scale_sizes))
 
     @property
     def step_size(self) -> float:

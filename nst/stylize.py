@@ -56,25 +56,37 @@ class StyleTransfer:
         self.history: list[dict] = []
 
     def prepare(self, content, styles: Sequence) -> "StyleTransfer":
+        """Read the images, load the network and compute the targets of the first scale."""
         cfg = self.cfg
         spec = cfg.loss_spec(len(styles))
         arch = self.weights.arch
         arch.check_layers(spec.layers)
-        min_side = 2 ** arch.downsampling(spec.layers)
-        self.content = img.resize_longest(img.load_image(content), cfg.size)
-        img.check_min_size(self.content.shape[:2], min_side, "content image")
-        self.styles = []
-        for source in styles:
-            style = img.resize_longest(img.load_image(source), cfg.size)
-            img.check_min_size(style.shape[:2], min_side, f"style image {img.describe_source(source)}")
-            self.styles.append(style)
         self.spec = spec
+        self.content_source = img.load_image(content)
+        self.style_sources = [(img.load_image(source), img.describe_source(source)) for source in styles]
         self.init_file = None if cfg.init in ("content", "noise", "style") else img.load_image(cfg.init)
         if self.net is None or self.net.layers != spec.layers:
             self.net = self.backend.load_network(self.weights.params, arch, self.weights.preprocess,
                                                  spec.layers, cfg.pooling, cfg.device)
-        self.targets = self.backend.prepare_targets(self.net, self.content, self.styles, spec)
+        self.use_scale(cfg.scale_sizes[0])
         return self
+
+    def use_scale(self, size: int) -> None:
+        """Resize content and styles to longest side ``size`` and compute their targets there."""
+        min_side = 2 ** self.weights.arch.downsampling(self.spec.layers)
+        self.content = img.resize_longest(self.content_source, size)
+        img.check_min_size(self.content.shape[:2], min_side, f"content image at {size} px")
+        self.styles = []
+        for style, name in self.style_sources:
+            style = img.resize_longest(style, size)
+            img.check_min_size(style.shape[:2], min_side, f"style image {name} at {size} px")
+            self.styles.append(style)
+        self.targets = self.backend.prepare_targets(self.net, self.content, self.styles, self.spec)
+        self.scale_size = size
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.cfg.steps_per_scale)
 
     def initial_image(self) -> np.ndarray:
         init, shape = self.cfg.init, self.content.shape
@@ -86,37 +98,55 @@ class StyleTransfer:
         return img.resize_to(source, shape[0], shape[1])
 
     def run(self, callback: Callable[[Progress], None] | None = None) -> Result:
-        """Optimise; Ctrl-C or a non-finite loss end the run early with the best image so far."""
+        """Optimise at each scale in turn, starting each from the last one's result upsampled.
+
+        Ctrl-C or a non-finite loss end the run early with the best image so far.
+        """
         if self.targets is None:
             raise NstError("call prepare(content, styles) before run()")
-        cfg, total = self.cfg, self.cfg.iterations
-        last_good, done, self.history = self.initial_image(), 0, []
+        cfg, total = self.cfg, self.total_steps
+        sizes = cfg.scale_sizes
+        last_good, done, self.history = None, 0, []
+        started = time.perf_counter()
         try:
-            optimization = self.backend.start(self.net, self.targets, last_good, self.spec, cfg)
-            compile_seconds = getattr(optimization, "compile_seconds", None)
-            if compile_seconds:
-                self.log(f"compiled the optimisation step in {compile_seconds:.1f} s")
-            started = time.perf_counter()
-            for chunk in chunk_sizes(total, cfg.print_every, cfg.save_every):
-                losses = optimization.advance(chunk)
-                current = optimization.image()
-                # The loss is that of an iterate inside the chunk; the image may have left the
-                # finite range in the chunk's last update, so both are checked.
-                if not (math.isfinite(losses["total"]) and np.isfinite(current).all()):
-                    return Result(last_good, done, "non-finite", self.history)
-                done, last_good = done + chunk, current
-                seconds = time.perf_counter() - started
-                self.history.append({"step": done, "seconds": seconds, **losses})
-                if callback:
-                    callback(Progress(done, total, losses, seconds, lambda: current))
+            for index, (size, steps) in enumerate(zip(sizes, cfg.steps_per_scale)):
+                if self.scale_size != size:  # a later scale, or a second run()
+                    self.use_scale(size)
+                start_image = (self.initial_image() if index == 0
+                               else img.resize_to(last_good, *self.content.shape[:2]))
+                last_good = start_image
+                if len(sizes) > 1:
+                    self.log(f"scale {index + 1}/{len(sizes)}: "
+                             f"{self.content.shape[1]}x{self.content.shape[0]} px, {steps} steps")
+                optimization = self.backend.start(self.net, self.targets, start_image, self.spec, cfg)
+                compile_seconds = getattr(optimization, "compile_seconds", None)
+                if compile_seconds:
+                    self.log(f"compiled the optimisation step in {compile_seconds:.1f} s")
+                    started += compile_seconds  # progress times count optimisation only
+                for chunk in chunk_sizes(steps, cfg.print_every, cfg.save_every, offset=done):
+                    losses = optimization.advance(chunk)
+                    current = optimization.image()
+                    # The loss is that of an iterate inside the chunk; the image may have left
+                    # the finite range in the chunk's last update, so both are checked.
+                    if not (math.isfinite(losses["total"]) and np.isfinite(current).all()):
+                        return Result(last_good, done, "non-finite", self.history)
+                    done, last_good = done + chunk, current
+                    seconds = time.perf_counter() - started
+                    self.history.append({"step": done, "size": size, "seconds": seconds, **losses})
+                    if callback:
+                        callback(Progress(done, total, losses, seconds, lambda: current))
         except KeyboardInterrupt:
+            if last_good is None:
+                last_good = self.initial_image()
             return Result(last_good, done, "interrupted", self.history)
         return Result(last_good, done, None, self.history)
 
 
-def chunk_sizes(total: int, print_every: int, save_every: int):
-    """Steps between host round-trips: up to the next stop where a progress line or a save is due."""
-    done = 0
+def chunk_sizes(steps: int, print_every: int, save_every: int, offset: int = 0):
+    """Steps between host round-trips: up to the next stop where a progress line or a save is
+    due. ``offset`` is the step count before these ``steps`` (earlier scales), so stops stay on
+    multiples of ``print_every`` and ``save_every`` across scales."""
+    done, total = offset, offset + steps
     while done < total:
         stop = min(total, (done // print_every + 1) * print_every)
         if save_every:

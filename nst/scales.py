@@ -1,0 +1,41 @@
+"""Coarse to fine: the sizes a multi-scale run optimises at, and the steps it spends at each.
+
+A run at several scales optimises at a small size first, upsamples the result and continues
+at the next size, each about sqrt(2) larger, up to ``--size``. The coarse scales are cheap
+(half the pixels per sqrt(2) step down) and settle the large-scale layout of the style, so the
+final scale starts close to its optimum.
+"""
+
+from __future__ import annotations
+
+import math
+
+from nst.errors import NstError
+
+SCALE_STEP = math.sqrt(2)
+# ``--scales 0`` (auto) adds coarser scales while the smallest stays at least this many pixels:
+# below it VGG's relu5_1 sees a map of under 16 x 16, too little for the layout to carry over.
+AUTO_SMALLEST_SIDE = 256
+
+
+def scale_sizes(size: int, scales: int) -> tuple[int, ...]:
+    """Longest sides from the coarsest to ``size``, each ``SCALE_STEP`` apart.
+
+    ``scales`` 0 is auto: as many as keep the coarsest at least ``AUTO_SMALLEST_SIDE`` px
+    (one scale up to 361 px, 256-362-512 at 512 px, five scales at 1024 px).
+    """
+    side = lambda k: max(1, round(size / SCALE_STEP**k))
+    if scales == 0:
+        scales = 1
+        while side(scales) >= AUTO_SMALLEST_SIDE:
+            scales += 1
+    return tuple(side(k) for k in reversed(range(scales)))
+
+
+def scale_iterations(iterations: int, per_scale: tuple[int, ...] | None, n_scales: int) -> tuple[int, ...]:
+    """Steps at each scale: ``per_scale`` when given (one count per scale), else ``iterations`` at each."""
+    if per_scale is None:
+        return (iterations,) * n_scales
+    if len(per_scale) != n_scales:
+        raise NstError(f"--scale-iterations has {len(per_scale)} counts for {n_scales} scales")
+    return tuple(per_scale)
