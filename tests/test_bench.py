@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.flops import forward_flops, step_flops
 from nst.network import VGG16
+from tests.helpers import tiny_weights_file
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,3 +38,17 @@ def test_quick_bench_writes_json_markdown_and_plot(tmp_path):
     assert "| torch |" in (tmp_path / "ci.md").read_text()
     assert (tmp_path / "ci.png").read_bytes()[:4] == b"\x89PNG"
     assert report["environment"]["versions"]["torch"]
+
+
+def test_multiscale_bench_compares_against_the_single_scale_loss(tmp_path):
+    weights = tiny_weights_file(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--scales", "2",
+                           "--iterations", "10", "--weights", str(weights), "--out", str(tmp_path),
+                           "--name", "ms"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "ms.json").read_text())
+    assert report["multi"]["scales"] == [45, 64] and report["single"]["scales"] == [64]
+    assert report["target_loss"] == report["single"]["history"][-1]["total"]
+    assert {e["size"] for e in report["multi"]["history"]} == {45, 64}
+    assert "single scale reaches loss" in (tmp_path / "ms.md").read_text()
+    assert (tmp_path / "ms.png").read_bytes()[:4] == b"\x89PNG"
