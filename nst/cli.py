@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 from nst.config import PRESETS, Config, make_config
 from nst.errors import NstError

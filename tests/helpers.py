@@ -26,3 +26,10 @@ def write_image(path: Path, height: int = 40, width: int = 56, seed: int = 0) ->
     base = np.stack([x, y, 1 - x * y], axis=-1) + 0.2 * rng.standard_normal((height, width, 3))
     Image.fromarray((np.clip(base, 0, 1) * 255).astype(np.uint8)).save(path)
     return path
+
+
+def cli_files(directory: Path):
+    """(folder, content image, style image, tiny weights file) for CLI tests."""
+    content = write_image(directory / "content.png", 40, 56, seed=1)
+    style = write_image(directory / "style.png", 48, 48, seed=2)
+    return directory, content, style, tiny_weights_file(directory)

@@ -15,14 +15,12 @@ from PIL import Image
 
 from nst import backend as backend_module
 from nst.cli import main
-from tests.helpers import tiny_weights_file, write_image
+from tests.helpers import cli_files, write_image
 
 
 @pytest.fixture
 def files(tmp_path):
-    content = write_image(tmp_path / "content.png", 40, 56, seed=1)
-    style = write_image(tmp_path / "style.png", 48, 48, seed=2)
-    return tmp_path, content, style, tiny_weights_file(tmp_path)
+    return cli_files(tmp_path)
 
 
 def run_cli(argv, capsys):

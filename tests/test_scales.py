@@ -11,7 +11,13 @@ from nst.scales import scale_iterations, scale_sizes
 from nst.stylize import StyleTransfer, chunk_sizes
 from nst.network import TINY, random_params
 from nst.backend import TORCHVISION
-from tests.test_cli import assert_one_line_error, run_cli, stylize_args, files  # noqa: F401 (fixture)
+from tests.helpers import cli_files
+from tests.test_cli import assert_one_line_error, run_cli, stylize_args
+
+
+@pytest.fixture
+def files(tmp_path):
+    return cli_files(tmp_path)
 
 
 @pytest.mark.parametrize("size, scales, expected", [
