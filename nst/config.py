@@ -193,6 +193,7 @@ PRESETS: dict[str, dict] = {
         "style_weight": 1e3,
         "tv_weight": 0.0,
         "iterations": 1000,
+        "scales": 1,  # the paper optimises at one size
     },
 }
 
