@@ -100,7 +100,8 @@ def _baseline(params, arch, content, style, loss_spec, cfg):
 
     from bench.baseline import BaselineRun
 
-    device = torch.device("cuda" if cfg.device in ("cuda", "gpu", "auto") and torch.cuda.is_available() else "cpu")
+    # The torch backend's device rules: a GPU that is not there is skipped, not replaced by the CPU.
+    device = get_backend("torch").resolve_device(cfg.device)
     as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)[None])).to(device)
     run = BaselineRun(params, arch, as_tensor(content), as_tensor(style), loss_spec, cfg.optimizer, cfg.step_size)
     return run, str(device)

@@ -79,7 +79,8 @@ def write_plot(report: dict, path: Path) -> None:
         left.plot(*zip(*points), marker="o", label=label)
     left.set(xlabel="image size (longest side, px)", ylabel="ms per step", yscale="log",
              title="steady-state step time")
-    left.legend(fontsize=7)
+    if series:
+        left.legend(fontsize=7)
     largest = max((c["size"] for c in cells), default=0)
     for c in cells:
         if c["size"] == largest and c["curve"]:
@@ -88,7 +89,8 @@ def write_plot(report: dict, path: Path) -> None:
                        label=f"{c['backend']} {c['optimizer']} {c['precision']}")
     right.set(xlabel="wall time (s, incl. first step)", ylabel="total loss", yscale="log",
               title=f"loss vs wall time at {largest} px")
-    right.legend(fontsize=7)
+    if right.lines:
+        right.legend(fontsize=7)
     fig.suptitle(report["environment"].get("gpu") or report["environment"]["cpu"])
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bench.flops import forward_flops, step_flops
 from nst.network import VGG16
 from tests.helpers import tiny_weights_file
@@ -52,3 +54,17 @@ def test_multiscale_bench_compares_against_the_single_scale_loss(tmp_path):
     assert {e["size"] for e in report["multi"]["history"]} == {45, 64}
     assert "single scale reaches loss" in (tmp_path / "ms.md").read_text()
     assert (tmp_path / "ms.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_device_that_is_not_there_is_skipped_with_a_line(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--device", "cuda",
+                           "--backends", "baseline,torch", "--optimizers", "adam", "--out", str(tmp_path),
+                           "--name", "none"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("skipped") == 2 and "no CUDA GPU" in done.stdout
+    report = json.loads((tmp_path / "none.json").read_text())
+    assert all("skipped" in cell for cell in report["cells"])
