@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from nst import color
 from nst import image as img
 from nst.backend import Backend, resolve_backend
 from nst.config import Config, make_config
@@ -63,23 +64,34 @@ class StyleTransfer:
         min_side = 2 ** arch.downsampling(spec.layers)
         self.content = img.resize_longest(img.load_image(content), cfg.size)
         img.check_min_size(self.content.shape[:2], min_side, "content image")
-        self.styles = []
+        style_size = max(1, round(cfg.style_scale * cfg.size))
+        loaded_styles = []
         for source in styles:
-            style = img.resize_longest(img.load_image(source), cfg.size)
-            img.check_min_size(style.shape[:2], min_side, f"style image {img.describe_source(source)}")
-            self.styles.append(style)
+            style = img.resize_longest(img.load_image(source), style_size)
+            img.check_min_size(style.shape[:2], min_side, f"style image {img.describe_source(source)}",
+                               "use a larger --size or --style-scale")
+            loaded_styles.append(style)
+        # What the optimisation sees: with --colors luminance, grey images; with histogram, the
+        # styles recoloured to the content's colours. `self.content` keeps the user's colours.
+        self.content_input, self.styles = color.transfer_inputs(cfg.colors, self.content, loaded_styles)
         self.spec = spec
-        self.init_file = None if cfg.init in ("content", "noise", "style") else img.load_image(cfg.init)
+        self.init_file = None
+        if cfg.init not in ("content", "noise", "style"):
+            self.init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
         if self.net is None or self.net.layers != spec.layers:
             self.net = self.backend.load_network(self.weights.params, arch, self.weights.preprocess,
                                                  spec.layers, cfg.pooling, cfg.device)
-        self.targets = self.backend.prepare_targets(self.net, self.content, self.styles, spec)
+        self.targets = self.backend.prepare_targets(self.net, self.content_input, self.styles, spec)
         return self
+
+    def output_image(self, image: np.ndarray) -> np.ndarray:
+        """An optimised image as the user gets it (with --colors luminance, the content's colours)."""
+        return color.restore_content_colors(self.cfg.colors, image, self.content)
 
     def initial_image(self) -> np.ndarray:
         init, shape = self.cfg.init, self.content.shape
         if init == "content":
-            return self.content.copy()
+            return self.content_input.copy()
         if init == "noise":
             return np.random.default_rng(self.cfg.seed).random(shape, dtype=np.float32)
         source = self.styles[0] if init == "style" else self.init_file
@@ -103,15 +115,19 @@ class StyleTransfer:
                 # The loss is that of an iterate inside the chunk; the image may have left the
                 # finite range in the chunk's last update, so both are checked.
                 if not (math.isfinite(losses["total"]) and np.isfinite(current).all()):
-                    return Result(last_good, done, "non-finite", self.history)
+                    return self._result(last_good, done, "non-finite")
                 done, last_good = done + chunk, current
                 seconds = time.perf_counter() - started
                 self.history.append({"step": done, "seconds": seconds, **losses})
                 if callback:
-                    callback(Progress(done, total, losses, seconds, lambda: current))
+                    callback(Progress(done, total, losses, seconds,
+                                      lambda: self.output_image(current)))
         except KeyboardInterrupt:
-            return Result(last_good, done, "interrupted", self.history)
-        return Result(last_good, done, None, self.history)
+            return self._result(last_good, done, "interrupted")
+        return self._result(last_good, done, None)
+
+    def _result(self, image: np.ndarray, steps: int, stopped: str | None) -> Result:
+        return Result(self.output_image(image), steps, stopped, self.history)
 
 
 def chunk_sizes(total: int, print_every: int, save_every: int):
