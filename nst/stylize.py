@@ -64,6 +64,8 @@ class StyleTransfer:
         min_side = 2 ** arch.downsampling(spec.layers)
         self.content = img.resize_longest(img.load_image(content), cfg.size)
         img.check_min_size(self.content.shape[:2], min_side, "content image")
+        # --style-scale: the network's receptive fields are fixed in pixels, so a smaller style
+        # image gives finer strokes. Grams are per-position averages (LossSpec): any size works.
         style_size = max(1, round(cfg.style_scale * cfg.size))
         loaded_styles = []
         for source in styles:
