@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 
+from nst.color import COLOR_MODES
 from nst.errors import NstError
 from nst.scales import scale_iterations, scale_sizes
 
@@ -47,6 +48,13 @@ class Config:
         None, "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)")
     style_blend: tuple[float, ...] | None = _opt(
         None, "weights of the style images in the blended Gram target (default: equal)")
+    style_scale: float = _opt(
+        1.0, "resize each style image so its longest side is this times --size before its "
+        "features are taken (smaller: finer brush strokes)")
+    colors: str = _opt(
+        "style", "colours of the result (Gatys et al. 2017): style (the painting's), luminance "
+        "(transfer luminance only, keep the content's colours), histogram (recolour each style "
+        "image to the content's colour mean and covariance first)", choices=COLOR_MODES)
     normalization: str = _opt(
         "mse", "loss normalisation: 'mse' (Gram / (C*H*W), mean squared error, as most tools) "
         "or 'paper' (1/(4 N^2 M^2) and 1/2 sum of squares, Gatys et al. 2016)",
@@ -88,8 +96,10 @@ class Config:
             self.steps_per_scale  # checks one count per scale
         if self.save_every < 0:
             raise NstError(f"--save-every must be 0 or more, got {self.save_every}")
-        if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
-            raise NstError(f"--lr must be a positive number, got {self.lr}")
+        for name in ("lr", "style_scale"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise NstError(f"--{_flag(name)} must be a positive number, got {value}")
         for name in ("content_layer_weights", "style_layer_weights", "style_blend"):
             values = getattr(self, name)
             if values is not None and not all(math.isfinite(v) and v >= 0 for v in values):
@@ -101,7 +111,7 @@ class Config:
                                f"({', '.join(layers)})")
         if not self.content_layers and not self.style_layers:
             raise NstError("no content and no style layers: nothing to optimise")
-        for name in ("normalization", "optimizer", "pooling", "precision"):
+        for name in ("normalization", "optimizer", "pooling", "precision", "colors"):
             choices = _field(name).metadata["choices"]
             if getattr(self, name) not in choices:
                 raise NstError(f"--{_flag(name)} must be one of {', '.join(choices)}, "

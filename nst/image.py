@@ -4,11 +4,8 @@ Inside nst an image is a float32 numpy array, H x W x 3, RGB, values in [0, 1].
 ``load_image`` turns whatever the user gives (a path, a PIL image, an array) into that,
 converting every mode PIL reads instead of refusing it; ``save_image`` writes one back
 atomically. Every user mistake (a missing file, an unwritable directory...) is an ``NstError``
-whose one line names the file and says how to fix it.
-
-The colour helpers at the end serve colour preservation (Gatys et al. 2017, "Controlling
-Perceptual Factors in Neural Style Transfer"): luminance-only transfer through YIQ, and
-matching the style image's colour statistics to the content image's.
+whose one line names the file and says how to fix it. Colour spaces and colour matching live
+in ``nst.color``.
 """
 
 from __future__ import annotations
@@ -178,12 +175,13 @@ def resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0)
 
 
-def check_min_size(image_hw: tuple[int, int], min_side: int, what: str) -> None:
+def check_min_size(image_hw: tuple[int, int], min_side: int, what: str,
+                   fix: str = "use a larger --size or image") -> None:
     """Refuse an image smaller than the network can take (``min_side`` px per side)."""
     height, width = image_hw
     if min(height, width) < min_side:
         raise NstError(f"{what} is {width}x{height} px after resizing; the network needs at least "
-                       f"{min_side} px per side (use a larger --size or image)")
+                       f"{min_side} px per side ({fix})")
 
 
 # ---------------------------------------------------------------------------------- saving
@@ -270,56 +268,3 @@ def intermediate_path(out_path, step: int) -> Path:
     out_path = Path(out_path)
     return out_path.with_name(f"{out_path.stem}_{step:04d}{out_path.suffix}")
 
-
-# ---------------------------------------------------------------------------------- colour
-
-# NTSC YIQ (FCC 1953 coefficients, as in scikit-image). Y is the Rec. 601 luma.
-_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
-                        [0.595716, -0.274453, -0.321263],
-                        [0.211456, -0.522591, 0.311135]])
-_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
-
-
-def rgb_to_yiq(image: np.ndarray) -> np.ndarray:
-    """RGB -> YIQ: Y (luminance) in [0, 1], I and Q (chrominance) about zero."""
-    return (np.asarray(image, dtype=np.float64) @ _RGB_TO_YIQ.T).astype(np.float32)
-
-
-def yiq_to_rgb(image: np.ndarray) -> np.ndarray:
-    """YIQ -> RGB, the exact inverse of ``rgb_to_yiq`` (not clipped)."""
-    return (np.asarray(image, dtype=np.float64) @ _YIQ_TO_RGB.T).astype(np.float32)
-
-
-def luminance(image: np.ndarray) -> np.ndarray:
-    """The H x W luminance (YIQ's Y) of an RGB image."""
-    return (np.asarray(image, dtype=np.float64) @ _RGB_TO_YIQ[0]).astype(np.float32)
-
-
-# Added to the source covariance before inverting it: the variance of 8-bit quantisation noise,
-# (1/255)^2 / 12, so a flat (singular) image stays finite and real images are barely affected.
-_COVARIANCE_FLOOR = (1 / 255) ** 2 / 12
-
-
-def match_color_histogram(source: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``source`` recoloured so its RGB mean and covariance match ``target``'s.
-
-    A linear map x -> A (x - mu_s) + mu_t with A = C_t^(1/2) C_s^(-1/2), both matrix square
-    roots symmetric, from eigendecompositions: the "image analogies" variant of Gatys et al.
-    2017's colour histogram matching. Cholesky roots would match the statistics as well, but
-    depend on the order of the colour channels; the symmetric root does not.
-    The result is clipped to [0, 1], which perturbs the statistics only where the map overshoots.
-    """
-    source_pixels = np.asarray(source, dtype=np.float64).reshape(-1, 3)
-    target_pixels = np.asarray(target, dtype=np.float64).reshape(-1, 3)
-    source_mean, target_mean = source_pixels.mean(0), target_pixels.mean(0)
-    source_cov = np.cov(source_pixels, rowvar=False) + _COVARIANCE_FLOOR * np.eye(3)
-    target_cov = np.cov(target_pixels, rowvar=False)
-    transform = _symmetric_power(target_cov, 0.5) @ _symmetric_power(source_cov, -0.5)
-    matched = (source_pixels - source_mean) @ transform.T + target_mean
-    return np.clip(matched, 0.0, 1.0).reshape(np.shape(source)).astype(np.float32)
-
-
-def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
-    eigenvalues, eigenvectors = np.linalg.eigh(matrix)
-    eigenvalues = np.maximum(eigenvalues, 0.0)  # rounding can make a flat image's slightly negative
-    return (eigenvectors * eigenvalues ** power) @ eigenvectors.T

@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from nst import color
 from nst import image as img
 from nst.backend import Backend, resolve_backend
 from nst.config import Config, make_config
@@ -64,7 +65,9 @@ class StyleTransfer:
         self.spec = spec
         self.content_source = img.load_image(content)
         self.style_sources = [(img.load_image(source), img.describe_source(source)) for source in styles]
-        self.init_file = None if cfg.init in ("content", "noise", "style") else img.load_image(cfg.init)
+        self.init_file = None
+        if cfg.init not in ("content", "noise", "style"):
+            self.init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
         if self.net is None or self.net.layers != spec.layers:
             self.net = self.backend.load_network(self.weights.params, arch, self.weights.preprocess,
                                                  spec.layers, cfg.pooling, cfg.device)
@@ -72,26 +75,40 @@ class StyleTransfer:
         return self
 
     def use_scale(self, size: int) -> None:
-        """Resize content and styles to longest side ``size`` and compute their targets there."""
+        """Resize content and styles for longest side ``size`` and compute their targets there."""
         min_side = 2 ** self.weights.arch.downsampling(self.spec.layers)
         self.content = img.resize_longest(self.content_source, size)
         img.check_min_size(self.content.shape[:2], min_side, f"content image at {size} px")
-        self.styles = []
+        # --style-scale: the network's receptive fields are fixed in pixels, so a smaller style
+        # image gives finer strokes. Grams are per-position averages (LossSpec): any size works.
+        style_size = max(1, round(self.cfg.style_scale * size))
+        styles = []
         for style, name in self.style_sources:
-            style = img.resize_longest(style, size)
-            img.check_min_size(style.shape[:2], min_side, f"style image {name} at {size} px")
-            self.styles.append(style)
-        self.targets = self.backend.prepare_targets(self.net, self.content, self.styles, self.spec)
+            style = img.resize_longest(style, style_size)
+            img.check_min_size(style.shape[:2], min_side, f"style image {name} at {style_size} px",
+                               "use a larger --size or --style-scale")
+            styles.append(style)
+        # What the optimisation sees: with --colors luminance, grey images; with histogram, the
+        # styles recoloured to the content's colours. `self.content` keeps the user's colours.
+        self.content_input, self.styles = color.transfer_inputs(self.cfg.colors, self.content, styles)
+        self.targets = self.backend.prepare_targets(self.net, self.content_input, self.styles, self.spec)
         self.scale_size = size
 
     @property
     def total_steps(self) -> int:
         return sum(self.cfg.steps_per_scale)
 
+    def output_image(self, image: np.ndarray) -> np.ndarray:
+        """An optimised image as the user gets it (with --colors luminance, the content's colours)."""
+        content = self.content
+        if content.shape != image.shape:  # Ctrl-C while moving to the next scale
+            content = img.resize_to(content, *image.shape[:2])
+        return color.restore_content_colors(self.cfg.colors, image, content)
+
     def initial_image(self) -> np.ndarray:
         init, shape = self.cfg.init, self.content.shape
         if init == "content":
-            return self.content.copy()
+            return self.content_input.copy()
         if init == "noise":
             return np.random.default_rng(self.cfg.seed).random(shape, dtype=np.float32)
         source = self.styles[0] if init == "style" else self.init_file
@@ -129,17 +146,21 @@ class StyleTransfer:
                     # The loss is that of an iterate inside the chunk; the image may have left
                     # the finite range in the chunk's last update, so both are checked.
                     if not (math.isfinite(losses["total"]) and np.isfinite(current).all()):
-                        return Result(last_good, done, "non-finite", self.history)
+                        return self._result(last_good, done, "non-finite")
                     done, last_good = done + chunk, current
                     seconds = time.perf_counter() - started
                     self.history.append({"step": done, "size": size, "seconds": seconds, **losses})
                     if callback:
-                        callback(Progress(done, total, losses, seconds, lambda: current))
+                        callback(Progress(done, total, losses, seconds,
+                                          lambda: self.output_image(current)))
         except KeyboardInterrupt:
             if last_good is None:
                 last_good = self.initial_image()
-            return Result(last_good, done, "interrupted", self.history)
-        return Result(last_good, done, None, self.history)
+            return self._result(last_good, done, "interrupted")
+        return self._result(last_good, done, None)
+
+    def _result(self, image: np.ndarray, steps: int, stopped: str | None) -> Result:
+        return Result(self.output_image(image), steps, stopped, self.history)
 
 
 def chunk_sizes(steps: int, print_every: int, save_every: int, offset: int = 0):

@@ -37,6 +37,8 @@ def test_spec_layers_are_unique_in_order():
     {"lr": 0.0}, {"optimizer": "sgd"}, {"pooling": "min"}, {"normalization": "l1"},
     {"style_layer_weights": (1.0,)}, {"save_every": -5}, {"style_blend": (-1.0,)},
     {"content_layers": (), "style_layers": ()},
+    {"style_scale": 0.0}, {"style_scale": -1.0}, {"style_scale": float("inf")},
+    {"colors": "sepia"},
 ])
 def test_invalid_values_are_refused(overrides):
     with pytest.raises(NstError):

@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from nst import image as img
+from nst.color import luminance
 from nst.demo import demo_content, demo_style
 from nst.errors import NstError
 
@@ -433,52 +434,6 @@ def test_intermediate_path(tmp_path, out, step, expected):
     assert img.intermediate_path(tmp_path / out, step) == tmp_path / expected
 
 
-# ---------------------------------------------------------------------------------- colour
-
-def test_yiq_round_trip():
-    image = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
-    np.testing.assert_allclose(img.yiq_to_rgb(img.rgb_to_yiq(image)), image, atol=1e-6)
-
-
-def test_yiq_of_grays_has_no_chrominance():
-    gray = np.linspace(0, 1, 5, dtype=np.float32)[:, None].repeat(3, axis=1)
-    yiq = img.rgb_to_yiq(gray)
-    np.testing.assert_allclose(yiq[:, 0], gray[:, 0], atol=1e-6)
-    np.testing.assert_allclose(yiq[:, 1:], 0.0, atol=1e-6)
-
-
-def test_luminance_is_the_y_of_yiq():
-    image = np.random.default_rng(1).random((8, 9, 3), dtype=np.float32)
-    luma = img.luminance(image)
-    assert luma.shape == (8, 9)
-    np.testing.assert_allclose(luma, img.rgb_to_yiq(image)[..., 0], atol=1e-6)
-
-
-def _correlated_image(mean, mixing, seed, shape=(64, 64)) -> np.ndarray:
-    noise = np.random.default_rng(seed).standard_normal((*shape, 3))
-    return (np.asarray(mean) + noise @ np.asarray(mixing).T).astype(np.float32)
-
-
-def test_match_color_histogram_moves_mean_and_covariance():
-    # Narrow distributions near the middle, so clipping to [0, 1] does not alter the statistics.
-    source = _correlated_image([0.3, 0.5, 0.6], [[0.05, 0, 0], [0.03, 0.04, 0], [0, 0.02, 0.03]], 0)
-    target = _correlated_image([0.6, 0.4, 0.3], [[0.06, 0.02, 0], [0, 0.03, 0], [0.02, 0, 0.05]], 1)
-    matched = img.match_color_histogram(source, target)
-    _assert_nst_image(matched, source.shape)
-    pixels, target_pixels = matched.reshape(-1, 3), target.reshape(-1, 3)
-    np.testing.assert_allclose(pixels.mean(0), target_pixels.mean(0), atol=1e-4)
-    np.testing.assert_allclose(np.cov(pixels, rowvar=False), np.cov(target_pixels, rowvar=False),
-                               atol=2e-5)
-
-
-def test_match_color_histogram_of_a_flat_image_stays_finite():
-    flat = np.full((8, 8, 3), 0.5, dtype=np.float32)
-    target = np.random.default_rng(0).random((8, 8, 3), dtype=np.float32)
-    matched = img.match_color_histogram(flat, target)
-    assert np.isfinite(matched).all()
-    np.testing.assert_allclose(matched.mean((0, 1)), target.mean((0, 1)), atol=1e-5)
-
-
 # ------------------------------------------------------------------------------------ demo
 
 def test_demo_style_is_deterministic_and_seeded():
@@ -491,7 +446,7 @@ def test_demo_style_is_deterministic_and_seeded():
 def test_demo_style_is_textured_not_flat():
     style = demo_style(192, 192)
     assert (style.std(axis=(0, 1)) > 0.15).all()
-    luma = img.luminance(style)
+    luma = luminance(style)
     gradient = np.hypot(np.diff(luma, axis=0)[:, :-1], np.diff(luma, axis=1)[:-1])
     assert gradient.mean() > 0.05  # strokes make edges everywhere
     assert (gradient > 0.1).mean() > 0.1  # and strong ones: >10% of pixels

@@ -93,3 +93,12 @@ def test_a_second_run_starts_again_at_the_coarsest_scale(backend_name):
     first, second = multi.run(), multi.run()
     assert [e["size"] for e in second.history] == [e["size"] for e in first.history] == [45, 45, 64, 64]
     np.testing.assert_array_equal(first.image, second.image)
+
+
+def test_luminance_colours_survive_the_scales(backend_name):
+    from nst.color import rgb_to_yiq
+
+    multi = transfer(backend_name, size=64, scales=2, iterations=2, colors="luminance")
+    result = multi.run()
+    content_iq = rgb_to_yiq(multi.content)[..., 1:]
+    np.testing.assert_allclose(rgb_to_yiq(result.image)[..., 1:], content_iq, atol=1e-5)
