@@ -41,6 +41,10 @@ class Config:
         None, "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)")
     style_blend: tuple[float, ...] | None = _opt(
         None, "weights of the style images in the blended Gram target (default: equal)")
+    style_loss: str = _opt(
+        "gram", "style statistic: 'gram' (Gram matrices, the paper) or 'meancov' (per-channel "
+        "means and covariance matrices; same scale as gram at the same --style-weight)",
+        choices=("gram", "meancov"))
     normalization: str = _opt(
         "mse", "loss normalisation: 'mse' (Gram / (C*H*W), mean squared error, as most tools) "
         "or 'paper' (1/(4 N^2 M^2) and 1/2 sum of squares, Gatys et al. 2016)",
@@ -64,6 +68,13 @@ class Config:
     save_every: int = _opt(0, "write an intermediate image every N steps next to the output "
                            "(out_0100.png); 0: never")
     print_every: int = _opt(10, "update the progress line every N steps")
+    ema: float = _opt(0.0, "return the exponential moving average of the iterates with this "
+                      "decay (bias-corrected, updated every step), 0 <= DECAY < 1; 0: off",
+                      metavar="DECAY")
+    normalize_network: bool = _opt(
+        False, "rescale the VGG as the paper did: each filter's mean activation over the "
+               "content and style images becomes 1 (the features change scale, so the "
+               "loss weights' scale changes too)")
 
     def __post_init__(self):
         for name in ("size", "iterations", "lbfgs_history", "print_every"):
@@ -75,6 +86,8 @@ class Config:
                 raise NstError(f"--{_flag(name)} must be a non-negative number, got {value}")
         if self.save_every < 0:
             raise NstError(f"--save-every must be 0 or more, got {self.save_every}")
+        if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
+            raise NstError(f"--ema must be a decay in [0, 1), got {self.ema}")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise NstError(f"--lr must be a positive number, got {self.lr}")
         for name in ("content_layer_weights", "style_layer_weights", "style_blend"):
@@ -88,7 +101,7 @@ class Config:
                                f"({', '.join(layers)})")
         if not self.content_layers and not self.style_layers:
             raise NstError("no content and no style layers: nothing to optimise")
-        for name in ("normalization", "optimizer", "pooling", "precision"):
+        for name in ("style_loss", "normalization", "optimizer", "pooling", "precision"):
             choices = _field(name).metadata["choices"]
             if getattr(self, name) not in choices:
                 raise NstError(f"--{_flag(name)} must be one of {', '.join(choices)}, "
@@ -111,6 +124,7 @@ class Config:
             style=_scaled(self.style_layers, self.style_layer_weights, self.style_weight),
             tv=self.tv_weight,
             normalization=self.normalization,
+            style_loss=self.style_loss,
             style_blend=tuple(b / sum(blend) for b in blend),
         )
 
@@ -124,6 +138,18 @@ class LossSpec:
       Gram           G = F F^T / M   (per-position average; the paper's sum is M*G)
       style  'mse'   E = sum (G - A)^2 / C^4          == MSE of F F^T / (C*M)
              'paper' E = sum (G - A)^2 / (4 C^2)      == 1/(4 N^2 M^2) sum (FF^T - AA^T)^2
+    With ``style_loss`` 'meancov' the style statistic is the per-channel mean and covariance,
+      mu = F 1 / M,  S = (F - mu)(F - mu)^T / M   (population covariance; G = S + mu mu^T),
+    compared with the targets mu_t = sum_i b_i mu_i and S_t = sum_i b_i S_i over the style
+    images (b = style_blend, as the Gram target is A = sum_i b_i G_i):
+             'mse'   E = sum (mu - mu_t)^2 / C^2 + sum (S - S_t)^2 / C^4
+                       == MSE of the mean plus MSE of the covariance of F / sqrt(C), as the
+                          Gram 'mse' form is the MSE of the Gram of F / sqrt(C)
+             'paper' E = sum (mu - mu_t)^2 / (2 C) + sum (S - S_t)^2 / (4 C^2)
+                       == the 'mse' form of F * sqrt(C / 2), as for the Gram
+    so the covariance term has exactly the Gram term's scale, and the mean term the scale of
+    its first-order part (G - A = (S - S_t) + (mu mu^T - mu_t mu_t^T)): the same style weight
+    suits both statistics.
       content 'mse'  mean (F - P)^2 ;  'paper'  1/2 sum (F - P)^2
       tv             (sum dx^2 + sum dy^2) / (H*W*3) on the [0,1] RGB image
     Dividing the Gram by M makes targets from style images of another size comparable.
@@ -134,6 +160,7 @@ class LossSpec:
     tv: float
     normalization: str
     style_blend: tuple[float, ...] = (1.0,)
+    style_loss: str = "gram"
 
     @property
     def layers(self) -> tuple[str, ...]:
