@@ -30,9 +30,8 @@ def style_loss(features: np.ndarray, target, normalization: str, style_loss: str
         mean, cov = mean_cov(features)
         mean_sq = float(np.sum((mean - target[0]) ** 2))
         cov_sq = float(np.sum((cov - target[1]) ** 2))
-        if normalization == "mse":
-            return mean_sq / channels**2 + cov_sq / channels**4
-        return mean_sq / (2 * channels) + cov_sq / (4 * channels**2)
+        combined = 2 * channels * mean_sq + cov_sq
+        return combined / channels**4 if normalization == "mse" else combined / (4 * channels**2)
     squared = float(np.sum((gram(features) - target) ** 2))
     return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
 

@@ -63,9 +63,8 @@ def meancov_loss(features: jax.Array, target_mean: jax.Array, target_cov: jax.Ar
     mean, cov = mean_cov(features, precision)
     mean_sq = jnp.sum((mean - target_mean) ** 2)
     cov_sq = jnp.sum((cov - target_cov) ** 2)
-    if normalization == "mse":
-        return mean_sq / channels**2 + cov_sq / channels**4
-    return mean_sq / (2 * channels) + cov_sq / (4 * channels**2)
+    combined = 2 * channels * mean_sq + cov_sq
+    return combined / channels**4 if normalization == "mse" else combined / (4 * channels**2)
 
 
 def layer_style_loss(features: jax.Array, targets: Targets, layer: str, spec: LossSpec,

@@ -36,9 +36,8 @@ def meancov_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: 
     mean, cov = mean_cov(features)
     mean_sq = (mean[0] - target_mean).pow(2).sum()
     cov_sq = (cov[0] - target_cov).pow(2).sum()
-    if normalization == "mse":
-        return mean_sq / channels**2 + cov_sq / channels**4
-    return mean_sq / (2 * channels) + cov_sq / (4 * channels**2)
+    combined = 2 * channels * mean_sq + cov_sq
+    return combined / channels**4 if normalization == "mse" else combined / (4 * channels**2)
 
 
 def layer_style_loss(features: torch.Tensor, targets: "Targets", layer: str,
