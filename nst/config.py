@@ -43,7 +43,7 @@ class Config:
         None, "weights of the style images in the blended Gram target (default: equal)")
     style_loss: str = _opt(
         "gram", "style statistic: 'gram' (Gram matrices, the paper) or 'meancov' (per-channel "
-        "means and covariance matrices; same scale as gram at the same --style-weight)",
+        "means and covariances; comparable in scale to gram at the same --style-weight)",
         choices=("gram", "meancov"))
     normalization: str = _opt(
         "mse", "loss normalisation: 'mse' (Gram / (C*H*W), mean squared error, as most tools) "

@@ -18,6 +18,7 @@ from nst import image as img
 from nst.backend import Backend, resolve_backend
 from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
+from nst.normalize import normalize_params
 
 
 @dataclass(frozen=True)
@@ -70,8 +71,16 @@ class StyleTransfer:
             self.styles.append(style)
         self.spec = spec
         self.init_file = None if cfg.init in ("content", "noise", "style") else img.load_image(cfg.init)
-        if self.net is None or self.net.layers != spec.layers:
-            self.net = self.backend.load_network(self.weights.params, arch, self.weights.preprocess,
+        params = self.weights.params
+        if cfg.normalize_network:
+            params = normalize_params(self.backend, params, arch, self.weights.preprocess,
+                                      [self.content, *self.styles], spec.layers, cfg.pooling,
+                                      cfg.device)
+            self.log("normalised the network: mean activations over the content and style "
+                     "images are 1")
+        # A normalised network depends on the images: load it again for every prepare.
+        if self.net is None or self.net.layers != spec.layers or cfg.normalize_network:
+            self.net = self.backend.load_network(params, arch, self.weights.preprocess,
                                                  spec.layers, cfg.pooling, cfg.device)
         self.targets = self.backend.prepare_targets(self.net, self.content, self.styles, spec)
         return self

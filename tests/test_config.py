@@ -37,6 +37,7 @@ def test_spec_layers_are_unique_in_order():
     {"lr": 0.0}, {"optimizer": "sgd"}, {"pooling": "min"}, {"normalization": "l1"},
     {"style_layer_weights": (1.0,)}, {"save_every": -5}, {"style_blend": (-1.0,)},
     {"content_layers": (), "style_layers": ()},
+    {"style_loss": "moments"}, {"ema": 1.0}, {"ema": -0.5}, {"ema": float("inf")},
 ])
 def test_invalid_values_are_refused(overrides):
     with pytest.raises(NstError):
