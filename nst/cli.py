@@ -76,6 +76,10 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         help_text = f"{meta['help']} (default: {_describe_default(f.default)})"
         if f.type == "tuple[str, ...]":
             help_text += "; NAME:WEIGHT sets a layer's weight"
+        if f.type == "bool":  # a switch: given means True
+            parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None,
+                                action="store_true", help=help_text)
+            continue
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, default=None,
                             type=_PARSERS[f.type], choices=meta["choices"],
                             metavar=meta["metavar"] or (None if meta["choices"] else f.name.upper()),

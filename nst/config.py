@@ -55,6 +55,10 @@ class Config:
         "style", "colours of the result (Gatys et al. 2017): style (the painting's), luminance "
         "(transfer luminance only, keep the content's colours), histogram (recolour each style "
         "image to the content's colour mean and covariance first)", choices=COLOR_MODES)
+    style_loss: str = _opt(
+        "gram", "style statistic: 'gram' (Gram matrices, the paper) or 'meancov' (per-channel "
+        "means and covariances; comparable in scale to gram at the same --style-weight)",
+        choices=("gram", "meancov"))
     normalization: str = _opt(
         "mse", "loss normalisation: 'mse' (Gram / (C*H*W), mean squared error, as most tools) "
         "or 'paper' (1/(4 N^2 M^2) and 1/2 sum of squares, Gatys et al. 2016)",
@@ -78,6 +82,13 @@ class Config:
     save_every: int = _opt(0, "write an intermediate image every N steps next to the output "
                            "(out_0100.png); 0: never")
     print_every: int = _opt(10, "update the progress line every N steps")
+    ema: float = _opt(0.0, "return the exponential moving average of the iterates with this "
+                      "decay (bias-corrected, updated every step), 0 <= DECAY < 1; 0: off",
+                      metavar="DECAY")
+    normalize_network: bool = _opt(
+        False, "rescale the VGG as the paper did: each filter's mean activation over the "
+               "content and style images becomes 1 (the features change scale, so the "
+               "loss weights' scale changes too)")
 
     def __post_init__(self):
         for name in ("size", "iterations", "lbfgs_history", "print_every"):
@@ -96,6 +107,8 @@ class Config:
             self.steps_per_scale  # checks one count per scale
         if self.save_every < 0:
             raise NstError(f"--save-every must be 0 or more, got {self.save_every}")
+        if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
+            raise NstError(f"--ema must be a decay in [0, 1), got {self.ema}")
         for name in ("lr", "style_scale"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
@@ -111,7 +124,7 @@ class Config:
                                f"({', '.join(layers)})")
         if not self.content_layers and not self.style_layers:
             raise NstError("no content and no style layers: nothing to optimise")
-        for name in ("normalization", "optimizer", "pooling", "precision", "colors"):
+        for name in ("style_loss", "normalization", "optimizer", "pooling", "precision", "colors"):
             choices = _field(name).metadata["choices"]
             if getattr(self, name) not in choices:
                 raise NstError(f"--{_flag(name)} must be one of {', '.join(choices)}, "
@@ -143,6 +156,7 @@ class Config:
             style=_scaled(self.style_layers, self.style_layer_weights, self.style_weight),
             tv=self.tv_weight,
             normalization=self.normalization,
+            style_loss=self.style_loss,
             style_blend=tuple(b / sum(blend) for b in blend),
         )
 
@@ -156,8 +170,17 @@ class LossSpec:
       Gram           G = F F^T / M   (per-position average; the paper's sum is M*G)
       style  'mse'   E = sum (G - A)^2 / C^4          == MSE of F F^T / (C*M)
              'paper' E = sum (G - A)^2 / (4 C^2)      == 1/(4 N^2 M^2) sum (FF^T - AA^T)^2
-      content 'mse'  mean (F - P)^2 ;  'paper'  1/2 sum (F - P)^2
-      tv             (sum dx^2 + sum dy^2) / (H*W*3) on the [0,1] RGB image
+    With ``style_loss`` 'meancov' the style statistic is the per-channel mean and covariance,
+      mu = F 1 / M,  S = (F - mu)(F - mu)^T / M   (population covariance; G = S + mu mu^T),
+    compared with the targets mu_t = sum_i b_i mu_i and S_t = sum_i b_i S_i over the style
+    images (b = style_blend, as the Gram target is A = sum_i b_i G_i):
+             E = n * (2 C sum (mu - mu_t)^2 + sum (S - S_t)^2)
+    with n the Gram's normaliser (1 / C^4 'mse', 1 / (4 C^2) 'paper'). The covariance term is
+    the Gram term's S part exactly (G - A = (S - S_t) + (mu mu^T - mu_t mu_t^T)); the mean term
+    is the Gram's mean part, ||1 dmu^T + dmu 1^T||^2 ~= 2 C ||dmu||^2 to first order, for a
+    unit mean activation (torchvision-input VGG16's means are 0.3..1.4 at relu1_1..relu5_1 on
+    tubingen.jpg), so the same style weight suits both statistics (measured at the content
+    image of tubingen x starry_night, VGG16 at 192 px: meancov 0.4x the Gram loss).
     Dividing the Gram by M makes targets from style images of another size comparable.
     """
 
@@ -166,6 +189,7 @@ class LossSpec:
     tv: float
     normalization: str
     style_blend: tuple[float, ...] = (1.0,)
+    style_loss: str = "gram"
 
     @property
     def layers(self) -> tuple[str, ...]:

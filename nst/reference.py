@@ -16,9 +16,23 @@ def gram(features: np.ndarray) -> np.ndarray:
     return f @ f.T / f.shape[1]
 
 
-def style_loss(features: np.ndarray, target_gram: np.ndarray, normalization: str) -> float:
+def mean_cov(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """mu = F 1 / M and S = (F - mu)(F - mu)^T / M with F the C x M feature matrix."""
+    f = np.asarray(features, np.float64).reshape(features.shape[0], -1)
+    mean = f.mean(axis=1)
+    centred = f - mean[:, None]
+    return mean, centred @ centred.T / f.shape[1]
+
+
+def style_loss(features: np.ndarray, target, normalization: str, style_loss: str = "gram") -> float:
     channels = features.shape[0]
-    squared = float(np.sum((gram(features) - target_gram) ** 2))
+    if style_loss == "meancov":
+        mean, cov = mean_cov(features)
+        mean_sq = float(np.sum((mean - target[0]) ** 2))
+        cov_sq = float(np.sum((cov - target[1]) ** 2))
+        combined = 2 * channels * mean_sq + cov_sq
+        return combined / channels**4 if normalization == "mse" else combined / (4 * channels**2)
+    squared = float(np.sum((gram(features) - target) ** 2))
     return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
 
 
@@ -42,11 +56,31 @@ def blended_grams(style_features: list[dict[str, np.ndarray]], spec: LossSpec) -
     }
 
 
+def blended_mean_covs(style_features: list[dict[str, np.ndarray]],
+                      spec: LossSpec) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The 'meancov' style target of each layer: blend-weighted sums of the styles' means and
+    of their covariances."""
+    out = {}
+    for layer, _ in spec.style:
+        stats = [mean_cov(f[layer]) for f in style_features]
+        out[layer] = (sum(w * m for w, (m, _) in zip(spec.style_blend, stats)),
+                      sum(w * c for w, (_, c) in zip(spec.style_blend, stats)))
+    return out
+
+
+def style_targets(style_features: list[dict[str, np.ndarray]], spec: LossSpec) -> dict:
+    """The blended style target of each layer for ``spec.style_loss``."""
+    if spec.style_loss == "meancov":
+        return blended_mean_covs(style_features, spec)
+    return blended_grams(style_features, spec)
+
+
 def loss_terms(features: dict[str, np.ndarray], content_features: dict[str, np.ndarray],
-               style_grams: dict[str, np.ndarray], image: np.ndarray, spec: LossSpec) -> dict[str, float]:
+               style_targets: dict, image: np.ndarray, spec: LossSpec) -> dict[str, float]:
+    """``style_targets``: per layer a Gram, or a (mean, covariance) pair for 'meancov'."""
     content = sum(w * content_loss(features[l], content_features[l], spec.normalization)
                   for l, w in spec.content)
-    style = sum(w * style_loss(features[l], style_grams[l], spec.normalization)
+    style = sum(w * style_loss(features[l], style_targets[l], spec.normalization, spec.style_loss)
                 for l, w in spec.style)
     tv = spec.tv * tv_loss(image) if spec.tv else 0.0
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}

@@ -19,6 +19,7 @@ from nst import image as img
 from nst.backend import Backend, resolve_backend
 from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
+from nst.normalize import normalize_params
 
 
 @dataclass(frozen=True)
@@ -68,17 +69,31 @@ class StyleTransfer:
         self.init_file = None
         if cfg.init not in ("content", "noise", "style"):
             self.init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
-        if self.net is None or self.net.layers != spec.layers:
-            self.net = self.backend.load_network(self.weights.params, arch, self.weights.preprocess,
+        params = self.weights.params
+        if cfg.normalize_network:
+            # Measured on what the network sees at the final size (after --colors).
+            _, content_input, style_inputs = self.inputs_at(cfg.size)
+            params = normalize_params(self.backend, params, arch, self.weights.preprocess,
+                                      [content_input, *style_inputs], spec.layers, cfg.pooling,
+                                      cfg.device)
+            self.log("normalised the network: mean activations over the content and style "
+                     "images are 1")
+        # A normalised network depends on the images: load it again for every prepare.
+        if self.net is None or self.net.layers != spec.layers or cfg.normalize_network:
+            self.net = self.backend.load_network(params, arch, self.weights.preprocess,
                                                  spec.layers, cfg.pooling, cfg.device)
         self.use_scale(cfg.scale_sizes[0])
         return self
 
-    def use_scale(self, size: int) -> None:
-        """Resize content and styles for longest side ``size`` and compute their targets there."""
+    def inputs_at(self, size: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
+        """The content for longest side ``size``; what the network sees of it and of the styles.
+
+        With --colors luminance the network sees grey images; with histogram, the styles
+        recoloured to the content's colours. The first item keeps the user's colours.
+        """
         min_side = 2 ** self.weights.arch.downsampling(self.spec.layers)
-        self.content = img.resize_longest(self.content_source, size)
-        img.check_min_size(self.content.shape[:2], min_side, f"content image at {size} px")
+        content = img.resize_longest(self.content_source, size)
+        img.check_min_size(content.shape[:2], min_side, f"content image at {size} px")
         # --style-scale: the network's receptive fields are fixed in pixels, so a smaller style
         # image gives finer strokes. Grams are per-position averages (LossSpec): any size works.
         style_size = max(1, round(self.cfg.style_scale * size))
@@ -88,9 +103,12 @@ class StyleTransfer:
             img.check_min_size(style.shape[:2], min_side, f"style image {name} at {style_size} px",
                                "use a larger --size or --style-scale")
             styles.append(style)
-        # What the optimisation sees: with --colors luminance, grey images; with histogram, the
-        # styles recoloured to the content's colours. `self.content` keeps the user's colours.
-        self.content_input, self.styles = color.transfer_inputs(self.cfg.colors, self.content, styles)
+        content_input, style_inputs = color.transfer_inputs(self.cfg.colors, content, styles)
+        return content, content_input, style_inputs
+
+    def use_scale(self, size: int) -> None:
+        """Content and styles for longest side ``size``, and their targets there."""
+        self.content, self.content_input, self.styles = self.inputs_at(size)
         self.targets = self.backend.prepare_targets(self.net, self.content_input, self.styles, self.spec)
         self.scale_size = size
 

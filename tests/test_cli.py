@@ -67,6 +67,11 @@ def test_stylize_writes_output_of_requested_size(files, capsys, backend_name):
     ["--preset", "gatys2016", "--iterations", "3"],
     ["--colors", "luminance"],
     ["--colors", "histogram", "--style-scale", "0.5"],
+    ["--style-loss", "meancov"],
+    ["--style-loss", "meancov", "--normalization", "paper", "--style-blend", "1"],
+    ["--ema", "0.9"],
+    ["--ema", "0.5", "--optimizer", "adam"],
+    ["--normalize-network"],
 ])
 def test_every_option_runs(files, capsys, backend_name, option):
     code, _, err = run_cli(stylize_args(files, *option, backend=backend_name), capsys)
@@ -111,7 +116,8 @@ def test_help_lists_every_option_with_its_default(capsys):
     for flag in ("--backend", "--size", "--iterations", "--content-weight", "--style-weight",
                  "--tv-weight", "--content-layers", "--style-layers", "--init", "--optimizer",
                  "--lr", "--pooling", "--weights", "--device", "--seed", "--save-every",
-                 "--print-every", "--preset", "gatys2016", "--colors", "--style-scale"):
+                 "--print-every", "--preset", "gatys2016", "--colors", "--style-scale",
+                 "--style-loss", "--ema", "--normalize-network"):
         assert flag in text
     assert "(default: 512)" in text
 
@@ -141,6 +147,12 @@ def test_help_lists_every_option_with_its_default(capsys):
     (lambda a, t: a.extend(["--colors", "sepia"]), ["--colors", "sepia"]),
     (lambda a, t: a.extend(["--style-scale", "0"]), ["--style-scale"]),
     (lambda a, t: a.extend(["--style-scale", "0.1"]), ["style image", "--style-scale"]),
+    (lambda a, t: a.extend(["--style-loss", "histogram"]), ["histogram"]),
+    (lambda a, t: a.extend(["--ema", "1"]), ["--ema"]),
+    (lambda a, t: a.extend(["--ema", "-0.1"]), ["--ema"]),
+    (lambda a, t: a.extend(["--ema", "nan"]), ["--ema"]),
+    (lambda a, t: a.extend(["--ema", "fast"]), ["fast"]),
+    (lambda a, t: a.extend(["--normalize-network", "yes"]), ["yes"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, capsys, mutate, fragments):
     args = stylize_args(files)

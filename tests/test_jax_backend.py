@@ -214,7 +214,7 @@ def test_step_convolutions_stay_on_xla_cpu_fast_path(backend, images):
     is what JAX's own conv gradient becomes there, and XLA:CPU runs it ~3x slower."""
     cfg, spec, net, targets = setup_run(backend, images, optimizer="lbfgs")
     run = backend.start(net, targets, images["content"], spec, cfg)
-    hlo = optim._run_chunk.lower(*run._static, run._image, run._opt_state, np.int32(1),
+    hlo = optim._run_chunk.lower(*run._static, run._image, run._opt_state, run._average, np.int32(1),
                                  net.params, targets).compile().as_text()
     assert "convolution(" in hlo and "01oi" not in hlo
 

@@ -1,8 +1,9 @@
 """Parity: every installed backend against the numpy oracle, and the backends against each other.
 
 On the tiny random VGG (always) and on the real offline VGG16 at a small size (skipped when
-its weights cannot be loaded here): features, blended Gram targets, each loss term, the total
-and its gradient, for both normalisations, with total variation on and two blended styles.
+its weights cannot be loaded here): features, blended style targets (Grams, or means and
+covariances), each loss term, the total and its gradient, for both normalisations and both
+style losses, with total variation on and two blended styles.
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ def load(network: str):
 class Case:
     """One network, one objective, three images; every backend's outputs, computed once."""
 
-    def __init__(self, network: str, normalization: str):
+    def __init__(self, network: str, normalization: str, style_loss: str):
         params, arch, preprocess = load(network)
         height, width = NETWORKS[network]
         rng = np.random.default_rng(7)
         self.content, self.image, *self.styles = (
             smooth_image(rng, height, width) for _ in range(4))
-        self.spec = make_config(normalization=normalization, tv_weight=10.0, style_weight=1e3,
-                                style_blend=(0.25, 0.75)).loss_spec(2)
+        self.spec = make_config(normalization=normalization, style_loss=style_loss, tv_weight=10.0,
+                                style_weight=1e3, style_blend=(0.25, 0.75)).loss_spec(2)
         self.outputs = {}
         for name in BACKENDS:
             backend = get_backend(name)
@@ -58,7 +59,7 @@ class Case:
                 "features": net.features(self.image),
                 "content_features": net.features(self.content),
                 "style_features": [net.features(style) for style in self.styles],
-                "grams": {l: to_numpy(g) for l, g in targets.grams.items()},
+                "targets": style_targets_numpy(targets, style_loss),
                 "terms": backend.loss_terms(net, targets, self.image, self.spec),
                 "gradient": backend.loss_gradient(net, targets, self.image, self.spec),
             }
@@ -72,17 +73,30 @@ def smooth_image(rng, height, width) -> np.ndarray:
     return np.clip(base + 0.1 * rng.standard_normal((height, width, 3)), 0, 1).astype(np.float32)
 
 
+def style_targets_numpy(targets, style_loss: str) -> dict:
+    """Per layer the Gram, or the (mean, covariance) pair, as the oracle's ``style_targets``."""
+    if style_loss == "meancov":
+        return {l: (to_numpy(targets.means[l]), to_numpy(targets.covs[l])) for l in targets.means}
+    return {l: to_numpy(g) for l, g in targets.grams.items()}
+
+
 def to_numpy(array) -> np.ndarray:
     return array.detach().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
 
 
-@pytest.fixture(scope="module", params=[(n, norm) for n in NETWORKS for norm in ("mse", "paper")],
-                ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(scope="module", params=[(n, norm, loss) for n in NETWORKS for norm in ("mse", "paper")
+                                        for loss in ("gram", "meancov")],
+                ids=lambda p: "-".join(p))
 def case(request, tmp_path_factory) -> Case:
     # Module scope runs before conftest's per-test cache fixture: use the same session cache.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("NST_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "nst-cache"))
         return Case(*request.param)
+
+
+def statistics(target) -> tuple:
+    """A Gram target as a 1-tuple, a (mean, covariance) target as it is."""
+    return target if isinstance(target, tuple) else (target,)
 
 
 def relative(a, b) -> float:
@@ -94,18 +108,20 @@ def relative(a, b) -> float:
 @pytest.mark.parametrize("backend_name", BACKENDS)
 def test_loss_terms_match_the_oracle_on_own_features(case, backend_name):
     out = case.outputs[backend_name]
-    grams = reference.blended_grams(out["style_features"], case.spec)
-    expected = reference.loss_terms(out["features"], out["content_features"], grams, case.image, case.spec)
+    targets = reference.style_targets(out["style_features"], case.spec)
+    expected = reference.loss_terms(out["features"], out["content_features"], targets, case.image, case.spec)
     for term in TERMS:
         assert out["terms"][term] == pytest.approx(expected[term], rel=1e-5), term
 
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
-def test_gram_targets_match_the_oracle_on_own_features(case, backend_name):
+def test_style_targets_match_the_oracle_on_own_features(case, backend_name):
     out = case.outputs[backend_name]
-    expected = reference.blended_grams(out["style_features"], case.spec)
-    for layer, gram in out["grams"].items():
-        assert relative(gram, expected[layer]) <= 1e-5, layer
+    expected = reference.style_targets(out["style_features"], case.spec)
+    assert out["targets"].keys() == expected.keys()
+    for layer, target in out["targets"].items():
+        for ours, theirs in zip(statistics(target), statistics(expected[layer])):
+            assert relative(ours, theirs) <= 1e-5, layer
 
 
 # --- the backends against each other ------------------------------------------------------
@@ -120,10 +136,12 @@ def test_features_agree(case):
 
 
 @both_backends
-def test_gram_targets_agree(case):
-    jax_grams, torch_grams = case.outputs["jax"]["grams"], case.outputs["torch"]["grams"]
-    for layer in torch_grams:
-        assert relative(jax_grams[layer], torch_grams[layer]) <= 1e-5, layer
+def test_style_targets_agree(case):
+    jax_targets, torch_targets = case.outputs["jax"]["targets"], case.outputs["torch"]["targets"]
+    assert jax_targets.keys() == torch_targets.keys()
+    for layer in torch_targets:
+        for a, b in zip(statistics(jax_targets[layer]), statistics(torch_targets[layer])):
+            assert relative(a, b) <= 1e-5, layer
 
 
 @both_backends

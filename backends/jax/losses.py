@@ -21,11 +21,15 @@ from nst.backends.jax.vgg import VGGFeatures, apply_features
 
 
 class Targets(NamedTuple):
-    """Content features (H x W x C) and blended style Grams (C x C), on the network's device.
-    A NamedTuple is a pytree, so targets go into jitted functions as a plain argument."""
+    """Content features (H x W x C) and the blended style statistics, on the network's device:
+    Grams (C x C) for ``style_loss`` 'gram', means (C) and covariances (C x C) for 'meancov'
+    (the others stay empty). A NamedTuple is a pytree, so targets go into jitted functions as
+    a plain argument."""
 
     content: dict[str, jax.Array]
     grams: dict[str, jax.Array]
+    means: dict[str, jax.Array] = {}
+    covs: dict[str, jax.Array] = {}
 
 
 def gram(features: jax.Array, precision: lax.Precision = HIGHEST) -> jax.Array:
@@ -41,6 +45,34 @@ def style_loss(features: jax.Array, target_gram: jax.Array, normalization: str,
     channels = float(features.shape[-1])  # a Python float: 512**4 overflows JAX's int32
     squared = jnp.sum((gram(features, precision) - target_gram) ** 2)
     return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+
+
+def mean_cov(features: jax.Array, precision: lax.Precision = HIGHEST) -> tuple[jax.Array, jax.Array]:
+    """Per-channel mean (C) and covariance (C x C) of an H x W x C array, in fp32 even when
+    the network ran in bf16; centred before the product, as the oracle."""
+    h, w, c = features.shape
+    flat = features.astype(jnp.float32).reshape(h * w, c)
+    mean = jnp.mean(flat, axis=0)
+    centred = flat - mean
+    return mean, jnp.matmul(centred.T, centred, precision=precision) / (h * w)
+
+
+def meancov_loss(features: jax.Array, target_mean: jax.Array, target_cov: jax.Array,
+                 normalization: str, precision: lax.Precision = HIGHEST) -> jax.Array:
+    channels = float(features.shape[-1])
+    mean, cov = mean_cov(features, precision)
+    mean_sq = jnp.sum((mean - target_mean) ** 2)
+    cov_sq = jnp.sum((cov - target_cov) ** 2)
+    combined = 2 * channels * mean_sq + cov_sq
+    return combined / channels**4 if normalization == "mse" else combined / (4 * channels**2)
+
+
+def layer_style_loss(features: jax.Array, targets: Targets, layer: str, spec: LossSpec,
+                     precision: lax.Precision = HIGHEST) -> jax.Array:
+    if spec.style_loss == "meancov":
+        return meancov_loss(features, targets.means[layer], targets.covs[layer],
+                            spec.normalization, precision)
+    return style_loss(features, targets.grams[layer], spec.normalization, precision)
 
 
 def content_loss(features: jax.Array, target: jax.Array, normalization: str) -> jax.Array:
@@ -61,7 +93,7 @@ def loss_terms(features: dict[str, jax.Array], targets: Targets, image: jax.Arra
     zero = jnp.zeros((), jnp.float32)
     content = sum((w * content_loss(features[l], targets.content[l], spec.normalization)
                    for l, w in spec.content), zero)
-    style = sum((w * style_loss(features[l], targets.grams[l], spec.normalization, precision)
+    style = sum((w * layer_style_loss(features[l], targets, l, spec, precision)
                  for l, w in spec.style), zero)
     tv = spec.tv * tv_loss(image) if spec.tv else zero
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
@@ -77,14 +109,22 @@ def objective(module: VGGFeatures, spec: LossSpec, params, targets: Targets,
 
 def blended_targets(module: VGGFeatures, spec: LossSpec, params, content: jax.Array,
                     styles: list[jax.Array]) -> Targets:
-    """Content features and, per style layer, sum_i blend_i * Gram_i over the style images."""
+    """Content features and, per style layer, sum_i blend_i * Gram_i over the style images
+    (or sum_i blend_i * mean_i and sum_i blend_i * covariance_i for 'meancov')."""
     content_features = {}
     if spec.content:
         out = apply_features(module, params, content)
         content_features = {l: out[l] for l, _ in spec.content}
-    grams = {l: jnp.zeros((), jnp.float32) for l, _ in spec.style}
+    layers = [l for l, _ in spec.style]
+    grams, means, covs = {}, {}, {}
+    zero = jnp.zeros((), jnp.float32)
     for blend, style in zip(spec.style_blend, styles):
         out = apply_features(module, params, style)
-        for l in grams:
-            grams[l] = grams[l] + blend * gram(out[l])
-    return Targets(content_features, grams)
+        for l in layers:
+            if spec.style_loss == "meancov":
+                mean, cov = mean_cov(out[l])
+                means[l] = means.get(l, zero) + blend * mean
+                covs[l] = covs.get(l, zero) + blend * cov
+            else:
+                grams[l] = grams.get(l, zero) + blend * gram(out[l])
+    return Targets(content_features, grams, means, covs)

@@ -10,6 +10,12 @@ chunk size, the driver's last shorter remainder included, runs the one executabl
 can keep it out of its per-step numbers). The image and the optimiser state are donated:
 each chunk updates them in place instead of allocating new buffers.
 
+With ``Config.ema`` the loop also carries the exponential moving average of the iterates,
+avg_t = decay * avg_{t-1} + (1 - decay) * x_t from avg_0 = 0, updated after every optimiser
+step on the device (donated like the image); ``image()`` hands back avg_t / (1 - decay^t),
+as the torch backend does. Without ``ema`` the average is None, an empty pytree, and the
+compiled loop is the one it was before.
+
 ``Config.precision`` (fp32, tf32, bf16) applies to the optimisation only, as in the torch
 backend; the backend's loss_terms/loss_gradient and the targets stay in fp32.
 """
@@ -40,10 +46,11 @@ class Settings(NamedTuple):
     optimizer: str
     step_size: float
     lbfgs_history: int
+    ema: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: Config) -> "Settings":
-        return cls(cfg.optimizer, cfg.step_size, cfg.lbfgs_history)
+        return cls(cfg.optimizer, cfg.step_size, cfg.lbfgs_history, cfg.ema)
 
 
 def make_optimizer(settings: Settings) -> optax.GradientTransformation:
@@ -69,10 +76,11 @@ def make_optimizer(settings: Settings) -> optax.GradientTransformation:
 
 
 def run_chunk(module: VGGFeatures, spec: LossSpec, settings: Settings, image: jax.Array,
-              opt_state, steps: jax.Array, params, targets: Targets):
-    """``steps`` optimiser steps from ``image``; returns the new image, state and the loss
-    terms of the new image (one extra forward pass per chunk, so the reported losses belong
-    to the image ``advance`` hands back; torch's Adam reports the previous iterate's)."""
+              opt_state, average: jax.Array | None, steps: jax.Array, params, targets: Targets):
+    """``steps`` optimiser steps from ``image``; returns the new image, state, moving average
+    (None without ema) and the loss terms of the new iterate (one extra forward pass per
+    chunk, so the reported losses belong to the last iterate; torch's Adam reports the
+    previous iterate's)."""
     optimizer = make_optimizer(settings)
     terms_of = partial(objective, module, spec, params, targets)
 
@@ -96,13 +104,21 @@ def run_chunk(module: VGGFeatures, spec: LossSpec, settings: Settings, image: ja
             updates, state = optimizer.update(jax.grad(total)(x), state, x)
             return optax.apply_updates(x, updates), state
 
-    image, opt_state = jax.lax.fori_loop(0, steps, step, (image, opt_state))
-    return image, opt_state, terms_of(image)
+    def step_and_average(i, carry):
+        x, state, avg = carry
+        x, state = step(i, (x, state))
+        if settings.ema:
+            avg = settings.ema * avg + (1 - settings.ema) * x
+        return x, state, avg
+
+    image, opt_state, average = jax.lax.fori_loop(0, steps, step_and_average,
+                                                  (image, opt_state, average))
+    return image, opt_state, average, terms_of(image)
 
 
 # One executable per (network, objective, settings, image shape, device), whatever the
-# chunk size: ``steps`` is traced. The image and the optimiser state are donated.
-_run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2), donate_argnums=(3, 4))
+# chunk size: ``steps`` is traced. The image, the optimiser state and the average are donated.
+_run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2), donate_argnums=(3, 4, 5))
 
 
 class JaxOptimization:
@@ -118,19 +134,25 @@ class JaxOptimization:
         self._opt_state = jax.tree.map(
             partial(jnp.array, copy=True),
             jax.device_put(make_optimizer(settings).init(self._image), device))
+        self._ema, self._averaged_steps = cfg.ema, 0
+        self._average = jax.device_put(np.zeros_like(init, np.float32), device) if cfg.ema else None
         # Compile ahead of time (the first advance then finds the executable cached), so the
         # driver can report compile time once and keep it out of its per-step numbers.
         started = time.perf_counter()
-        _run_chunk.lower(*self._static, self._image, self._opt_state, jnp.int32(1),
-                         params, targets).compile()
+        _run_chunk.lower(*self._static, self._image, self._opt_state, self._average,
+                         jnp.int32(1), params, targets).compile()
         self.compile_seconds = time.perf_counter() - started
 
     def advance(self, steps: int) -> dict[str, float]:
-        self._image, self._opt_state, terms = _run_chunk(
-            *self._static, self._image, self._opt_state, jnp.int32(steps),
+        self._image, self._opt_state, self._average, terms = _run_chunk(
+            *self._static, self._image, self._opt_state, self._average, jnp.int32(steps),
             self._params, self._targets)
+        self._averaged_steps += steps
         return {k: float(v) for k, v in jax.device_get(terms).items()}
 
     def image(self) -> np.ndarray:
-        # A host copy: the device buffer is donated (and overwritten) by the next advance.
+        """The iterate, or with ``ema`` the bias-corrected average of the iterates so far."""
+        # A host copy: the device buffers are donated (and overwritten) by the next advance.
+        if self._ema and self._averaged_steps:
+            return np.asarray(self._average, np.float32) / np.float32(1 - self._ema**self._averaged_steps)
         return np.array(self._image, np.float32, copy=True)

@@ -11,7 +11,7 @@ from nst.backend import Preprocess
 from nst.config import Config, LossSpec
 from nst.errors import NstError
 from nst.network import Arch
-from nst.backends.torch.losses import Targets, gram, loss_terms
+from nst.backends.torch.losses import Targets, gram, loss_terms, mean_cov
 from nst.backends.torch.optim import TorchOptimization, to_numpy, to_tensor
 from nst.backends.torch.vgg import VGGFeatures
 
@@ -74,12 +74,18 @@ class TorchBackend:
             if spec.content:
                 out = net.module(to_tensor(content, net.torch_device))
                 content_features = {l: out[l] for l, _ in spec.content}
-            grams = {l: 0 for l, _ in spec.style}
+            layers = [l for l, _ in spec.style]
+            grams, means, covs = {}, {}, {}
             for blend, style in zip(spec.style_blend, styles):
                 out = net.module(to_tensor(style, net.torch_device))
-                for l in grams:
-                    grams[l] = grams[l] + blend * gram(out[l])[0]
-        return Targets(content_features, grams)
+                for l in layers:
+                    if spec.style_loss == "meancov":
+                        mean, cov = mean_cov(out[l])
+                        means[l] = means.get(l, 0) + blend * mean[0]
+                        covs[l] = covs.get(l, 0) + blend * cov[0]
+                    else:
+                        grams[l] = grams.get(l, 0) + blend * gram(out[l])[0]
+        return Targets(content_features, grams, means, covs)
 
     def loss_terms(self, net: TorchNetwork, targets: Targets, image: np.ndarray,
                    spec: LossSpec) -> dict[str, float]:

@@ -14,10 +14,37 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (h * w)
 
 
+def mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean (N x C) and covariance (N x C x C) of an N x C x H x W batch, in fp32
+    even when the network ran in bf16; centred before the product, as the oracle."""
+    n, c, h, w = features.shape
+    flat = features.float().reshape(n, c, h * w)
+    mean = flat.mean(dim=2)
+    centred = flat - mean[:, :, None]
+    return mean, centred @ centred.transpose(1, 2) / (h * w)
+
+
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor, normalization: str) -> torch.Tensor:
     channels = features.shape[1]
     squared = (gram(features)[0] - target_gram).pow(2).sum()
     return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+
+
+def meancov_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor,
+                 normalization: str) -> torch.Tensor:
+    channels = features.shape[1]
+    mean, cov = mean_cov(features)
+    mean_sq = (mean[0] - target_mean).pow(2).sum()
+    cov_sq = (cov[0] - target_cov).pow(2).sum()
+    combined = 2 * channels * mean_sq + cov_sq
+    return combined / channels**4 if normalization == "mse" else combined / (4 * channels**2)
+
+
+def layer_style_loss(features: torch.Tensor, targets: "Targets", layer: str,
+                     spec: LossSpec) -> torch.Tensor:
+    if spec.style_loss == "meancov":
+        return meancov_loss(features, targets.means[layer], targets.covs[layer], spec.normalization)
+    return style_loss(features, targets.grams[layer], spec.normalization)
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, normalization: str) -> torch.Tensor:
@@ -36,15 +63,19 @@ def loss_terms(features: dict[str, torch.Tensor], targets: "Targets", image: tor
     zero = image.new_zeros(())
     content = sum((w * content_loss(features[l], targets.content[l], spec.normalization)
                    for l, w in spec.content), zero)
-    style = sum((w * style_loss(features[l], targets.grams[l], spec.normalization)
-                 for l, w in spec.style), zero)
+    style = sum((w * layer_style_loss(features[l], targets, l, spec) for l, w in spec.style), zero)
     tv = spec.tv * tv_loss(image) if spec.tv else zero
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
 
 
 class Targets:
-    """Content features and blended style Grams, on the network's device."""
+    """Content features and the blended style statistics, on the network's device: Grams
+    for ``style_loss`` 'gram', means and covariances for 'meancov' (the others stay empty)."""
 
-    def __init__(self, content: dict[str, torch.Tensor], grams: dict[str, torch.Tensor]):
+    def __init__(self, content: dict[str, torch.Tensor], grams: dict[str, torch.Tensor],
+                 means: dict[str, torch.Tensor] | None = None,
+                 covs: dict[str, torch.Tensor] | None = None):
         self.content = content
         self.grams = grams
+        self.means = means or {}
+        self.covs = covs or {}

@@ -2,6 +2,15 @@
 
 Loss terms stay on the device while steps run; they are read (one host synchronisation)
 only when ``advance`` returns, i.e. when the driver's progress line or a save asks.
+
+With ``Config.ema`` the image handed back is the bias-corrected exponential moving average
+of the iterates x_1..x_t after every optimiser step, avg_t / (1 - decay^t) with
+avg_t = decay * avg_{t-1} + (1 - decay) * x_t and avg_0 = 0, as in the JAX backend. torch's
+L-BFGS runs all of an ``advance``'s iterations inside one ``step`` call and shows its
+closure only line-search trial points, never the accepted iterate; so with an average to
+keep, each iteration is its own ``step`` call (the curvature history carries over, so the
+iterates are the same). That costs one forward/backward more per iteration: ``step``
+re-evaluates the closure at the point it starts from. Without ``ema`` nothing changes.
 """
 
 from __future__ import annotations
@@ -21,6 +30,9 @@ class TorchOptimization:
         self.pixels = to_tensor(init, device).requires_grad_(True)
         self.last_terms: dict[str, torch.Tensor] = {}
         self.autocast_bf16 = cfg.precision == "bf16"
+        self.ema = cfg.ema
+        self.average = torch.zeros_like(self.pixels) if self.ema else None
+        self.averaged_steps = 0
         set_tf32(cfg.precision == "tf32")
         if cfg.optimizer == "lbfgs":
             # Strong-Wolfe line search keeps lr=1 steps stable from any init (the paper's
@@ -48,15 +60,28 @@ class TorchOptimization:
         if isinstance(self.optimizer, torch.optim.LBFGS):
             group = self.optimizer.param_groups[0]
             # One call runs `steps` iterations and keeps its curvature history across calls.
-            group["max_iter"] = steps
-            group["max_eval"] = steps * 25
-            self.optimizer.step(self._closure)
+            # With an average to update, one iteration per call (see the module's docstring).
+            per_call = 1 if self.ema else steps
+            group["max_iter"] = per_call
+            group["max_eval"] = per_call * 25
+            for _ in range(steps // per_call):
+                self.optimizer.step(self._closure)
+                self._update_average()
         else:
             for _ in range(steps):
                 self.optimizer.step(self._closure)
+                self._update_average()
         return {k: float(v) for k, v in self.last_terms.items()}
 
+    def _update_average(self) -> None:
+        if self.ema:
+            self.average.mul_(self.ema).add_(self.pixels.detach(), alpha=1 - self.ema)
+            self.averaged_steps += 1
+
     def image(self) -> np.ndarray:
+        """The iterate, or with ``ema`` the bias-corrected average of the iterates so far."""
+        if self.ema and self.averaged_steps:
+            return to_numpy(self.average / (1 - self.ema**self.averaged_steps))
         return to_numpy(self.pixels.detach())
 
 
