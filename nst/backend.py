@@ -18,6 +18,7 @@ import numpy as np
 
 from nst.config import Config, LossSpec
 from nst.errors import NstError
+from nst.masks import Guides
 from nst.network import Arch
 
 
@@ -70,8 +71,9 @@ class Backend(Protocol):
                      layers: Sequence[str], pooling: str, device: str) -> Network: ...
 
     def prepare_targets(self, net: Network, content: np.ndarray, styles: Sequence[np.ndarray],
-                        spec: LossSpec):
-        """Content features and the blended style Gram targets, kept on the device."""
+                        spec: LossSpec, guides: Guides | None = None):
+        """Content features and the blended style targets, kept on the device; with
+        ``guides`` (``nst.masks``), one guided Gram per style image and the output's guides."""
 
     def loss_terms(self, net: Network, targets, image: np.ndarray, spec: LossSpec) -> dict[str, float]:
         """content, style, tv and total loss of ``image`` (for tests and reports)."""

@@ -42,6 +42,10 @@ def _whole_numbers(text):
     return tuple(_number(int)(part) for part in text.split(",") if part.strip())
 
 
+def _paths(text):
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def _layers(text):
     """'relu1_1,relu2_1:0.5' -> (names, weights or None); a missing weight counts as 1."""
     names, weights = [], []
@@ -58,7 +62,8 @@ def _layers(text):
 
 _PARSERS = {"int": _number(int), "float": _number(float), "float | None": _number(float),
             "str": str, "tuple[float, ...] | None": _numbers,
-            "tuple[int, ...] | None": _whole_numbers, "tuple[str, ...]": _layers}
+            "tuple[int, ...] | None": _whole_numbers,
+            "tuple[str, ...] | None": _paths, "tuple[str, ...]": _layers}
 
 
 def _describe_default(value):

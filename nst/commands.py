@@ -26,7 +26,9 @@ def stylize(args) -> int:
     # Read every input before the (slow) weights, so a bad file fails at once.
     content = img.load_image(args.content)
     styles = [img.load_image(path) for path in args.styles]
-    transfer = StyleTransfer(cfg, args.backend, log=_log).prepare(content, styles)
+    masks = [img.load_image(path) for path in cfg.mask or ()]
+    style_masks = [img.load_image(path) for path in cfg.style_mask or ()]
+    transfer = StyleTransfer(cfg, args.backend, log=_log).prepare(content, styles, masks, style_masks)
     return _run_and_write(transfer, output)
 
 

@@ -59,6 +59,13 @@ class Config:
         "gram", "style statistic: 'gram' (Gram matrices, the paper) or 'meancov' (per-channel "
         "means and covariances; comparable in scale to gram at the same --style-weight)",
         choices=("gram", "meancov"))
+    mask: tuple[str, ...] | None = _opt(
+        None, "spatial control: comma list of mask images, one per style image, white where "
+        "that style goes (one mask with two styles: the second takes the rest); resized to the "
+        "output", metavar="MASK[,MASK...]")
+    style_mask: tuple[str, ...] | None = _opt(
+        None, "comma list of masks on the style images, one per style, white where to take the "
+        "style from (default: all of each)", metavar="MASK[,MASK...]")
     normalization: str = _opt(
         "mse", "loss normalisation: 'mse' (Gram / (C*H*W), mean squared error, as most tools) "
         "or 'paper' (1/(4 N^2 M^2) and 1/2 sum of squares, Gatys et al. 2016)",
@@ -124,6 +131,8 @@ class Config:
                                f"({', '.join(layers)})")
         if not self.content_layers and not self.style_layers:
             raise NstError("no content and no style layers: nothing to optimise")
+        if (self.mask or self.style_mask) and self.style_loss != "gram":
+            raise NstError("--mask and --style-mask work with --style-loss gram only")
         for name in ("style_loss", "normalization", "optimizer", "pooling", "precision", "colors"):
             choices = _field(name).metadata["choices"]
             if getattr(self, name) not in choices:
@@ -182,6 +191,12 @@ class LossSpec:
     tubingen.jpg), so the same style weight suits both statistics (measured at the content
     image of tubingen x starry_night, VGG16 at 192 px: meancov 0.4x the Gram loss).
     Dividing the Gram by M makes targets from style images of another size comparable.
+    With spatial guides (``--mask``, ``nst.masks``; Gatys et al. 2017's guided Grams), style s
+    has a guide g_s on the output and h_s on its own image, pooled to each layer's grid, and
+      G_s = sum_p g_s(p)^2 F_p F_p^T / sum_p g_s(p)^2,   A_s likewise from style s and h_s,
+      E = sum_s r_s * (the 'mse' or 'paper' Gram error of G_s against A_s)
+    with r_s = b_s * mean(g_s) / sum_t b_t * mean(g_t) (blend weight times the region's share
+    of the output); a single all-white guide gives the plain Gram loss.
     """
 
     content: tuple[tuple[str, float], ...]

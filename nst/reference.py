@@ -16,6 +16,31 @@ def gram(features: np.ndarray) -> np.ndarray:
     return f @ f.T / f.shape[1]
 
 
+GUIDE_FLOOR = 1e-8  # as the backends: a guide pooled away to nothing skips its region
+
+
+def guided_gram(features: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """sum_p g(p)^2 F_p F_p^T / sum_p g(p)^2 with F the C x M feature matrix, g an H x W guide."""
+    f = np.asarray(features, np.float64).reshape(features.shape[0], -1)
+    weights = np.asarray(guide, np.float64).ravel() ** 2
+    return (f * weights) @ f.T / max(weights.sum(), GUIDE_FLOOR)
+
+
+def guided_style_loss(features: np.ndarray, guides: np.ndarray, target_grams: np.ndarray,
+                      region_weights, normalization: str) -> float:
+    """Sum over styles s of region_weights[s] * the Gram loss of the s-guided Grams."""
+    channels = features.shape[0]
+    squared = sum(w * float(np.sum((guided_gram(features, g) - a) ** 2))
+                  for w, g, a in zip(region_weights, guides, target_grams))
+    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+
+
+def guided_targets(style_features: list[dict[str, np.ndarray]], guides, spec: LossSpec) -> dict:
+    """Per style layer, the S guided Grams of the style images under their own guides."""
+    return {layer: np.stack([guided_gram(f[layer], g[layer]) for f, g in zip(style_features, guides.styles)])
+            for layer, _ in spec.style}
+
+
 def mean_cov(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """mu = F 1 / M and S = (F - mu)(F - mu)^T / M with F the C x M feature matrix."""
     f = np.asarray(features, np.float64).reshape(features.shape[0], -1)
@@ -76,11 +101,17 @@ def style_targets(style_features: list[dict[str, np.ndarray]], spec: LossSpec) -
 
 
 def loss_terms(features: dict[str, np.ndarray], content_features: dict[str, np.ndarray],
-               style_targets: dict, image: np.ndarray, spec: LossSpec) -> dict[str, float]:
-    """``style_targets``: per layer a Gram, or a (mean, covariance) pair for 'meancov'."""
+               style_targets: dict, image: np.ndarray, spec: LossSpec, guides=None) -> dict[str, float]:
+    """``style_targets``: per layer a Gram, or a (mean, covariance) pair for 'meancov', or
+    with ``guides`` (``nst.masks.Guides``) the S guided Grams of ``guided_targets``."""
     content = sum(w * content_loss(features[l], content_features[l], spec.normalization)
                   for l, w in spec.content)
-    style = sum(w * style_loss(features[l], style_targets[l], spec.normalization, spec.style_loss)
-                for l, w in spec.style)
+    if guides is not None:
+        style = sum(w * guided_style_loss(features[l], guides.output[l], style_targets[l],
+                                          guides.weights, spec.normalization)
+                    for l, w in spec.style)
+    else:
+        style = sum(w * style_loss(features[l], style_targets[l], spec.normalization, spec.style_loss)
+                    for l, w in spec.style)
     tv = spec.tv * tv_loss(image) if spec.tv else 0.0
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}

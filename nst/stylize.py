@@ -19,6 +19,7 @@ from nst import image as img
 from nst.backend import Backend, resolve_backend
 from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
+from nst.masks import build_guides, load_masks
 from nst.normalize import normalize_params
 
 
@@ -57,8 +58,13 @@ class StyleTransfer:
         self.targets = None
         self.history: list[dict] = []
 
-    def prepare(self, content, styles: Sequence) -> "StyleTransfer":
-        """Read the images, load the network and compute the targets of the first scale."""
+    def prepare(self, content, styles: Sequence, masks: Sequence | None = None,
+                style_masks: Sequence | None = None) -> "StyleTransfer":
+        """Read the images, load the network and compute the targets of the first scale.
+
+        ``masks`` / ``style_masks``: spatial control, one per style image (paths, PIL images or
+        arrays); default: the config's ``mask`` / ``style_mask`` paths.
+        """
         cfg = self.cfg
         spec = cfg.loss_spec(len(styles))
         arch = self.weights.arch
@@ -66,6 +72,10 @@ class StyleTransfer:
         self.spec = spec
         self.content_source = img.load_image(content)
         self.style_sources = [(img.load_image(source), img.describe_source(source)) for source in styles]
+        self.output_masks = load_masks(cfg.mask if masks is None else masks, len(styles), "--mask",
+                                       complement=True)
+        self.style_masks = load_masks(cfg.style_mask if style_masks is None else style_masks,
+                                      len(styles), "--style-mask")
         self.init_file = None
         if cfg.init not in ("content", "noise", "style"):
             self.init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
@@ -109,7 +119,10 @@ class StyleTransfer:
     def use_scale(self, size: int) -> None:
         """Content and styles for longest side ``size``, and their targets there."""
         self.content, self.content_input, self.styles = self.inputs_at(size)
-        self.targets = self.backend.prepare_targets(self.net, self.content_input, self.styles, self.spec)
+        guides = build_guides(self.output_masks, self.style_masks, self.content.shape[:2], self.styles,
+                              self.weights.arch, [l for l, _ in self.spec.style], self.spec.style_blend)
+        self.targets = self.backend.prepare_targets(self.net, self.content_input, self.styles,
+                                                    self.spec, guides)
         self.scale_size = size
 
     @property

@@ -34,9 +34,9 @@ def transfer_for(tmp_path, backend_name, monkeypatch, **options):
     seen = {}
     prepare_targets = backend.prepare_targets
 
-    def spy(net, content, styles, spec):
+    def spy(net, content, styles, spec, guides=None):
         seen.update(content=content, styles=list(styles))
-        return prepare_targets(net, content, styles, spec)
+        return prepare_targets(net, content, styles, spec, guides)
 
     monkeypatch.setattr(backend, "prepare_targets", spy)
     cfg = make_config(size=SIZE, iterations=4, print_every=2, device="cpu",

@@ -11,6 +11,7 @@ import numpy as np
 from nst.backend import Preprocess
 from nst.config import Config, LossSpec
 from nst.errors import NstError
+from nst.masks import Guides
 from nst.network import Arch
 from nst.backends.jax.losses import Targets, blended_targets, objective
 from nst.backends.jax.optim import JaxOptimization
@@ -76,9 +77,15 @@ class JaxBackend:
         return JaxNetwork(module, tree, resolved, device_name(resolved))
 
     def prepare_targets(self, net: JaxNetwork, content: np.ndarray, styles: Sequence[np.ndarray],
-                        spec: LossSpec) -> Targets:
+                        spec: LossSpec, guides: Guides | None = None) -> Targets:
+        on_device = None
+        if guides is not None:
+            on_device = {"output": {l: net.to_device(g) for l, g in guides.output.items()},
+                         "styles": [{l: net.to_device(g) for l, g in per_style.items()}
+                                    for per_style in guides.styles],
+                         "weights": net.to_device(np.asarray(guides.weights))}
         return _targets(net.module, spec, net.params, net.to_device(content),
-                        [net.to_device(style) for style in styles])
+                        [net.to_device(style) for style in styles], on_device)
 
     def loss_terms(self, net: JaxNetwork, targets: Targets, image: np.ndarray,
                    spec: LossSpec) -> dict[str, float]:

@@ -30,6 +30,10 @@ class Targets(NamedTuple):
     grams: dict[str, jax.Array]
     means: dict[str, jax.Array] = {}
     covs: dict[str, jax.Array] = {}
+    # Spatial guides (``nst.masks``): then ``grams`` holds S x C x C guided Grams per layer,
+    # ``guides`` the output's S x H x W guides per layer, ``region_weights`` the S weights.
+    guides: dict[str, jax.Array] = {}
+    region_weights: jax.Array | None = None
 
 
 def gram(features: jax.Array, precision: lax.Precision = HIGHEST) -> jax.Array:
@@ -44,6 +48,29 @@ def style_loss(features: jax.Array, target_gram: jax.Array, normalization: str,
                precision: lax.Precision = HIGHEST) -> jax.Array:
     channels = float(features.shape[-1])  # a Python float: 512**4 overflows JAX's int32
     squared = jnp.sum((gram(features, precision) - target_gram) ** 2)
+    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+
+
+# Guarding a guide that pooled away to nothing at a deep layer (its region is then skipped).
+GUIDE_FLOOR = 1e-8
+
+
+def guided_grams(features: jax.Array, guides: jax.Array, precision: lax.Precision = HIGHEST) -> jax.Array:
+    """G_s = sum_p g_s(p)^2 F_p F_p^T / sum_p g_s(p)^2 for an H x W x C map and S x H x W
+    guides -> S x C x C (fp32, as ``gram``)."""
+    h, w, c = features.shape
+    flat = features.astype(jnp.float32).reshape(h * w, c)
+    weights = guides.reshape(guides.shape[0], h * w) ** 2
+    grams = jnp.einsum("sm,mc,md->scd", weights, flat, flat, precision=precision)
+    return grams / jnp.maximum(weights.sum(1), GUIDE_FLOOR)[:, None, None]
+
+
+def guided_style_loss(features: jax.Array, guides: jax.Array, target_grams: jax.Array,
+                      region_weights: jax.Array, normalization: str,
+                      precision: lax.Precision = HIGHEST) -> jax.Array:
+    channels = float(features.shape[-1])
+    squared = jnp.sum((guided_grams(features, guides, precision) - target_grams) ** 2, axis=(1, 2))
+    squared = jnp.sum(region_weights * squared)
     return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
 
 
@@ -69,6 +96,9 @@ def meancov_loss(features: jax.Array, target_mean: jax.Array, target_cov: jax.Ar
 
 def layer_style_loss(features: jax.Array, targets: Targets, layer: str, spec: LossSpec,
                      precision: lax.Precision = HIGHEST) -> jax.Array:
+    if targets.guides:
+        return guided_style_loss(features, targets.guides[layer], targets.grams[layer],
+                                 targets.region_weights, spec.normalization, precision)
     if spec.style_loss == "meancov":
         return meancov_loss(features, targets.means[layer], targets.covs[layer],
                             spec.normalization, precision)
@@ -108,7 +138,7 @@ def objective(module: VGGFeatures, spec: LossSpec, params, targets: Targets,
 
 
 def blended_targets(module: VGGFeatures, spec: LossSpec, params, content: jax.Array,
-                    styles: list[jax.Array]) -> Targets:
+                    styles: list[jax.Array], guides: dict | None = None) -> Targets:
     """Content features and, per style layer, sum_i blend_i * Gram_i over the style images
     (or sum_i blend_i * mean_i and sum_i blend_i * covariance_i for 'meancov')."""
     content_features = {}
@@ -117,6 +147,13 @@ def blended_targets(module: VGGFeatures, spec: LossSpec, params, content: jax.Ar
         content_features = {l: out[l] for l, _ in spec.content}
     layers = [l for l, _ in spec.style]
     grams, means, covs = {}, {}, {}
+    if guides is not None:
+        style_features = [apply_features(module, params, style) for style in styles]
+        for l in layers:
+            grams[l] = jnp.concatenate([guided_grams(out[l], g[l][None])
+                                        for out, g in zip(style_features, guides["styles"])])
+        return Targets(content_features, grams, guides=guides["output"],
+                       region_weights=guides["weights"])
     zero = jnp.zeros((), jnp.float32)
     for blend, style in zip(spec.style_blend, styles):
         out = apply_features(module, params, style)

@@ -10,8 +10,9 @@ import torch
 from nst.backend import Preprocess
 from nst.config import Config, LossSpec
 from nst.errors import NstError
+from nst.masks import Guides
 from nst.network import Arch
-from nst.backends.torch.losses import Targets, gram, loss_terms, mean_cov
+from nst.backends.torch.losses import Targets, gram, guided_grams, loss_terms, mean_cov
 from nst.backends.torch.optim import TorchOptimization, to_numpy, to_tensor
 from nst.backends.torch.vgg import VGGFeatures
 
@@ -68,16 +69,25 @@ class TorchBackend:
         return TorchNetwork(module, resolved)
 
     def prepare_targets(self, net: TorchNetwork, content: np.ndarray, styles: Sequence[np.ndarray],
-                        spec: LossSpec) -> Targets:
+                        spec: LossSpec, guides: Guides | None = None) -> Targets:
+        device = net.torch_device
         with torch.no_grad():
             content_features = {}
             if spec.content:
-                out = net.module(to_tensor(content, net.torch_device))
+                out = net.module(to_tensor(content, device))
                 content_features = {l: out[l] for l, _ in spec.content}
             layers = [l for l, _ in spec.style]
             grams, means, covs = {}, {}, {}
-            for blend, style in zip(spec.style_blend, styles):
-                out = net.module(to_tensor(style, net.torch_device))
+            style_features = [net.module(to_tensor(style, device)) for style in styles]
+            if guides is not None:
+                as_tensor = lambda array: torch.from_numpy(np.asarray(array, np.float32)).to(device)
+                for l in layers:
+                    grams[l] = torch.cat([guided_grams(out[l], as_tensor(g[l])[None])
+                                          for out, g in zip(style_features, guides.styles)])
+                return Targets(content_features, grams,
+                               guides={l: as_tensor(guides.output[l]) for l in layers},
+                               region_weights=as_tensor(guides.weights))
+            for blend, out in zip(spec.style_blend, style_features):
                 for l in layers:
                     if spec.style_loss == "meancov":
                         mean, cov = mean_cov(out[l])

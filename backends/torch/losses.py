@@ -14,6 +14,28 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (h * w)
 
 
+# Guarding a guide that pooled away to nothing at a deep layer (its region is then skipped).
+GUIDE_FLOOR = 1e-8
+
+
+def guided_grams(features: torch.Tensor, guides: torch.Tensor) -> torch.Tensor:
+    """G_s = sum_p g_s(p)^2 F_p F_p^T / sum_p g_s(p)^2 for a 1 x C x H x W map and S x H x W
+    guides -> S x C x C (fp32, as ``gram``)."""
+    _, c, h, w = features.shape
+    flat = features.float().reshape(c, h * w)
+    weights = guides.reshape(guides.shape[0], h * w).pow(2)
+    grams = (flat[None] * weights[:, None]) @ flat.T
+    return grams / weights.sum(1).clamp_min(GUIDE_FLOOR)[:, None, None]
+
+
+def guided_style_loss(features: torch.Tensor, guides: torch.Tensor, target_grams: torch.Tensor,
+                      region_weights: torch.Tensor, normalization: str) -> torch.Tensor:
+    channels = features.shape[1]
+    squared = (guided_grams(features, guides) - target_grams).pow(2).sum((1, 2))
+    squared = (region_weights * squared).sum()
+    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+
+
 def mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean (N x C) and covariance (N x C x C) of an N x C x H x W batch, in fp32
     even when the network ran in bf16; centred before the product, as the oracle."""
@@ -42,6 +64,9 @@ def meancov_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: 
 
 def layer_style_loss(features: torch.Tensor, targets: "Targets", layer: str,
                      spec: LossSpec) -> torch.Tensor:
+    if targets.guides:
+        return guided_style_loss(features, targets.guides[layer], targets.grams[layer],
+                                 targets.region_weights, spec.normalization)
     if spec.style_loss == "meancov":
         return meancov_loss(features, targets.means[layer], targets.covs[layer], spec.normalization)
     return style_loss(features, targets.grams[layer], spec.normalization)
@@ -70,12 +95,18 @@ def loss_terms(features: dict[str, torch.Tensor], targets: "Targets", image: tor
 
 class Targets:
     """Content features and the blended style statistics, on the network's device: Grams
-    for ``style_loss`` 'gram', means and covariances for 'meancov' (the others stay empty)."""
+    for ``style_loss`` 'gram', means and covariances for 'meancov' (the others stay empty).
+    With spatial guides (``nst.masks``): per layer S x C x C guided Grams, one per style, the
+    output's S x H x W guides and the S region weights."""
 
     def __init__(self, content: dict[str, torch.Tensor], grams: dict[str, torch.Tensor],
                  means: dict[str, torch.Tensor] | None = None,
-                 covs: dict[str, torch.Tensor] | None = None):
+                 covs: dict[str, torch.Tensor] | None = None,
+                 guides: dict[str, torch.Tensor] | None = None,
+                 region_weights: torch.Tensor | None = None):
         self.content = content
         self.grams = grams
         self.means = means or {}
         self.covs = covs or {}
+        self.guides = guides or {}
+        self.region_weights = region_weights
