@@ -5,6 +5,10 @@ Runs on the tiny random VGG cut after block 2 (compiles in seconds on a CPU).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -230,3 +234,24 @@ def test_bf16_runs_the_network_in_bf16_and_the_losses_in_fp32(backend, images):
     assert all(value.dtype == jnp.bfloat16 for value in features.values())
     terms = objective(bf16, spec, net.params, targets, jnp.asarray(images["content"]))
     assert all(value.dtype == jnp.float32 for value in terms.values())
+
+
+def test_compiled_steps_persist_in_the_nst_cache(tmp_path):
+    """A run writes its executables under <NST_CACHE_DIR>/jax (in a fresh process: the cache
+    folder is process-wide JAX state). The threshold is lowered so the tiny network's short
+    compilations are kept too."""
+    script = (
+        "import numpy as np, nst\n"
+        "from nst.network import TINY, random_params\n"
+        "from safetensors.numpy import save_file\n"
+        f"save_file(random_params(TINY, seed=0), {str(tmp_path / 'tiny.safetensors')!r})\n"
+        "rng = np.random.default_rng(0)\n"
+        "nst.stylize(rng.random((40, 48, 3)), rng.random((40, 40, 3)), backend='jax', size=40,\n"
+        f"            iterations=2, device='cpu', weights={str(tmp_path / 'tiny.safetensors')!r})\n")
+    env = {**os.environ, "NST_CACHE_DIR": str(tmp_path / "cache"),
+           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert any((tmp_path / "cache" / "jax").iterdir())

@@ -13,6 +13,7 @@ from nst.config import Config, LossSpec
 from nst.errors import NstError
 from nst.masks import Guides
 from nst.network import Arch
+from nst.backends.jax.compile_cache import enable_compilation_cache
 from nst.backends.jax.losses import Targets, blended_targets, objective
 from nst.backends.jax.optim import JaxOptimization
 from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
@@ -72,6 +73,7 @@ class JaxBackend:
     def load_network(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
                      layers: Sequence[str], pooling: str, device: str = "auto") -> JaxNetwork:
         resolved = self.resolve_device(device)
+        enable_compilation_cache()
         module = VGGFeatures(arch, preprocess, tuple(layers), pooling)
         tree = jax.device_put(flax_params(params, arch, layers), resolved)
         return JaxNetwork(module, tree, resolved, device_name(resolved))

@@ -1,0 +1,20 @@
+"""JAX's persistent compilation cache, kept in nst's cache folder.
+
+A second run with the same network, settings and image shapes then loads its executables
+instead of compiling them: about a second per shape on this project's 2-core CPU, and 5 to 48 s
+measured on an H100, where a multi-scale run compiles once per scale.
+"""
+
+from __future__ import annotations
+
+import jax
+
+from nst.weights import cache_dir
+
+
+def enable_compilation_cache() -> None:
+    """Point JAX's persistent cache at ``<nst cache>/jax``, unless the user chose a folder
+    (``JAX_COMPILATION_CACHE_DIR`` or ``jax.config``). JAX's own threshold stays: only
+    compilations longer than ``jax_persistent_cache_min_compile_time_secs`` (1 s) are kept."""
+    if jax.config.jax_compilation_cache_dir is None:
+        jax.config.update("jax_compilation_cache_dir", str(cache_dir() / "jax"))
