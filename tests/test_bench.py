@@ -68,3 +68,12 @@ def test_a_device_that_is_not_there_is_skipped_with_a_line(tmp_path):
     assert done.stdout.count("skipped") == 2 and "no CUDA GPU" in done.stdout
     report = json.loads((tmp_path / "none.json").read_text())
     assert all("skipped" in cell for cell in report["cells"])
+
+
+def test_conv_layers_times_every_block_on_each_library(capsys):
+    from bench import conv_layers
+
+    assert conv_layers.main(["--sizes", "32", "--repeats", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len([line for line in lines if " at " in line]) == len(conv_layers.BLOCKS)
+    assert all(name in lines[-1] for name in ("torch fp32", "torch bf16", "jax fp32"))
