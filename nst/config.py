@@ -211,6 +211,12 @@ class LossSpec:
         return tuple(dict.fromkeys([n for n, _ in self.content] + [n for n, _ in self.style]))
 
 
+def style_normaliser(squared, channels, normalization: str):
+    """A squared style error scaled as ``LossSpec`` says: / C^4 ('mse') or / (4 C^2) ('paper').
+    For the backends' tensors and arrays alike (``nst.reference`` spells it out on its own)."""
+    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+
+
 def _scaled(layers, weights, overall) -> tuple[tuple[str, float], ...]:
     weights = weights or (1.0,) * len(layers)
     total = sum(weights)

@@ -82,7 +82,8 @@ def build_guides(output_masks: list[np.ndarray] | None, style_masks: list[np.nda
                                f"that style would have no region")
     shares = [b * float(g.mean()) for b, g in zip(blend, output)]
     return Guides(
-        output={l: np.stack([layer_guides(g, arch, [l])[l] for g in output]) for l in layers},
+        output={l: np.stack([pooled(g, arch.downsampling([l])) for g in output]).astype(np.float32)
+                for l in layers},
         styles=[layer_guides(g, arch, layers) for g in on_styles],
         weights=tuple(share / sum(shares) for share in shares),
     )

@@ -10,6 +10,11 @@ import numpy as np
 from nst.config import LossSpec
 
 
+def style_normaliser(squared: float, channels: int, normalization: str) -> float:
+    """LossSpec's scaling of a squared style error, written out independently of the backends'."""
+    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+
+
 def gram(features: np.ndarray) -> np.ndarray:
     """G = F F^T / M with F the C x M feature matrix."""
     f = np.asarray(features, np.float64).reshape(features.shape[0], -1)
@@ -32,7 +37,7 @@ def guided_style_loss(features: np.ndarray, guides: np.ndarray, target_grams: np
     channels = features.shape[0]
     squared = sum(w * float(np.sum((guided_gram(features, g) - a) ** 2))
                   for w, g, a in zip(region_weights, guides, target_grams))
-    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+    return style_normaliser(squared, channels, normalization)
 
 
 def guided_targets(style_features: list[dict[str, np.ndarray]], guides, spec: LossSpec) -> dict:
@@ -56,9 +61,9 @@ def style_loss(features: np.ndarray, target, normalization: str, style_loss: str
         mean_sq = float(np.sum((mean - target[0]) ** 2))
         cov_sq = float(np.sum((cov - target[1]) ** 2))
         combined = 2 * channels * mean_sq + cov_sq
-        return combined / channels**4 if normalization == "mse" else combined / (4 * channels**2)
+        return style_normaliser(combined, channels, normalization)
     squared = float(np.sum((gram(features) - target) ** 2))
-    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+    return style_normaliser(squared, channels, normalization)
 
 
 def content_loss(features: np.ndarray, target: np.ndarray, normalization: str) -> float:

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nst.config import LossSpec
+from nst.config import LossSpec, style_normaliser
 from nst.backends.jax.conv import HIGHEST, fp32_precision
 from nst.backends.jax.vgg import VGGFeatures, apply_features
 
@@ -48,7 +48,7 @@ def style_loss(features: jax.Array, target_gram: jax.Array, normalization: str,
                precision: lax.Precision = HIGHEST) -> jax.Array:
     channels = float(features.shape[-1])  # a Python float: 512**4 overflows JAX's int32
     squared = jnp.sum((gram(features, precision) - target_gram) ** 2)
-    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+    return style_normaliser(squared, channels, normalization)
 
 
 # Guarding a guide that pooled away to nothing at a deep layer (its region is then skipped).
@@ -71,7 +71,7 @@ def guided_style_loss(features: jax.Array, guides: jax.Array, target_grams: jax.
     channels = float(features.shape[-1])
     squared = jnp.sum((guided_grams(features, guides, precision) - target_grams) ** 2, axis=(1, 2))
     squared = jnp.sum(region_weights * squared)
-    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+    return style_normaliser(squared, channels, normalization)
 
 
 def mean_cov(features: jax.Array, precision: lax.Precision = HIGHEST) -> tuple[jax.Array, jax.Array]:
@@ -91,7 +91,7 @@ def meancov_loss(features: jax.Array, target_mean: jax.Array, target_cov: jax.Ar
     mean_sq = jnp.sum((mean - target_mean) ** 2)
     cov_sq = jnp.sum((cov - target_cov) ** 2)
     combined = 2 * channels * mean_sq + cov_sq
-    return combined / channels**4 if normalization == "mse" else combined / (4 * channels**2)
+    return style_normaliser(combined, channels, normalization)
 
 
 def layer_style_loss(features: jax.Array, targets: Targets, layer: str, spec: LossSpec,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nst.config import LossSpec
+from nst.config import LossSpec, style_normaliser
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -33,7 +33,7 @@ def guided_style_loss(features: torch.Tensor, guides: torch.Tensor, target_grams
     channels = features.shape[1]
     squared = (guided_grams(features, guides) - target_grams).pow(2).sum((1, 2))
     squared = (region_weights * squared).sum()
-    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+    return style_normaliser(squared, channels, normalization)
 
 
 def mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -49,7 +49,7 @@ def mean_cov(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 def style_loss(features: torch.Tensor, target_gram: torch.Tensor, normalization: str) -> torch.Tensor:
     channels = features.shape[1]
     squared = (gram(features)[0] - target_gram).pow(2).sum()
-    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+    return style_normaliser(squared, channels, normalization)
 
 
 def meancov_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor,
@@ -59,7 +59,7 @@ def meancov_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: 
     mean_sq = (mean[0] - target_mean).pow(2).sum()
     cov_sq = (cov[0] - target_cov).pow(2).sum()
     combined = 2 * channels * mean_sq + cov_sq
-    return combined / channels**4 if normalization == "mse" else combined / (4 * channels**2)
+    return style_normaliser(combined, channels, normalization)
 
 
 def layer_style_loss(features: torch.Tensor, targets: "Targets", layer: str,
