@@ -67,6 +67,7 @@ def main(argv=None) -> int:
     stem = args.name or f"{args.device}-{date.today().isoformat()}"
     started = time.perf_counter()
     results = []
+    partial = args.out / f"{stem}.partial.json"
     for spec in cells(args):
         label = f"{spec['backend']:8} {spec['network']} {spec['size']}px {spec['optimizer']} {spec['precision']}"
         result = run_cell(spec)
@@ -76,12 +77,15 @@ def main(argv=None) -> int:
         else:
             print(f"{label}: {result['step_seconds_median'] * 1e3:.1f} ms/step, "
                   f"{result['achieved_tflops']:.2f} TFLOP/s", flush=True)
+        # A run cut short (a time limit, Ctrl-C) keeps the cells it finished.
+        partial.write_text(json.dumps({"cells": results}, indent=1))
     add_comparisons(results)
     report = {"environment": describe_environment(args.device), "quick": args.quick,
               "wall_seconds": time.perf_counter() - started, "cells": results}
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1))
     write_markdown(report, args.out / f"{stem}.md")
     write_plot(report, args.out / f"{stem}.png")
+    partial.unlink()
     print(f"wrote {args.out / stem}.json, .md, .png ({report['wall_seconds']:.0f} s)")
     return 0
 

@@ -1,9 +1,11 @@
 """`python -m bench.multiscale`: does coarse to fine reach the single-scale loss sooner?
 
-Two runs of the driver at ``--size`` on the same images, weights and backend: one scale with
-``--iterations`` L-BFGS steps, then coarse to fine (default: nst's auto schedule, ``--scales 0``) with
-the same steps at each scale. The single-scale run's final loss is the target; the multi-scale
-run's time to it counts every scale (coarse ones included) from the start of its
+Runs of the driver at ``--size`` on the same images, weights and backend: one scale with
+``--iterations`` steps (its final loss is the target), then one coarse-to-fine run per schedule.
+A schedule is the steps at each scale, coarsest first (``--scale-iterations 100,100,500``: three
+scales, 256-362-512 px at 512); give the option once per schedule. Without it, one run with
+``--scales`` scales (default 0, nst's auto schedule) and ``--iterations`` steps at each.
+A run's time to the target counts every scale (coarse ones included) from the start of its
 optimisation, compile time excluded, and is read where it first reaches the target at full
 size (losses at the coarse sizes are not comparable). Writes JSON, Markdown and a PNG plot.
 """
@@ -26,9 +28,15 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.multiscale", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512, help="final longest side (default: 512)")
-    parser.add_argument("--iterations", type=int, default=100, help="L-BFGS steps per scale (default: 100)")
+    parser.add_argument("--iterations", type=int, default=100,
+                        help="steps of the single-scale run, and per scale without a schedule (default: 100)")
     parser.add_argument("--scales", type=int, default=0,
-                        help="scales of the coarse-to-fine run (default: 0, nst's auto schedule)")
+                        help="scales of the coarse-to-fine run without a schedule (default: 0, auto)")
+    parser.add_argument("--scale-iterations", type=whole_numbers, action="append", default=None,
+                        help="a schedule: steps per scale, coarsest first; repeat to compare several")
+    parser.add_argument("--init", default="content", help="starting image: content or noise (default: content)")
+    parser.add_argument("--optimizer", default="lbfgs", help="lbfgs or adam (default: lbfgs)")
+    parser.add_argument("--precision", default="fp32", help="fp32, tf32 or bf16 (default: fp32)")
     parser.add_argument("--backend", default="torch", help="torch or jax (default: torch)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or tpu (default: cpu)")
     parser.add_argument("--weights", default="vgg16-offline", help="network weights (default: vgg16-offline)")
@@ -37,13 +45,22 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def run(args, scales: int) -> dict:
-    cfg = make_config(size=args.size, iterations=args.iterations, scales=scales, print_every=5,
-                      device=args.device, weights=args.weights)
+def whole_numbers(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of whole numbers") from None
+
+
+def run(args, scales: int, scale_iterations: tuple[int, ...] | None = None) -> dict:
+    cfg = make_config(size=args.size, iterations=args.iterations, scales=scales,
+                      scale_iterations=scale_iterations, init=args.init, optimizer=args.optimizer,
+                      precision=args.precision, print_every=5, device=args.device, weights=args.weights)
     content, style = load_images(args.size)
     transfer = StyleTransfer(cfg, args.backend).prepare(content, [style])
     result = transfer.run()
-    return {"scales": list(cfg.scale_sizes), "history": result.history}
+    return {"scales": list(cfg.scale_sizes), "steps_per_scale": list(cfg.steps_per_scale),
+            "history": result.history}
 
 
 def time_to_target(history: list[dict], size: int, target: float) -> float | None:
@@ -54,27 +71,47 @@ def time_to_target(history: list[dict], size: int, target: float) -> float | Non
 def main(argv=None) -> int:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    single, multi = run(args, scales=1), run(args, scales=args.scales)
+    schedules = [(len(steps), steps) for steps in args.scale_iterations or []] or [(args.scales, None)]
+    single = run(args, scales=1)
     target = single["history"][-1]["total"]
     single_seconds = single["history"][-1]["seconds"]
-    multi_seconds = time_to_target(multi["history"], args.size, target)
+    runs = []
+    for scales, steps in schedules:
+        multi = run(args, scales, steps)
+        seconds = time_to_target(multi["history"], args.size, target)
+        runs.append({**multi, "seconds_to_target": seconds,
+                     "ratio": None if seconds is None else seconds / single_seconds,
+                     "final_loss": multi["history"][-1]["total"]})
+        print(describe(multi, seconds, single_seconds), flush=True)
     report = {"environment": describe_environment(args.device), "backend": args.backend,
-              "weights": args.weights, "size": args.size, "iterations_per_scale": args.iterations,
-              "target_loss": target, "single_scale_seconds": single_seconds,
-              "multi_scale_seconds_to_target": multi_seconds,
-              "ratio": None if multi_seconds is None else multi_seconds / single_seconds,
-              "single": single, "multi": multi}
+              "weights": args.weights, "size": args.size, "init": args.init,
+              "optimizer": args.optimizer, "precision": args.precision,
+              "single_scale_iterations": args.iterations, "target_loss": target,
+              "single_scale_seconds": single_seconds, "single": single, "multi": runs}
     stem = args.out / (args.name or f"multiscale-{args.device}-{date.today().isoformat()}")
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    summary = (f"{args.backend} on {args.device}, {args.size} px, {args.iterations} L-BFGS steps per "
-               f"scale, scales {multi['scales']}: single scale reaches loss {target:.4g} in "
-               f"{single_seconds:.1f} s; coarse to fine reaches it in "
-               + ("never" if multi_seconds is None else
-                  f"{multi_seconds:.1f} s ({report['ratio']:.2f} of the time)"))
-    stem.with_suffix(".md").write_text(f"# Multi-scale vs single scale\n\n{summary}\n")
+    summary = (f"{args.backend} on {args.device}, {args.size} px, {args.optimizer} {args.precision}, "
+               f"init {args.init}: single scale ({args.iterations} steps) reaches loss {target:.4g} "
+               f"in {single_seconds:.1f} s.")
+    rows = [f"| {describe_schedule(r)} | {r['final_loss']:.4g} | "
+            + ("never |" if r["seconds_to_target"] is None else
+               f"{r['seconds_to_target']:.1f} s ({r['ratio']:.2f}) |") for r in runs]
+    stem.with_suffix(".md").write_text(
+        f"# Multi-scale vs single scale\n\n{summary}\n\n"
+        "| coarse to fine: px x steps | final loss | time to the target (share of single's) |\n"
+        "| --- | --- | --- |\n" + "\n".join(rows) + "\n")
     _plot(report, stem.with_suffix(".png"))
     print(summary)
     return 0
+
+
+def describe_schedule(run: dict) -> str:
+    return ", ".join(f"{size} x {steps}" for size, steps in zip(run["scales"], run["steps_per_scale"]))
+
+
+def describe(run: dict, seconds: float | None, single_seconds: float) -> str:
+    reached = "never" if seconds is None else f"in {seconds:.1f} s ({seconds / single_seconds:.2f} of the time)"
+    return f"coarse to fine {describe_schedule(run)}: reaches the target {reached}"
 
 
 def _plot(report: dict, path: Path) -> None:
@@ -83,16 +120,19 @@ def _plot(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    fig, axis = plt.subplots(figsize=(7, 4.5))
-    for label, key in (("single scale", "single"), ("coarse to fine", "multi")):
-        history = report[key]["history"]
-        for size in report[key]["scales"]:
-            points = [(e["seconds"], e["total"]) for e in history if e["size"] == size]
-            axis.plot(*zip(*points), label=f"{label}, {size} px")
+    fig, axis = plt.subplots(figsize=(8, 5))
+    history = report["single"]["history"]
+    axis.plot([e["seconds"] for e in history], [e["total"] for e in history], color="black",
+              linewidth=2, label=f"single scale, {report['size']} px")
+    for run in report["multi"]:
+        # Losses at the coarse sizes are not comparable with the target: only the last scale is drawn.
+        points = [(e["seconds"], e["total"]) for e in run["history"] if e["size"] == report["size"]]
+        axis.plot(*zip(*points), label=f"coarse to fine {describe_schedule(run)}")
     axis.axhline(report["target_loss"], color="gray", linestyle=":", label="target (single-scale final)")
-    axis.set(xlabel="optimisation wall time (s, compile excluded)", ylabel="total loss", yscale="log",
-             title=f"{report['backend']}, {report['size']} px")
-    axis.legend(fontsize=8)
+    axis.set(xlabel="optimisation wall time (s, compile excluded); coarse scales run before each curve starts",
+             ylabel=f"total loss at {report['size']} px", yscale="log",
+             title=f"{report['backend']} on {report['environment'].get('gpu') or report['environment']['cpu']}")
+    axis.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -49,11 +49,32 @@ def test_multiscale_bench_compares_against_the_single_scale_loss(tmp_path):
                            "--name", "ms"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "ms.json").read_text())
-    assert report["multi"]["scales"] == [45, 64] and report["single"]["scales"] == [64]
+    assert report["multi"][0]["scales"] == [45, 64] and report["single"]["scales"] == [64]
     assert report["target_loss"] == report["single"]["history"][-1]["total"]
-    assert {e["size"] for e in report["multi"]["history"]} == {45, 64}
-    assert "single scale reaches loss" in (tmp_path / "ms.md").read_text()
+    assert {e["size"] for e in report["multi"][0]["history"]} == {45, 64}
+    assert "reaches loss" in (tmp_path / "ms.md").read_text()
     assert (tmp_path / "ms.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_multiscale_bench_compares_each_schedule(tmp_path):
+    weights = tiny_weights_file(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--iterations", "6",
+                           "--scale-iterations", "4,6", "--scale-iterations", "2,2,6",
+                           "--weights", str(weights), "--out", str(tmp_path), "--name", "ms"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "ms.json").read_text())
+    assert [run["scales"] for run in report["multi"]] == [[45, 64], [32, 45, 64]]
+    assert [run["steps_per_scale"] for run in report["multi"]] == [[4, 6], [2, 2, 6]]
+    assert [e["step"] for e in report["multi"][1]["history"]][-1] == 10
+    table = (tmp_path / "ms.md").read_text()
+    assert "32 x 2, 45 x 2, 64 x 6" in table and "45 x 4, 64 x 6" in table
+
+
+def test_multiscale_bench_refuses_a_schedule_that_is_not_numbers(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--scale-iterations", "100,x"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and "not a comma list of whole numbers" in done.stderr
 
 
 def test_a_device_that_is_not_there_is_skipped_with_a_line(tmp_path):
