@@ -100,8 +100,13 @@ def _baseline(params, arch, content, style, loss_spec, cfg):
 
     from bench.baseline import BaselineRun
 
+    from nst.backends.torch.optim import set_tf32
+
     # The torch backend's device rules: a GPU that is not there is skipped, not replaced by the CPU.
     device = get_backend("torch").resolve_device(cfg.device)
+    # The baseline's row is fp32: PyTorch's default lets cuDNN convolve in TF32 on NVIDIA GPUs,
+    # which would compare a TF32 loop with nst's true-fp32 cells.
+    set_tf32(False)
     as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)[None])).to(device)
     run = BaselineRun(params, arch, as_tensor(content), as_tensor(style), loss_spec, cfg.optimizer, cfg.step_size)
     return run, str(device)

@@ -89,20 +89,27 @@ def main(argv=None) -> int:
               "single_scale_iterations": args.iterations, "target_loss": target,
               "single_scale_seconds": single_seconds, "single": single, "multi": runs}
     stem = args.out / (args.name or f"multiscale-{args.device}-{date.today().isoformat()}")
+    print(write_report(report, stem))
+    return 0
+
+
+def write_report(report: dict, stem: Path) -> str:
+    """``stem``.json, .md (a table of the schedules) and .png; returns the summary line."""
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
-    summary = (f"{args.backend} on {args.device}, {args.size} px, {args.optimizer} {args.precision}, "
-               f"init {args.init}: single scale ({args.iterations} steps) reaches loss {target:.4g} "
-               f"in {single_seconds:.1f} s.")
+    env = report["environment"]
+    summary = (f"{report['backend']} on {env.get('gpu') or env['device']}, {report['size']} px, "
+               f"{report['optimizer']} {report['precision']}, init {report['init']}: single scale "
+               f"({report['single_scale_iterations']} steps) reaches loss {report['target_loss']:.4g} "
+               f"in {report['single_scale_seconds']:.1f} s.")
     rows = [f"| {describe_schedule(r)} | {r['final_loss']:.4g} | "
             + ("never |" if r["seconds_to_target"] is None else
-               f"{r['seconds_to_target']:.1f} s ({r['ratio']:.2f}) |") for r in runs]
+               f"{r['seconds_to_target']:.1f} s ({r['ratio']:.2f}) |") for r in report["multi"]]
     stem.with_suffix(".md").write_text(
         f"# Multi-scale vs single scale\n\n{summary}\n\n"
         "| coarse to fine: px x steps | final loss | time to the target (share of single's) |\n"
         "| --- | --- | --- |\n" + "\n".join(rows) + "\n")
     _plot(report, stem.with_suffix(".png"))
-    print(summary)
-    return 0
+    return summary
 
 
 def describe_schedule(run: dict) -> str:

@@ -45,6 +45,7 @@ def write_markdown(report: dict, path: Path) -> None:
              f"{report['wall_seconds']:.0f} s. Step times are medians over chunks after the "
              f"first step (IQR after ±); L-BFGS steps include their line-search evaluations; "
              f"TFLOP/s counts one forward and one input-gradient pass per step.", "",
+             *([report["notes"], ""] if report.get("notes") else []),
              "| backend | network | size | optimizer | precision | setup s | first step s | "
              "step ms | TFLOP/s | x baseline | s to target | peak MB | final loss |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]

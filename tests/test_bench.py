@@ -42,6 +42,25 @@ def test_quick_bench_writes_json_markdown_and_plot(tmp_path):
     assert report["environment"]["versions"]["torch"]
 
 
+def test_the_baseline_loop_runs_in_true_fp32_whatever_torch_defaults_to():
+    import numpy as np
+    import torch
+
+    from bench import cell
+    from nst.backends.torch.optim import set_tf32
+    from nst.config import make_config
+    from nst.network import TINY, random_params
+
+    set_tf32(True)  # as PyTorch's default lets cuDNN do on NVIDIA GPUs
+    try:
+        cfg = make_config(size=32, device="cpu")
+        image = np.full((24, 32, 3), 0.5, np.float32)
+        cell._baseline(random_params(TINY, seed=0), TINY, image, image, cfg.loss_spec(1), cfg)
+        assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    finally:
+        set_tf32(False)
+
+
 def test_multiscale_bench_compares_against_the_single_scale_loss(tmp_path):
     weights = tiny_weights_file(tmp_path)
     done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--scales", "2",
