@@ -28,12 +28,14 @@ def _opt(default, help, choices=None, metavar=None):
 @dataclass(frozen=True)
 class Config:
     size: int = _opt(512, "longest side of the output in pixels")
-    iterations: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam steps) at each scale")
+    iterations: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam steps) at the last "
+                                "scale; each coarser scale takes a fifth of them")
     scales: int = _opt(0, "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
-                       "ending at --size; 0: auto, as many as keep the smallest at least 256 px "
-                       "(256, 362, 512 at 512 px); 1: one scale")
+                       "ending at --size; 0: auto, one scale from the content photo, else as many "
+                       "as keep the smallest at least 256 px (256, 362, 512 at 512 px); 1: one scale")
     scale_iterations: tuple[int, ...] | None = _opt(
-        None, "steps at each scale, coarsest first, e.g. 300,200,100 (default: --iterations at each)")
+        None, "steps at each scale, coarsest first, e.g. 300,200,100 (default: a fifth of "
+              "--iterations at each coarser scale, --iterations at the last)")
     content_weight: float = _opt(1.0, "alpha: weight of the content loss")
     # With torchvision's [0,1]-normalised input, features are ~60x smaller than with the
     # paper's Caffe input (0..255), so Gram terms are ~60^4 smaller; 1e6 gives a strongly styled result at the
@@ -142,7 +144,7 @@ class Config:
     @property
     def scale_sizes(self) -> tuple[int, ...]:
         """Longest side of each scale, coarsest first; the last is ``size``."""
-        return scale_sizes(self.size, self.scales)
+        return scale_sizes(self.size, self.scales, self.init)
 
     @property
     def steps_per_scale(self) -> tuple[int, ...]:

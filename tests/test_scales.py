@@ -30,11 +30,20 @@ def files(tmp_path):
     (512, 1, (512,)),
 ])
 def test_scale_sizes_step_by_sqrt2_up_to_size(size, scales, expected):
-    assert scale_sizes(size, scales) == expected
+    assert scale_sizes(size, scales, init="noise") == expected
 
 
-def test_scale_iterations_default_to_iterations_at_each_scale():
-    assert scale_iterations(50, None, 3) == (50, 50, 50)
+def test_auto_is_one_scale_from_the_content_photo_and_coarse_to_fine_otherwise():
+    assert make_config(size=512).scale_sizes == (512,)  # the default init is the content
+    assert make_config(size=512, init="noise").scale_sizes == (256, 362, 512)
+    assert make_config(size=512, init="style").scale_sizes == (256, 362, 512)
+    assert make_config(size=512, scales=3).scale_sizes == (256, 362, 512)  # asked for: kept
+
+
+def test_coarse_scales_take_a_fifth_of_the_steps_by_default():
+    assert scale_iterations(500, None, 3) == (100, 100, 500)
+    assert scale_iterations(2, None, 2) == (1, 2)  # at least one step at every scale
+    assert make_config(init="noise", iterations=50).steps_per_scale == (10, 10, 50)
     assert scale_iterations(50, (30, 20, 10), 3) == (30, 20, 10)
     with pytest.raises(NstError, match="3 scales"):
         scale_iterations(50, (30, 20), 3)
@@ -91,7 +100,7 @@ def test_each_scale_starts_from_the_last_result_upsampled(backend_name):
 def test_a_second_run_starts_again_at_the_coarsest_scale(backend_name):
     multi = transfer(backend_name, size=64, scales=2, iterations=2)
     first, second = multi.run(), multi.run()
-    assert [e["size"] for e in second.history] == [e["size"] for e in first.history] == [45, 45, 64, 64]
+    assert [e["size"] for e in second.history] == [e["size"] for e in first.history] == [45, 64, 64]
     np.testing.assert_array_equal(first.image, second.image)
 
 
