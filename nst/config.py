@@ -34,8 +34,8 @@ class Config:
                        "ending at --size; 0: auto, one scale from the content photo, else as many "
                        "as keep the smallest at least 256 px (256, 362, 512 at 512 px); 1: one scale")
     scale_iterations: tuple[int, ...] | None = _opt(
-        None, "steps at each scale, coarsest first, e.g. 300,200,100 (default: a fifth of "
-              "--iterations at each coarser scale, --iterations at the last)")
+        None, "steps at each scale, coarsest first, e.g. 300,200,100; without it, a fifth of "
+              "--iterations at each coarser scale and --iterations at the last")
     content_weight: float = _opt(1.0, "alpha: weight of the content loss")
     # With torchvision's [0,1]-normalised input, features are ~60x smaller than with the
     # paper's Caffe input (0..255), so Gram terms are ~60^4 smaller; 1e6 gives a strongly styled result at the
