@@ -206,14 +206,22 @@ def test_ctrl_c_writes_current_image_and_exits_130(files):
     command = [sys.executable, "-m", "nst.cli", "stylize", str(content), str(style), "-o",
                str(tmp / "out.png"), "--weights", str(weights), "--size", "48",
                "--iterations", "1000000", "--print-every", "1", "--optimizer", "adam"]
+    # A suite started in the background (`.ci/run &`) has SIGINT ignored, which children inherit
+    # and Python then never turns into KeyboardInterrupt: give the child the default disposition.
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONWARNINGS": "ignore"})
+                               env={**os.environ, "PYTHONWARNINGS": "ignore"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     seen = ""
     deadline = time.monotonic() + 120
     while "total=" not in seen and time.monotonic() < deadline:  # the first chunk has run
         seen += process.stderr.read(1)
     process.send_signal(signal.SIGINT)
-    _, rest = process.communicate(timeout=60)
+    try:
+        _, rest = process.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"no exit within 60 s of Ctrl-C; output before it: {seen[-300:]}")
     assert process.returncode == 130, seen + rest
     assert "interrupted" in rest and str(tmp / "out.png") in rest
     assert "Traceback" not in rest
