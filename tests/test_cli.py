@@ -206,11 +206,15 @@ def test_ctrl_c_writes_current_image_and_exits_130(files):
     command = [sys.executable, "-m", "nst.cli", "stylize", str(content), str(style), "-o",
                str(tmp / "out.png"), "--weights", str(weights), "--size", "48",
                "--iterations", "1000000", "--print-every", "1", "--optimizer", "adam"]
-    # A suite started in the background (`.ci/run &`) has SIGINT ignored, which children inherit
-    # and Python then never turns into KeyboardInterrupt: give the child the default disposition.
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONWARNINGS": "ignore"},
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    # A suite started in the background (`.ci/run &`) has SIGINT ignored, which a child inherits
+    # and Python then never turns into KeyboardInterrupt. A Python-level handler is not
+    # inherited (exec resets it to the default), so one is set while the child starts.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    finally:
+        signal.signal(signal.SIGINT, previous)
     seen = ""
     deadline = time.monotonic() + 120
     while "total=" not in seen and time.monotonic() < deadline:  # the first chunk has run
