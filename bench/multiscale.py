@@ -8,8 +8,9 @@ scales, 256-362-512 px at 512); give the option once per schedule. Without it, o
 coarser scale).
 Every schedule is first run untimed for a few steps per scale, so that no timed run pays for
 meeting an image size first. A run's time to the target counts every scale (coarse ones
-included) from the start of its optimisation, compile time excluded, and is read where it first reaches the target at full
-size (losses at the coarse sizes are not comparable). Writes JSON, Markdown and a PNG plot.
+included) from the start of its optimisation, compile time excluded, and is read where it
+first reaches the target at full size (losses at the coarse sizes are not comparable).
+Writes JSON, Markdown and a PNG plot.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=512, help="final longest side (default: 512)")
     parser.add_argument("--iterations", type=int, default=100,
-                        help="steps of the single-scale run, and per scale without a schedule (default: 100)")
+                        help="steps of the single-scale run and, without a schedule, of the last scale (default: 100)")
     parser.add_argument("--scales", type=int, default=3,
                         help="scales of the coarse-to-fine run without a schedule (default: 3)")
     parser.add_argument("--scale-iterations", type=whole_numbers, action="append", default=None,
