@@ -93,7 +93,7 @@ def main(argv=None) -> int:
         runs.append({**multi, "seconds_to_target": seconds,
                      "ratio": None if seconds is None else seconds / single_seconds,
                      "final_loss": multi["history"][-1]["total"]})
-        print(describe(multi, seconds, single_seconds), flush=True)
+        print(describe(runs[-1]), flush=True)
     report = {"environment": describe_environment(args.device), "backend": args.backend,
               "weights": args.weights, "size": args.size, "init": args.init,
               "optimizer": args.optimizer, "precision": args.precision,
@@ -112,9 +112,8 @@ def write_report(report: dict, stem: Path) -> str:
                f"{report['optimizer']} {report['precision']}, init {report['init']}: single scale "
                f"({report['single_scale_iterations']} steps) reaches loss {report['target_loss']:.4g} "
                f"in {report['single_scale_seconds']:.1f} s.")
-    rows = [f"| {describe_schedule(r)} | {r['final_loss']:.4g} | "
-            + ("never |" if r["seconds_to_target"] is None else
-               f"{r['seconds_to_target']:.1f} s ({r['ratio']:.2f}) |") for r in report["multi"]]
+    rows = [f"| {describe_schedule(r)} | {r['final_loss']:.4g} | {reached(r['seconds_to_target'], r['ratio'])} |"
+            for r in report["multi"]]
     stem.with_suffix(".md").write_text(
         f"# Multi-scale vs single scale\n\n{summary}\n\n"
         + (f"{report['notes']}\n\n" if report.get("notes") else "")
@@ -128,9 +127,13 @@ def describe_schedule(run: dict) -> str:
     return ", ".join(f"{size} x {steps}" for size, steps in zip(run["scales"], run["steps_per_scale"]))
 
 
-def describe(run: dict, seconds: float | None, single_seconds: float) -> str:
-    reached = "never" if seconds is None else f"in {seconds:.1f} s ({seconds / single_seconds:.2f} of the time)"
-    return f"coarse to fine {describe_schedule(run)}: reaches the target {reached}"
+def reached(seconds: float | None, ratio: float | None) -> str:
+    return "never" if seconds is None else f"{seconds:.1f} s ({ratio:.2f})"
+
+
+def describe(run: dict) -> str:
+    return (f"coarse to fine {describe_schedule(run)}: reaches the target in "
+            f"{reached(run['seconds_to_target'], run['ratio'])} (share of the single-scale time)")
 
 
 def _plot(report: dict, path: Path) -> None:
