@@ -62,3 +62,16 @@ def test_gpu_features_and_losses_match_cpu(backend):
 def test_bf16_reaches_the_fp32_loss_within_3_percent(backend, optimizer, steps):
     fp32, bf16 = (final_loss(backend, "gpu", precision, optimizer, 128, steps) for precision in ("fp32", "bf16"))
     assert bf16 == pytest.approx(fp32, rel=0.03)
+
+
+@pytest.mark.skipif("torch" not in gpu_backends(), reason="no CUDA GPU for torch here")
+def test_torch_gives_back_the_autotuner_memory_after_the_first_steps():
+    import torch
+
+    be, net, targets, content, spec = setup("torch", "gpu", size=512)
+    run = be.start(net, targets, content, spec, make_config(size=512, device="gpu"))
+    run.advance(2)
+    run.advance(2)
+    # The autotuner's trial workspaces peak at 32.7 GiB here on an H200; one run's own
+    # tensors (network, activations, L-BFGS history of 100 images) need well under 2 GiB.
+    assert torch.cuda.memory_reserved() < 2 * 2**30
