@@ -92,7 +92,10 @@ def renderer(content: np.ndarray, styles: dict[str, np.ndarray], loaded_weights,
 
 
 def contact_sheet(rows: list[Row], title: str, cell: int) -> Image.Image:
-    """The rows as one image: each cell fitted into a ``cell`` px square, a caption under it."""
+    """The rows as one image: each cell fitted into a ``cell`` px square, a caption under it.
+
+    Pictures sit on the square's bottom edge, so that a landscape picture's caption is right
+    under it rather than below the square's empty lower part."""
     font = ImageFont.load_default(size=FONT_SIZE)
     columns = max(len(cells) for _, cells in rows)
     _, _, right, bottom = cell_box(len(rows) - 1, columns - 1, cell)
@@ -105,8 +108,7 @@ def contact_sheet(rows: list[Row], title: str, cell: int) -> Image.Image:
         for column, (caption, picture) in enumerate(cells):
             left, top, _, bottom = cell_box(row, column, cell)
             thumbnail = img.to_pil(img.resize_longest(picture, cell))
-            sheet.paste(thumbnail, (left + (cell - thumbnail.width) // 2,
-                                    top + (cell - thumbnail.height) // 2))
+            sheet.paste(thumbnail, (left + (cell - thumbnail.width) // 2, bottom - thumbnail.height))
             draw.text((left, bottom + 4), caption, fill=INK, font=font)
     return sheet
 

@@ -38,6 +38,8 @@ def test_sheet_has_every_cell_and_the_colour_modes_differ(tmp_path):
     for row in range(3):
         for column in range(4):
             assert (cell(row, column) < 0.99).any(axis=-1).mean() > 0.5, (row, column)
+            # Pictures sit on the square's bottom edge, right above their captions.
+            assert (cell(row, column)[-1] < 0.99).any(axis=-1).mean() > 0.5, (row, column)
     # Row 3 is painting, style, luminance, histogram: three different renders.
     assert np.abs(cell(2, 1) - cell(2, 2)).mean() > 1e-3
     assert np.abs(cell(2, 2) - cell(2, 3)).mean() > 1e-3
