@@ -117,3 +117,17 @@ def test_conv_layers_times_every_block_on_each_library(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert len([line for line in lines if " at " in line]) == len(conv_layers.BLOCKS)
     assert all(name in lines[-1] for name in ("torch fp32", "torch bf16", "jax fp32"))
+
+
+def test_cudnn_autotune_check_refuses_in_one_line_without_a_gpu(capsys):
+    import torch
+
+    from bench import cudnn_autotune
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    assert cudnn_autotune.main([]) == 2
+    assert cudnn_autotune.main(["--steps", "10"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["python -m bench.cudnn_autotune: needs a CUDA GPU, and torch sees none here",
+                     "python -m bench.cudnn_autotune: --steps must be more than 10"]

@@ -75,3 +75,18 @@ def test_torch_gives_back_the_autotuner_memory_after_the_first_steps():
     # The autotuner's trial workspaces peak at 32.7 GiB here on an H200; one run's own
     # tensors (network, activations, L-BFGS history of 100 images) need well under 2 GiB.
     assert torch.cuda.memory_reserved() < 2 * 2**30
+
+
+@pytest.mark.skipif("torch" not in gpu_backends(), reason="no CUDA GPU for torch here")
+def test_cudnn_autotune_check_reports_both_settings():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    done = subprocess.run([sys.executable, "-m", "bench.cudnn_autotune", "--weights", "vgg16-random",
+                           "--size", "256", "--steps", "12"], cwd=Path(__file__).parents[1],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["autotune on", "autotune off"]
+    assert all("reserved after the run" in line for line in lines)
