@@ -2,10 +2,10 @@
 
 Runs of the driver at ``--size`` on the same images, weights and backend: one scale with
 ``--iterations`` steps (its final loss is the target), then one coarse-to-fine run per schedule.
-A schedule is the steps at each scale, coarsest first (``--scale-iterations 100,100,500``: three
-scales, 256-362-512 px at 512); give the option once per schedule. Without it, one run with
-``--scales`` scales (default 3) and nst's default steps (a fifth of ``--iterations`` at each
-coarser scale).
+A schedule is the steps at each scale, coarsest first (``--scale-iterations 300,1000``: two
+scales, 362-512 px at 512); give the option once per schedule. Without it, one run with
+``--scales`` scales (default 2, nst's auto from noise) and nst's default steps (0.3 of
+``--iterations`` at each coarser scale).
 Every schedule is first run untimed for a few steps per scale, so that no timed run pays for
 meeting an image size first. A run's time to the target counts every scale (coarse ones
 included) from the start of its optimisation, compile time excluded, and is read where it
@@ -33,8 +33,8 @@ def parse_args(argv=None):
     parser.add_argument("--size", type=int, default=512, help="final longest side (default: 512)")
     parser.add_argument("--iterations", type=int, default=100,
                         help="steps of the single-scale run and, without a schedule, of the last scale (default: 100)")
-    parser.add_argument("--scales", type=int, default=3,
-                        help="scales of the coarse-to-fine run without a schedule (default: 3)")
+    parser.add_argument("--scales", type=int, default=2,
+                        help="scales of the coarse-to-fine run without a schedule (default: 2)")
     parser.add_argument("--scale-iterations", type=whole_numbers, action="append", default=None,
                         help="a schedule: steps per scale, coarsest first; repeat to compare several")
     parser.add_argument("--init", default="content", help="starting image: content or noise (default: content)")

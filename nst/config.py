@@ -29,12 +29,12 @@ def _opt(default, help, choices=None, metavar=None):
 class Config:
     size: int = _opt(512, "longest side of the output in pixels")
     iterations: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam steps) at the last "
-                                "scale; each coarser scale takes a fifth of them")
+                                "scale; each coarser scale takes 0.3 of them")
     scales: int = _opt(0, "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
-                       "ending at --size; 0: auto, one scale from the content photo, else as many "
-                       "as keep the smallest at least 256 px (256, 362, 512 at 512 px); 1: one scale")
+                       "ending at --size; 0: auto, one scale from the content photo, else two "
+                       "when the smaller is at least 256 px (362, 512 at 512 px); 1: one scale")
     scale_iterations: tuple[int, ...] | None = _opt(
-        None, "steps at each scale, coarsest first, e.g. 300,200,100; without it, a fifth of "
+        None, "steps at each scale, coarsest first, e.g. 300,200,100; without it, 0.3 of "
               "--iterations at each coarser scale and --iterations at the last")
     content_weight: float = _opt(1.0, "alpha: weight of the content loss")
     # With torchvision's [0,1]-normalised input, features are ~60x smaller than with the

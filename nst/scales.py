@@ -5,11 +5,15 @@ at the next size, each about sqrt(2) larger, up to ``--size``. The coarse scales
 (half the pixels per sqrt(2) step down) and settle the large-scale layout, so the final scale
 starts close to its optimum.
 
-What auto does comes from ``python -m bench.multiscale`` at 512 px, 500 L-BFGS steps
-(bench/results/multiscale-cuda-h200-*-2026-11-26, warm-up corrected): from noise, 256 x 100,
-362 x 100, 512 x 500 steps reached the single-scale run's final loss in 0.79 of its time and
-ended 5% lower, while 500 steps at every scale took 2.3 times as long. From the content photo,
-whose layout is already the right one, no three-scale schedule tried reached that loss at all
+What auto does comes from ``python -m bench.multiscale`` at 512 px from noise (tubingen x
+starry_night, offline VGG16, L-BFGS; bench/results/multiscale-*-noise-*-2026-11-26). One
+sqrt(2) step down is what paid: on the 2-core CPU, where a step costs its pixels, 362 x 300
+then 512 px reached the single-scale run's loss after 1000 steps in 0.53 of its time (after
+500 steps: 0.68) and went on to a loss that run had not reached. On an H200 the same curves,
+costed at the CPU's seconds per step, put schedules through 256 px or below behind one step
+down (256 x 100, 362 x 300: 0.58 against 0.45; five scales from 128 px: 0.58 at best), and
+0.3 of the steps at the coarse scale ahead of a tenth or a half. From the content photo,
+whose layout is already the right one, no schedule tried reached the single-scale loss at all
 (the 512 px stage ends where a single-scale run ends after as many steps, and the coarse steps
 are spent on top); so auto uses one scale there.
 """
@@ -21,25 +25,22 @@ import math
 from nst.errors import NstError
 
 SCALE_STEP = math.sqrt(2)
-# ``--scales 0`` (auto) adds coarser scales while the smallest stays at least this many pixels:
+# ``--scales 0`` (auto) adds the coarse scale only if it keeps at least this many pixels:
 # below it VGG's relu5_1 sees a map of under 16 x 16, too little for the layout to carry over.
 AUTO_SMALLEST_SIDE = 256
 # Without --scale-iterations, each coarser scale takes this fraction of --iterations (measured above).
-COARSE_STEP_SHARE = 1 / 5
+COARSE_STEP_SHARE = 0.3
 
 
 def scale_sizes(size: int, scales: int, init: str = "noise") -> tuple[int, ...]:
     """Longest sides from the coarsest to ``size``, each ``SCALE_STEP`` apart.
 
-    ``scales`` 0 is auto: one scale when ``init`` is the content photo; otherwise as many as
-    keep the coarsest at least ``AUTO_SMALLEST_SIDE`` px (one scale up to 361 px, 256-362-512
-    at 512 px, five scales at 1024 px).
+    ``scales`` 0 is auto: one scale when ``init`` is the content photo or when one step down
+    would go below ``AUTO_SMALLEST_SIDE`` px (up to 361 px); otherwise two (362-512 at 512 px).
     """
     side = lambda k: max(1, round(size / SCALE_STEP**k))
     if scales == 0:
-        scales = 1
-        while init != "content" and side(scales) >= AUTO_SMALLEST_SIDE:
-            scales += 1
+        scales = 2 if init != "content" and side(1) >= AUTO_SMALLEST_SIDE else 1
     return tuple(side(k) for k in reversed(range(scales)))
 
 

@@ -21,10 +21,11 @@ def files(tmp_path):
 
 
 @pytest.mark.parametrize("size, scales, expected", [
-    (512, 0, (256, 362, 512)),
+    (512, 0, (362, 512)),
     (361, 0, (361,)),
     (362, 0, (256, 362)),
-    (1024, 0, (256, 362, 512, 724, 1024)),
+    (1024, 0, (724, 1024)),
+    (512, 3, (256, 362, 512)),
     (128, 0, (128,)),
     (200, 2, (141, 200)),
     (512, 1, (512,)),
@@ -35,15 +36,16 @@ def test_scale_sizes_step_by_sqrt2_up_to_size(size, scales, expected):
 
 def test_auto_is_one_scale_from_the_content_photo_and_coarse_to_fine_otherwise():
     assert make_config(size=512).scale_sizes == (512,)  # the default init is the content
-    assert make_config(size=512, init="noise").scale_sizes == (256, 362, 512)
-    assert make_config(size=512, init="style").scale_sizes == (256, 362, 512)
+    assert make_config(size=512, init="noise").scale_sizes == (362, 512)
+    assert make_config(size=512, init="style").scale_sizes == (362, 512)
     assert make_config(size=512, scales=3).scale_sizes == (256, 362, 512)  # asked for: kept
 
 
-def test_coarse_scales_take_a_fifth_of_the_steps_by_default():
-    assert scale_iterations(500, None, 3) == (100, 100, 500)
+def test_coarse_scales_take_three_tenths_of_the_steps_by_default():
+    assert scale_iterations(1000, None, 2) == (300, 1000)
+    assert scale_iterations(500, None, 3) == (150, 150, 500)
     assert scale_iterations(2, None, 2) == (1, 2)  # at least one step at every scale
-    assert make_config(init="noise", iterations=50).steps_per_scale == (10, 10, 50)
+    assert make_config(init="noise", iterations=50).steps_per_scale == (15, 50)
     assert scale_iterations(50, (30, 20, 10), 3) == (30, 20, 10)
     with pytest.raises(NstError, match="3 scales"):
         scale_iterations(50, (30, 20), 3)
