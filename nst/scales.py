@@ -8,8 +8,9 @@ starts close to its optimum.
 What auto does comes from ``python -m bench.multiscale`` at 512 px from noise (tubingen x
 starry_night, offline VGG16, L-BFGS; bench/results/multiscale-*-noise-*-2026-11-26). One
 sqrt(2) step down is what paid: on the 2-core CPU, where a step costs its pixels, 362 x 300
-then 512 px reached the single-scale run's loss after 1000 steps in 0.53 of its time (after
-500 steps: 0.68) and went on to a loss that run had not reached. On an H200 the same curves,
+then 512 px reached the single-scale run's loss after 1000 steps in 0.53 of its time and went
+on to a loss that run had not reached; at the default 500 steps, 362 x 150 then 512 x 500 took
+0.59 (the old 256 x 100, 362 x 100: 0.71). On an H200 the same curves,
 costed at the CPU's seconds per step, put schedules through 256 px or below behind one step
 down (256 x 100, 362 x 300: 0.58 against 0.45; five scales from 128 px: 0.58 at best), and
 0.3 of the steps at the coarse scale ahead of a tenth or a half. From the content photo,
