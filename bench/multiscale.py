@@ -10,6 +10,9 @@ Every schedule is first run untimed for a few steps per scale, so that no timed 
 meeting an image size first. A run's time to the target counts every scale (coarse ones
 included) from the start of its optimisation, compile time excluded, and is read where it
 first reaches the target at full size (losses at the coarse sizes are not comparable).
+Runs from noise are chaotic: another seed moves the share by as much as schedules differ, so
+``--seeds 0,1,2`` repeats the comparison (single scale included) per seed and reports each
+share and their median.
 Writes JSON, Markdown and a PNG plot.
 """
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from datetime import date
 from pathlib import Path
@@ -37,6 +41,8 @@ def parse_args(argv=None):
                         help="scales of the coarse-to-fine run without a schedule (default: 2)")
     parser.add_argument("--scale-iterations", type=whole_numbers, action="append", default=None,
                         help="a schedule: steps per scale, coarsest first; repeat to compare several")
+    parser.add_argument("--seeds", type=whole_numbers, default=(0,),
+                        help="noise seeds, one comparison each, e.g. 0,1,2 (default: 0)")
     parser.add_argument("--init", default="content", help="starting image: content or noise (default: content)")
     parser.add_argument("--optimizer", default="lbfgs", help="lbfgs or adam (default: lbfgs)")
     parser.add_argument("--precision", default="fp32", help="fp32, tf32 or bf16 (default: fp32)")
@@ -58,8 +64,8 @@ def whole_numbers(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of whole numbers") from None
 
 
-def run(args, scales: int, scale_iterations: tuple[int, ...] | None = None) -> dict:
-    cfg = make_config(size=args.size, iterations=args.iterations, scales=scales,
+def run(args, scales: int, scale_iterations: tuple[int, ...] | None = None, seed: int = 0) -> dict:
+    cfg = make_config(size=args.size, iterations=args.iterations, scales=scales, seed=seed,
                       scale_iterations=scale_iterations, init=args.init, optimizer=args.optimizer,
                       precision=args.precision, print_every=5, device=args.device, weights=args.weights)
     content, style = load_images(args.size)
@@ -83,42 +89,66 @@ def main(argv=None) -> int:
     for scales, steps in [(1, None), *schedules]:
         sizes = make_config(size=args.size, scales=scales, init=args.init).scale_sizes
         run(args, scales, (WARM_UP_STEPS,) * len(sizes))
-    single = run(args, scales=1)
+    by_seed = [compare(args, schedules, seed) for seed in args.seeds]
+    report = {"environment": describe_environment(args.device), "backend": args.backend,
+              "weights": args.weights, "size": args.size, "init": args.init,
+              "optimizer": args.optimizer, "precision": args.precision,
+              "single_scale_iterations": args.iterations, "seeds": list(args.seeds),
+              "by_seed": by_seed, "median_ratio": median_ratios(by_seed)}
+    stem = args.out / (args.name or f"multiscale-{args.device}-{date.today().isoformat()}")
+    print(write_report(report, stem))
+    return 0
+
+
+def compare(args, schedules, seed: int) -> dict:
+    """One seed: the single-scale run, its final loss as the target, then each schedule."""
+    single = run(args, scales=1, seed=seed)
     target = single["history"][-1]["total"]
     single_seconds = single["history"][-1]["seconds"]
     runs = []
     for scales, steps in schedules:
-        multi = run(args, scales, steps)
+        multi = run(args, scales, steps, seed)
         seconds = time_to_target(multi["history"], args.size, target)
         runs.append({**multi, "seconds_to_target": seconds,
                      "ratio": None if seconds is None else seconds / single_seconds,
                      "final_loss": multi["history"][-1]["total"]})
-        print(describe(runs[-1]), flush=True)
-    report = {"environment": describe_environment(args.device), "backend": args.backend,
-              "weights": args.weights, "size": args.size, "init": args.init,
-              "optimizer": args.optimizer, "precision": args.precision,
-              "single_scale_iterations": args.iterations, "target_loss": target,
-              "single_scale_seconds": single_seconds, "single": single, "multi": runs}
-    stem = args.out / (args.name or f"multiscale-{args.device}-{date.today().isoformat()}")
-    print(write_report(report, stem))
-    return 0
+        print(f"seed {seed}: {describe(runs[-1])}", flush=True)
+    return {"seed": seed, "target_loss": target, "single_scale_seconds": single_seconds,
+            "single": single, "multi": runs}
+
+
+def median_ratios(by_seed: list[dict]) -> list[float | None]:
+    """Per schedule, the median over seeds of its share of single's time; None if a seed never
+    reached its target (no share to take a median of)."""
+    medians = []
+    for index in range(len(by_seed[0]["multi"])):
+        ratios = [seed["multi"][index]["ratio"] for seed in by_seed]
+        medians.append(None if None in ratios else statistics.median(ratios))
+    return medians
 
 
 def write_report(report: dict, stem: Path) -> str:
     """``stem``.json, .md (a table of the schedules) and .png; returns the summary line."""
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
     env = report["environment"]
+    singles = "; ".join(f"loss {s['target_loss']:.4g} in {s['single_scale_seconds']:.1f} s with seed {s['seed']}"
+                        for s in report["by_seed"])
     summary = (f"{report['backend']} on {env.get('gpu') or env['device']}, {report['size']} px, "
                f"{report['optimizer']} {report['precision']}, init {report['init']}: single scale "
-               f"({report['single_scale_iterations']} steps) reaches loss {report['target_loss']:.4g} "
-               f"in {report['single_scale_seconds']:.1f} s.")
-    rows = [f"| {describe_schedule(r)} | {r['final_loss']:.4g} | {reached(r['seconds_to_target'], r['ratio'])} |"
-            for r in report["multi"]]
+               f"({report['single_scale_iterations']} steps) reaches {singles}.")
+    lines = [f"| {describe_schedule(r)} | {seed['seed']} | {r['final_loss']:.4g} | "
+             f"{reached(r['seconds_to_target'], r['ratio'])} |"
+             for index in range(len(report["median_ratio"])) for seed in report["by_seed"]
+             for r in [seed["multi"][index]]]
+    if len(report["seeds"]) > 1:
+        lines.append(f"\nMedian share over seeds {', '.join(map(str, report['seeds']))}:")
+        lines += [f"- {describe_schedule(r)}: {'a seed never reached its target' if m is None else f'{m:.2f}'}"
+                  for r, m in zip(report["by_seed"][0]["multi"], report["median_ratio"])]
     stem.with_suffix(".md").write_text(
         f"# Multi-scale vs single scale\n\n{summary}\n\n"
         + (f"{report['notes']}\n\n" if report.get("notes") else "")
-        + "| coarse to fine: px x steps | final loss | time to the target (share of single's) |\n"
-        "| --- | --- | --- |\n" + "\n".join(rows) + "\n")
+        + "| coarse to fine: px x steps | seed | final loss | time to the target (share of single's) |\n"
+        "| --- | --- | --- | --- |\n" + "\n".join(lines) + "\n")
     _plot(report, stem.with_suffix(".png"))
     return summary
 
@@ -143,17 +173,21 @@ def _plot(report: dict, path: Path) -> None:
     from matplotlib import pyplot as plt
 
     fig, axis = plt.subplots(figsize=(8, 5))
-    history = report["single"]["history"]
-    axis.plot([e["seconds"] for e in history], [e["total"] for e in history], color="black",
-              linewidth=2, label=f"single scale, {report['size']} px")
-    for run in report["multi"]:
-        # Losses at the coarse sizes are not comparable with the target: only the last scale is drawn.
-        points = [(e["seconds"], e["total"]) for e in run["history"] if e["size"] == report["size"]]
-        axis.plot(*zip(*points), label=f"coarse to fine {describe_schedule(run)}")
-    axis.axhline(report["target_loss"], color="gray", linestyle=":", label="target (single-scale final)")
+    dashes = ["-", "--", ":", "-."]
+    for number, seed in enumerate(report["by_seed"]):
+        style, label = dashes[number % len(dashes)], f", seed {seed['seed']}" if len(report["seeds"]) > 1 else ""
+        history = seed["single"]["history"]
+        axis.plot([e["seconds"] for e in history], [e["total"] for e in history], color="black",
+                  linestyle=style, linewidth=2, label=f"single scale, {report['size']} px{label}")
+        for index, run in enumerate(seed["multi"]):
+            # Losses at the coarse sizes are not comparable with the target: only the last scale is drawn.
+            points = [(e["seconds"], e["total"]) for e in run["history"] if e["size"] == report["size"]]
+            axis.plot(*zip(*points), color=f"C{index}", linestyle=style,
+                      label=f"coarse to fine {describe_schedule(run)}{label}")
+        axis.axhline(seed["target_loss"], color="gray", linestyle=style, linewidth=0.8)
     axis.set(xlabel="optimisation wall time (s, compile excluded); coarse scales run before each curve starts",
-             ylabel=f"total loss at {report['size']} px", yscale="log",
-             title=f"{report['backend']} on {report['environment'].get('gpu') or report['environment']['cpu']}")
+             ylabel=f"total loss at {report['size']} px (gray: each seed's single-scale final loss)",
+             yscale="log", title=f"{report['backend']} on {report['environment'].get('gpu') or report['environment']['cpu']}")
     axis.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import multiscale
 from bench.flops import forward_flops, step_flops
 from nst.network import VGG16
 from tests.helpers import tiny_weights_file
@@ -67,10 +68,10 @@ def test_multiscale_bench_compares_against_the_single_scale_loss(tmp_path):
                            "--iterations", "10", "--weights", str(weights), "--out", str(tmp_path),
                            "--name", "ms"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    report = json.loads((tmp_path / "ms.json").read_text())
-    assert report["multi"][0]["scales"] == [45, 64] and report["single"]["scales"] == [64]
-    assert report["target_loss"] == report["single"]["history"][-1]["total"]
-    assert {e["size"] for e in report["multi"][0]["history"]} == {45, 64}
+    seed = json.loads((tmp_path / "ms.json").read_text())["by_seed"][0]
+    assert seed["multi"][0]["scales"] == [45, 64] and seed["single"]["scales"] == [64]
+    assert seed["target_loss"] == seed["single"]["history"][-1]["total"]
+    assert {e["size"] for e in seed["multi"][0]["history"]} == {45, 64}
     assert "reaches loss" in (tmp_path / "ms.md").read_text()
     assert (tmp_path / "ms.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -82,12 +83,34 @@ def test_multiscale_bench_compares_each_schedule(tmp_path):
                            "--weights", str(weights), "--out", str(tmp_path), "--name", "ms"],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    report = json.loads((tmp_path / "ms.json").read_text())
-    assert [run["scales"] for run in report["multi"]] == [[45, 64], [32, 45, 64]]
-    assert [run["steps_per_scale"] for run in report["multi"]] == [[4, 6], [2, 2, 6]]
-    assert [e["step"] for e in report["multi"][1]["history"]][-1] == 10
+    runs = json.loads((tmp_path / "ms.json").read_text())["by_seed"][0]["multi"]
+    assert [run["scales"] for run in runs] == [[45, 64], [32, 45, 64]]
+    assert [run["steps_per_scale"] for run in runs] == [[4, 6], [2, 2, 6]]
+    assert [e["step"] for e in runs[1]["history"]][-1] == 10
     table = (tmp_path / "ms.md").read_text()
     assert "32 x 2, 45 x 2, 64 x 6" in table and "45 x 4, 64 x 6" in table
+
+
+def test_multiscale_bench_repeats_the_comparison_for_each_seed(tmp_path):
+    weights = tiny_weights_file(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--iterations", "6",
+                           "--scale-iterations", "4,6", "--init", "noise", "--seeds", "0,1",
+                           "--weights", str(weights), "--out", str(tmp_path), "--name", "ms"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "ms.json").read_text())
+    assert [seed["seed"] for seed in report["by_seed"]] == [0, 1]
+    # Each seed starts from its own noise, so it has its own single-scale run and target.
+    first, second = (seed["single"]["history"][0]["total"] for seed in report["by_seed"])
+    assert first != second
+    assert "Median share over seeds 0, 1:" in (tmp_path / "ms.md").read_text()
+
+
+def test_the_median_share_needs_every_seed_to_reach_its_target():
+    def seed(*ratios):
+        return {"multi": [{"ratio": ratio} for ratio in ratios]}
+
+    assert multiscale.median_ratios([seed(0.4, 0.9), seed(0.6, None), seed(0.5, 0.7)]) == [0.5, None]
 
 
 def test_multiscale_bench_refuses_a_schedule_that_is_not_numbers(tmp_path):
