@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from datetime import date
@@ -118,12 +119,13 @@ def compare(args, schedules, seed: int) -> dict:
 
 
 def median_ratios(by_seed: list[dict]) -> list[float | None]:
-    """Per schedule, the median over seeds of its share of single's time; None if a seed never
-    reached its target (no share to take a median of)."""
+    """Per schedule, the median over seeds of its share of single's time. A seed that never
+    reached its target counts as above every share; None if the median is such a seed."""
     medians = []
     for index in range(len(by_seed[0]["multi"])):
         ratios = [seed["multi"][index]["ratio"] for seed in by_seed]
-        medians.append(None if None in ratios else statistics.median(ratios))
+        median = statistics.median(math.inf if ratio is None else ratio for ratio in ratios)
+        medians.append(None if median == math.inf else median)
     return medians
 
 
@@ -141,8 +143,9 @@ def write_report(report: dict, stem: Path) -> str:
              for index in range(len(report["median_ratio"])) for seed in report["by_seed"]
              for r in [seed["multi"][index]]]
     if len(report["seeds"]) > 1:
-        lines.append(f"\nMedian share over seeds {', '.join(map(str, report['seeds']))}:")
-        lines += [f"- {describe_schedule(r)}: {'a seed never reached its target' if m is None else f'{m:.2f}'}"
+        lines.append(f"\nMedian share over seeds {', '.join(map(str, report['seeds']))} "
+                     "(a seed that never reached its target counts as above every share):")
+        lines += [f"- {describe_schedule(r)}: {'never' if m is None else f'{m:.2f}'}"
                   for r, m in zip(report["by_seed"][0]["multi"], report["median_ratio"])]
     stem.with_suffix(".md").write_text(
         f"# Multi-scale vs single scale\n\n{summary}\n\n"
@@ -173,21 +176,29 @@ def _plot(report: dict, path: Path) -> None:
     from matplotlib import pyplot as plt
 
     fig, axis = plt.subplots(figsize=(8, 5))
-    dashes = ["-", "--", ":", "-."]
-    for number, seed in enumerate(report["by_seed"]):
-        style, label = dashes[number % len(dashes)], f", seed {seed['seed']}" if len(report["seeds"]) > 1 else ""
+    dashes = ["-", "--", ":", "-.", (0, (5, 1)), (0, (3, 1, 1, 1, 1, 1))]
+    seeds = report["by_seed"]
+    per_seed = " (one line style per seed)" if len(seeds) > 1 else ""
+    lowest = math.inf
+    for number, seed in enumerate(seeds):
+        style, first = dashes[number % len(dashes)], number == 0
         history = seed["single"]["history"]
         axis.plot([e["seconds"] for e in history], [e["total"] for e in history], color="black",
-                  linestyle=style, linewidth=2, label=f"single scale, {report['size']} px{label}")
+                  linestyle=style, linewidth=2,
+                  label=f"single scale, {report['size']} px{per_seed}" if first else None)
         for index, run in enumerate(seed["multi"]):
             # Losses at the coarse sizes are not comparable with the target: only the last scale is drawn.
             points = [(e["seconds"], e["total"]) for e in run["history"] if e["size"] == report["size"]]
             axis.plot(*zip(*points), color=f"C{index}", linestyle=style,
-                      label=f"coarse to fine {describe_schedule(run)}{label}")
+                      label=f"coarse to fine {describe_schedule(run)}" if first else None)
+            lowest = min(lowest, *(loss for _, loss in points))
         axis.axhline(seed["target_loss"], color="gray", linestyle=style, linewidth=0.8)
+        lowest = min(lowest, history[-1]["total"])
+    # The question is where the curves cross the targets: show the last stretch, not the first steps.
+    axis.set_ylim(0.98 * lowest, 1.5 * max(seed["target_loss"] for seed in seeds))
     axis.set(xlabel="optimisation wall time (s, compile excluded); coarse scales run before each curve starts",
-             ylabel=f"total loss at {report['size']} px (gray: each seed's single-scale final loss)",
-             yscale="log", title=f"{report['backend']} on {report['environment'].get('gpu') or report['environment']['cpu']}")
+             ylabel=f"total loss at {report['size']} px (gray: single-scale final loss)",
+             title=f"{report['backend']} on {report['environment'].get('gpu') or report['environment']['cpu']}")
     axis.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import multiscale
+from bench import multiscale, step_cost
 from bench.flops import forward_flops, step_flops
 from nst.network import VGG16
 from tests.helpers import tiny_weights_file
@@ -103,14 +103,50 @@ def test_multiscale_bench_repeats_the_comparison_for_each_seed(tmp_path):
     # Each seed starts from its own noise, so it has its own single-scale run and target.
     first, second = (seed["single"]["history"][0]["total"] for seed in report["by_seed"])
     assert first != second
-    assert "Median share over seeds 0, 1:" in (tmp_path / "ms.md").read_text()
+    assert "Median share over seeds 0, 1 (" in (tmp_path / "ms.md").read_text()
 
 
-def test_the_median_share_needs_every_seed_to_reach_its_target():
+def test_a_seed_that_never_reached_its_target_counts_above_every_share():
     def seed(*ratios):
         return {"multi": [{"ratio": ratio} for ratio in ratios]}
 
-    assert multiscale.median_ratios([seed(0.4, 0.9), seed(0.6, None), seed(0.5, 0.7)]) == [0.5, None]
+    medians = multiscale.median_ratios([seed(0.4, 0.9, None), seed(0.6, None, None), seed(0.5, 0.7, 0.2)])
+    assert medians == [0.5, 0.9, None]
+
+
+def synthetic_multiscale_result(path):
+    """Single scale: 20 steps at 64 px; coarse to fine: 10 at 32 px, then 10 at 64 px."""
+    def history(entries):
+        return [{"step": step, "size": size, "total": total} for step, size, total in entries]
+
+    single = {"history": history([(5, 64, 10.0), (10, 64, 8.0), (15, 64, 6.0), (20, 64, 4.0)])}
+    multi = {"scales": [32, 64], "steps_per_scale": [10, 10],
+             "history": history([(5, 32, 1.0), (10, 32, 1.0), (15, 64, 5.0), (20, 64, 3.5)])}
+    path.write_text(json.dumps({"size": 64, "by_seed": [{"seed": 0, "single": single, "multi": [multi]}]}))
+    return single["history"], multi["history"]
+
+
+def test_step_cost_charges_each_step_its_size(tmp_path):
+    single, multi = synthetic_multiscale_result(tmp_path / "ms.json")
+    cost = {32: 1.0, 64: 4.0}
+    # Target 4.0 (after 20 steps): reached at step 20, 10 x 1 s + 10 x 4 s = 50 s of single's 80 s.
+    assert step_cost.costed_share(single, multi, 20, 64, cost) == 50 / 80
+    # Target 6.0 (after 15): reached at step 15, 10 x 1 s + 5 x 4 s = 30 s of single's 60 s.
+    assert step_cost.costed_share(single, multi, 15, 64, cost) == 30 / 60
+    done = subprocess.run([sys.executable, "-m", "bench.step_cost", str(tmp_path / "ms.json"),
+                           "--seconds-per-step", "32=1,64=4", "--against", "15,20"],
+                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "seed 0: 0.50 / 0.62" in done.stdout
+
+
+def test_step_cost_refuses_sizes_without_a_cost_and_steps_single_did_not_run(tmp_path):
+    synthetic_multiscale_result(tmp_path / "ms.json")
+    for option, message in [(["--seconds-per-step", "64=4"], "no --seconds-per-step for [32] px"),
+                            (["--seconds-per-step", "32=1,64=4", "--against", "25"], "asks for 25")]:
+        done = subprocess.run([sys.executable, "-m", "bench.step_cost", str(tmp_path / "ms.json"), *option],
+                              cwd=REPO, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
 def test_multiscale_bench_refuses_a_schedule_that_is_not_numbers(tmp_path):
