@@ -138,10 +138,12 @@ def write_report(report: dict, stem: Path) -> str:
     summary = (f"{report['backend']} on {env.get('gpu') or env['device']}, {report['size']} px, "
                f"{report['optimizer']} {report['precision']}, init {report['init']}: single scale "
                f"({report['single_scale_iterations']} steps) reaches {singles}.")
-    lines = [f"| {describe_schedule(r)} | {seed['seed']} | {r['final_loss']:.4g} | "
-             f"{reached(r['seconds_to_target'], r['ratio'])} |"
-             for index in range(len(report["median_ratio"])) for seed in report["by_seed"]
-             for r in [seed["multi"][index]]]
+    lines = []
+    for index in range(len(report["median_ratio"])):  # one row per schedule and seed
+        for seed in report["by_seed"]:
+            run = seed["multi"][index]
+            lines.append(f"| {describe_schedule(run)} | {seed['seed']} | {run['final_loss']:.4g} | "
+                         f"{reached(run['seconds_to_target'], run['ratio'])} |")
     if len(report["seeds"]) > 1:
         lines.append(f"\nMedian share over seeds {', '.join(map(str, report['seeds']))} "
                      "(a seed that never reached its target counts as above every share):")

@@ -3,7 +3,7 @@
 On a GPU a step at 362 px can take nearly as long as one at 512 px (launch-bound), so the wall
 times there say little about a machine where a step costs its pixels. This reads the loss
 curves of a ``bench.multiscale`` JSON and charges every step at each size the given seconds
-(default: the 2-core CPU's measured L-BFGS steps, fp32, VGG16: 0.47 s at 256 px from
+(default: the 2-core CPU's measured L-BFGS steps, fp32, VGG16: 0.48 s at 256 px from
 bench/results/multiscale-cpu-noise-2026-11-26, 0.93 at 362 and 2.14 at 512 from
 multiscale-cpu-noise-1000-2026-11-26). For each schedule and seed it prints the share of the
 single-scale run's costed time that the schedule needs to reach the single-scale loss after
@@ -18,7 +18,9 @@ import statistics
 import sys
 from pathlib import Path
 
-CPU_SECONDS_PER_STEP = {256: 0.47, 362: 0.93, 512: 2.14}
+from bench.multiscale import whole_numbers
+
+CPU_SECONDS_PER_STEP = {256: 0.48, 362: 0.93, 512: 2.14}
 
 
 def parse_args(argv=None):
@@ -26,8 +28,8 @@ def parse_args(argv=None):
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("result", type=Path, help="a bench.multiscale JSON")
     parser.add_argument("--seconds-per-step", type=size_seconds, default=CPU_SECONDS_PER_STEP,
-                        help="SIZE=SECONDS,... (default: the 2-core CPU's, 256=0.47,362=0.93,512=2.14)")
-    parser.add_argument("--against", type=step_counts, default=None,
+                        help="SIZE=SECONDS,... (default: the 2-core CPU's, 256=0.48,362=0.93,512=2.14)")
+    parser.add_argument("--against", type=whole_numbers, default=None,
                         help="single-scale step counts whose loss is the target (default: its last)")
     return parser.parse_args(argv)
 
@@ -37,13 +39,6 @@ def size_seconds(text: str) -> dict[int, float]:
         return {int(size): float(seconds) for size, seconds in (part.split("=") for part in text.split(","))}
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not SIZE=SECONDS,...") from None
-
-
-def step_counts(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of step counts") from None
 
 
 def costed_curve(history: list[dict], seconds_per_step: dict[int, float]) -> list[tuple[float, dict]]:

@@ -6,17 +6,16 @@ at the next size, each about sqrt(2) larger, up to ``--size``. The coarse scales
 starts close to its optimum.
 
 What auto does comes from ``python -m bench.multiscale`` at 512 px from noise (tubingen x
-starry_night, offline VGG16, L-BFGS; bench/results/multiscale-*-noise-*-2026-11-26). One
-sqrt(2) step down is what paid: on the 2-core CPU, where a step costs its pixels, 362 x 300
-then 512 px reached the single-scale run's loss after 1000 steps in 0.53 of its time and went
-on to a loss that run had not reached; at the default 500 steps, 362 x 150 then 512 x 500 took
-0.59 (the old 256 x 100, 362 x 100: 0.71). On an H200 the same curves,
-costed at the CPU's seconds per step, put schedules through 256 px or below behind one step
-down (256 x 100, 362 x 300: 0.58 against 0.45; five scales from 128 px: 0.58 at best), and
-0.3 of the steps at the coarse scale ahead of a tenth or a half. From the content photo,
-whose layout is already the right one, no schedule tried reached the single-scale loss at all
-(the 512 px stage ends where a single-scale run ends after as many steps, and the coarse steps
-are spent on top); so auto uses one scale there.
+starry_night, offline VGG16, L-BFGS; bench/results/multiscale-*-2026-11-26). One sqrt(2) step
+down is what paid: schedules through 256 px or below did worse. Over six seeds (H200 curves
+re-timed at the 2-core CPU's seconds per step with ``python -m bench.step_cost``), 362 x 300
+then 512 px reached the single-scale loss after 1000 steps in a median 0.66 of its time
+(0.53 for the best seed, never within 700 steps for two of six) and ended steadier (3.10-3.14
+against 3.09-3.20) in 0.83 of its cost; 0.3 of the steps at the coarse scale had a better
+median than 0.15 or 0.6. From the content photo, whose layout is already the right one, no
+schedule tried reached the single-scale loss at all (the 512 px stage ends where a
+single-scale run ends after as many steps, and the coarse steps are spent on top); so auto
+uses one scale there.
 """
 
 from __future__ import annotations
