@@ -119,14 +119,16 @@ def compare(args, schedules, seed: int) -> dict:
 
 
 def median_ratios(by_seed: list[dict]) -> list[float | None]:
-    """Per schedule, the median over seeds of its share of single's time. A seed that never
-    reached its target counts as above every share; None if the median is such a seed."""
-    medians = []
-    for index in range(len(by_seed[0]["multi"])):
-        ratios = [seed["multi"][index]["ratio"] for seed in by_seed]
-        median = statistics.median(math.inf if ratio is None else ratio for ratio in ratios)
-        medians.append(None if median == math.inf else median)
-    return medians
+    """Per schedule, the median over seeds of its share of single's time."""
+    return [median_share([seed["multi"][index]["ratio"] for seed in by_seed])
+            for index in range(len(by_seed[0]["multi"]))]
+
+
+def median_share(shares: list[float | None]) -> float | None:
+    """The median of shares where None (never reached the target) counts as above every share;
+    None if the median is such a one."""
+    median = statistics.median(math.inf if share is None else share for share in shares)
+    return None if median == math.inf else median
 
 
 def write_report(report: dict, stem: Path) -> str:

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
-from bench.multiscale import whole_numbers
+from bench.multiscale import describe_schedule, median_share, whole_numbers
 
 CPU_SECONDS_PER_STEP = {256: 0.48, 362: 0.93, 512: 2.14}
 
@@ -89,17 +88,14 @@ def main(argv=None) -> int:
         return 2
     print(f"shares of the single-scale costed time to its loss after {', '.join(map(str, against))} steps")
     for index, run in enumerate(seeds[0]["multi"]):
-        schedule = ", ".join(f"{s} x {n}" for s, n in zip(run["scales"], run["steps_per_scale"]))
         table = [[costed_share(seed["single"]["history"], seed["multi"][index]["history"], steps,
                                report["size"], args.seconds_per_step) for steps in against]
                  for seed in seeds]
-        print(schedule)
+        print(describe_schedule(run))
         for seed, shares in zip(seeds, table):
             print(f"  seed {seed['seed']}: {' / '.join(describe(share) for share in shares)}")
         if len(seeds) > 1:
-            medians = [statistics.median(float("inf") if s is None else s for s in column)
-                       for column in zip(*table)]
-            print(f"  median: {' / '.join(describe(None if m == float('inf') else m) for m in medians)}")
+            print(f"  median: {' / '.join(describe(median_share(column)) for column in zip(*table))}")
     return 0
 
 
