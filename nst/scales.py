@@ -7,8 +7,8 @@ starts close to its optimum.
 
 What auto does comes from ``python -m bench.multiscale`` at 512 px from noise (tubingen x
 starry_night, offline VGG16, L-BFGS; bench/results/multiscale-*-2026-11-26). One sqrt(2) step
-down is what paid: schedules through 256 px or below did worse. Over six seeds (H200 curves re-
-timed at the 2-core CPU's seconds per step with ``python -m bench.step_cost``), 362 x 300 then
+down is what paid: schedules through 256 px or below did worse. Over six seeds (H200 curves
+re-timed at the 2-core CPU's seconds per step with ``python -m bench.step_cost``), 362 x 300 then
 512 px reached the single-scale loss after 1000 steps in a median 0.66 of its time (0.53 for
 the best seed, never within 700 steps for two of six; on the CPU itself seeds 0 and 1 measured
 0.53 and 0.49) and ended steadier (3.10-3.14 against 3.09-3.20) in 0.83 of its cost; 0.3 of the
