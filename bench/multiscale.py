@@ -149,7 +149,7 @@ def write_report(report: dict, stem: Path) -> str:
     if len(report["seeds"]) > 1:
         lines.append(f"\nMedian share over seeds {', '.join(map(str, report['seeds']))} "
                      "(a seed that never reached its target counts as above every share):")
-        lines += [f"- {describe_schedule(r)}: {'never' if m is None else f'{m:.2f}'}"
+        lines += [f"- {describe_schedule(r)}: {describe_share(m)}"
                   for r, m in zip(report["by_seed"][0]["multi"], report["median_ratio"])]
     stem.with_suffix(".md").write_text(
         f"# Multi-scale vs single scale\n\n{summary}\n\n"
@@ -162,6 +162,10 @@ def write_report(report: dict, stem: Path) -> str:
 
 def describe_schedule(run: dict) -> str:
     return ", ".join(f"{size} x {steps}" for size, steps in zip(run["scales"], run["steps_per_scale"]))
+
+
+def describe_share(share: float | None) -> str:
+    return "never" if share is None else f"{share:.2f}"
 
 
 def reached(seconds: float | None, ratio: float | None) -> str:

@@ -17,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.multiscale import describe_schedule, median_share, whole_numbers
+from bench.multiscale import describe_schedule, describe_share, median_share, whole_numbers
 
 CPU_SECONDS_PER_STEP = {256: 0.48, 362: 0.93, 512: 2.14}
 
@@ -50,14 +50,13 @@ def costed_curve(history: list[dict], seconds_per_step: dict[int, float]) -> lis
     return curve
 
 
-def costed_share(single: list[dict], multi: list[dict], against: int, size: int,
-                 seconds_per_step: dict[int, float]) -> float | None:
-    """Costed time for ``multi`` to reach, at ``size``, single's loss after ``against`` steps,
-    as a share of single's costed time to those steps; None if it never does."""
-    single_curve = costed_curve(single, seconds_per_step)
+def costed_share(single_curve: list[tuple[float, dict]], multi_curve: list[tuple[float, dict]],
+                 against: int, size: int) -> float | None:
+    """Costed time for the multi-scale run to reach, at ``size``, single's loss after ``against``
+    steps, as a share of single's costed time to those steps; None if it never does.
+    Both curves come from ``costed_curve``."""
     seconds, entry = next((s, e) for s, e in single_curve if e["step"] >= against)
-    reached = next((s for s, e in costed_curve(multi, seconds_per_step)
-                    if e["size"] == size and e["total"] <= entry["total"]), None)
+    reached = next((s for s, e in multi_curve if e["size"] == size and e["total"] <= entry["total"]), None)
     return None if reached is None else reached / seconds
 
 
@@ -87,20 +86,19 @@ def main(argv=None) -> int:
               f"--against asks for {max(against)}", file=sys.stderr)
         return 2
     print(f"shares of the single-scale costed time to its loss after {', '.join(map(str, against))} steps")
+    cost = args.seconds_per_step
+    single_curves = [costed_curve(seed["single"]["history"], cost) for seed in seeds]
     for index, run in enumerate(seeds[0]["multi"]):
-        table = [[costed_share(seed["single"]["history"], seed["multi"][index]["history"], steps,
-                               report["size"], args.seconds_per_step) for steps in against]
-                 for seed in seeds]
+        table = []
+        for seed, single_curve in zip(seeds, single_curves):
+            multi_curve = costed_curve(seed["multi"][index]["history"], cost)
+            table.append([costed_share(single_curve, multi_curve, steps, report["size"]) for steps in against])
         print(describe_schedule(run))
         for seed, shares in zip(seeds, table):
-            print(f"  seed {seed['seed']}: {' / '.join(describe(share) for share in shares)}")
+            print(f"  seed {seed['seed']}: {' / '.join(map(describe_share, shares))}")
         if len(seeds) > 1:
-            print(f"  median: {' / '.join(describe(median_share(column)) for column in zip(*table))}")
+            print(f"  median: {' / '.join(describe_share(median_share(column)) for column in zip(*table))}")
     return 0
-
-
-def describe(share: float | None) -> str:
-    return "never" if share is None else f"{share:.2f}"
 
 
 if __name__ == "__main__":

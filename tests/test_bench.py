@@ -129,10 +129,11 @@ def synthetic_multiscale_result(path):
 def test_step_cost_charges_each_step_its_size(tmp_path):
     single, multi = synthetic_multiscale_result(tmp_path / "ms.json")
     cost = {32: 1.0, 64: 4.0}
+    single, multi = step_cost.costed_curve(single, cost), step_cost.costed_curve(multi, cost)
     # Target 4.0 (after 20 steps): reached at step 20, 10 x 1 s + 10 x 4 s = 50 s of single's 80 s.
-    assert step_cost.costed_share(single, multi, 20, 64, cost) == 50 / 80
+    assert step_cost.costed_share(single, multi, 20, 64) == 50 / 80
     # Target 6.0 (after 15): reached at step 15, 10 x 1 s + 5 x 4 s = 30 s of single's 60 s.
-    assert step_cost.costed_share(single, multi, 15, 64, cost) == 30 / 60
+    assert step_cost.costed_share(single, multi, 15, 64) == 30 / 60
     done = subprocess.run([sys.executable, "-m", "bench.step_cost", str(tmp_path / "ms.json"),
                            "--seconds-per-step", "32=1,64=4", "--against", "15,20"],
                           cwd=REPO, capture_output=True, text=True, timeout=60)
