@@ -71,6 +71,7 @@ def test_stylize_writes_output_of_requested_size(files, capsys, backend_name):
     ["--style-loss", "meancov", "--normalization", "paper", "--style-blend", "1"],
     ["--ema", "0.9"],
     ["--ema", "0.5", "--optimizer", "adam"],
+    ["--optimizer", "adam", "--adam-beta2", "0.999"],
     ["--normalize-network"],
 ])
 def test_every_option_runs(files, capsys, backend_name, option):
@@ -117,7 +118,7 @@ def test_help_lists_every_option_with_its_default(capsys):
                  "--tv-weight", "--content-layers", "--style-layers", "--init", "--optimizer",
                  "--lr", "--pooling", "--weights", "--device", "--seed", "--save-every",
                  "--print-every", "--preset", "gatys2016", "--colors", "--style-scale",
-                 "--style-loss", "--ema", "--normalize-network"):
+                 "--style-loss", "--ema", "--normalize-network", "--adam-beta2"):
         assert flag in text
     assert "(default: 512)" in text
 
@@ -152,6 +153,7 @@ def test_help_lists_every_option_with_its_default(capsys):
     (lambda a, t: a.extend(["--ema", "-0.1"]), ["--ema"]),
     (lambda a, t: a.extend(["--ema", "nan"]), ["--ema"]),
     (lambda a, t: a.extend(["--ema", "fast"]), ["fast"]),
+    (lambda a, t: a.extend(["--adam-beta2", "1"]), ["--adam-beta2"]),
     (lambda a, t: a.extend(["--normalize-network", "yes"]), ["yes"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, capsys, mutate, fragments):

@@ -40,6 +40,7 @@ def test_spec_layers_are_unique_in_order():
     {"style_scale": 0.0}, {"style_scale": -1.0}, {"style_scale": float("inf")},
     {"colors": "sepia"},
     {"style_loss": "moments"}, {"ema": 1.0}, {"ema": -0.5}, {"ema": float("inf")},
+    {"adam_beta2": 1.0}, {"adam_beta2": -0.1}, {"adam_beta2": float("nan")},
 ])
 def test_invalid_values_are_refused(overrides):
     with pytest.raises(NstError):

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nst.config import Config, LossSpec
+from nst.config import ADAM_BETA1, Config, LossSpec
 from nst.backends.jax.losses import Targets, objective
 from nst.backends.jax.vgg import VGGFeatures
 
@@ -46,16 +46,17 @@ class Settings(NamedTuple):
     optimizer: str
     step_size: float
     lbfgs_history: int
+    adam_beta2: float
     ema: float = 0.0
 
     @classmethod
     def from_config(cls, cfg: Config) -> "Settings":
-        return cls(cfg.optimizer, cfg.step_size, cfg.lbfgs_history, cfg.ema)
+        return cls(cfg.optimizer, cfg.step_size, cfg.lbfgs_history, cfg.adam_beta2, cfg.ema)
 
 
 def make_optimizer(settings: Settings) -> optax.GradientTransformation:
     if settings.optimizer == "adam":
-        return optax.adam(settings.step_size)
+        return optax.adam(settings.step_size, b1=ADAM_BETA1, b2=settings.adam_beta2)
     # Mirrors torch.optim.LBFGS(lr=step_size, line_search_fn="strong_wolfe") that the torch
     # backend uses: the same memory, the same Wolfe constants (optax's slope_rtol=1e-4 and
     # curv_rtol=0.9 are torch's c1 and c2), at most 25 evaluations per search, a first trial

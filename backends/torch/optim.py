@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nst.config import Config, LossSpec
+from nst.config import ADAM_BETA1, Config, LossSpec
 from nst.backends.torch.losses import Targets, loss_terms
 from nst.backends.torch.vgg import VGGFeatures
 
@@ -46,7 +46,8 @@ class TorchOptimization:
                 [self.pixels], lr=cfg.step_size, history_size=cfg.lbfgs_history,
                 line_search_fn="strong_wolfe", tolerance_grad=-1)
         else:
-            self.optimizer = torch.optim.Adam([self.pixels], lr=cfg.step_size)
+            self.optimizer = torch.optim.Adam([self.pixels], lr=cfg.step_size,
+                                              betas=(ADAM_BETA1, cfg.adam_beta2))
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
