@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.cell import load_images
 from bench.environment import describe_environment
-from nst.config import make_config
+from nst.config import Config, make_config
 from nst.stylize import StyleTransfer
 
 
@@ -46,6 +46,8 @@ def parse_args(argv=None):
                         help="noise seeds, one comparison each, e.g. 0,1,2 (default: 0)")
     parser.add_argument("--init", default="content", help="starting image: content or noise (default: content)")
     parser.add_argument("--optimizer", default="lbfgs", help="lbfgs or adam (default: lbfgs)")
+    parser.add_argument("--adam-beta2", type=float, default=Config().adam_beta2,
+                        help=f"Adam's second-moment decay (default: nst's, {Config().adam_beta2})")
     parser.add_argument("--precision", default="fp32", help="fp32, tf32 or bf16 (default: fp32)")
     parser.add_argument("--backend", default="torch", help="torch or jax (default: torch)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or tpu (default: cpu)")
@@ -68,7 +70,8 @@ def whole_numbers(text: str) -> tuple[int, ...]:
 def run(args, scales: int, scale_iterations: tuple[int, ...] | None = None, seed: int = 0) -> dict:
     cfg = make_config(size=args.size, iterations=args.iterations, scales=scales, seed=seed,
                       scale_iterations=scale_iterations, init=args.init, optimizer=args.optimizer,
-                      precision=args.precision, print_every=5, device=args.device, weights=args.weights)
+                      adam_beta2=args.adam_beta2, precision=args.precision, print_every=5,
+                      device=args.device, weights=args.weights)
     content, style = load_images(args.size)
     transfer = StyleTransfer(cfg, args.backend).prepare(content, [style])
     result = transfer.run()
@@ -94,6 +97,7 @@ def main(argv=None) -> int:
     report = {"environment": describe_environment(args.device), "backend": args.backend,
               "weights": args.weights, "size": args.size, "init": args.init,
               "optimizer": args.optimizer, "precision": args.precision,
+              **({"adam_beta2": args.adam_beta2} if args.optimizer == "adam" else {}),
               "single_scale_iterations": args.iterations, "seeds": list(args.seeds),
               "by_seed": by_seed, "median_ratio": median_ratios(by_seed)}
     stem = args.out / (args.name or f"multiscale-{args.device}-{date.today().isoformat()}")
@@ -118,6 +122,12 @@ def compare(args, schedules, seed: int) -> dict:
             "single": single, "multi": runs}
 
 
+def describe_optimizer(report: dict) -> str:
+    """'lbfgs', or 'adam (beta2 0.9)'; files written before beta2 was recorded say 'adam'."""
+    beta2 = report.get("adam_beta2")
+    return report["optimizer"] + (f" (beta2 {beta2:g})" if beta2 is not None else "")
+
+
 def median_ratios(by_seed: list[dict]) -> list[float | None]:
     """Per schedule, the median over seeds of its share of single's time."""
     return [median_share([seed["multi"][index]["ratio"] for seed in by_seed])
@@ -133,12 +143,13 @@ def median_share(shares: list[float | None]) -> float | None:
 
 def write_report(report: dict, stem: Path) -> str:
     """``stem``.json, .md (a table of the schedules) and .png; returns the summary line."""
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    path = lambda suffix: stem.parent / f"{stem.name}{suffix}"  # the stem may hold dots
+    path(".json").write_text(json.dumps(report, indent=1))
     env = report["environment"]
     singles = "; ".join(f"loss {s['target_loss']:.4g} in {s['single_scale_seconds']:.1f} s with seed {s['seed']}"
                         for s in report["by_seed"])
     summary = (f"{report['backend']} on {env.get('gpu') or env['device']}, {report['size']} px, "
-               f"{report['optimizer']} {report['precision']}, init {report['init']}: single scale "
+               f"{describe_optimizer(report)} {report['precision']}, init {report['init']}: single scale "
                f"({report['single_scale_iterations']} steps) reaches {singles}.")
     lines = []
     for index in range(len(report["median_ratio"])):  # one row per schedule and seed
@@ -151,12 +162,12 @@ def write_report(report: dict, stem: Path) -> str:
                      "(a seed that never reached its target counts as above every share):")
         lines += [f"- {describe_schedule(r)}: {describe_share(m)}"
                   for r, m in zip(report["by_seed"][0]["multi"], report["median_ratio"])]
-    stem.with_suffix(".md").write_text(
+    path(".md").write_text(
         f"# Multi-scale vs single scale\n\n{summary}\n\n"
         + (f"{report['notes']}\n\n" if report.get("notes") else "")
         + "| coarse to fine: px x steps | seed | final loss | time to the target (share of single's) |\n"
         "| --- | --- | --- | --- |\n" + "\n".join(lines) + "\n")
-    _plot(report, stem.with_suffix(".png"))
+    _plot(report, path(".png"))
     return summary
 
 

@@ -106,6 +106,18 @@ def test_multiscale_bench_repeats_the_comparison_for_each_seed(tmp_path):
     assert "Median share over seeds 0, 1 (" in (tmp_path / "ms.md").read_text()
 
 
+def test_multiscale_bench_records_adams_beta2_and_keeps_dotted_names(tmp_path):
+    weights = tiny_weights_file(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--iterations", "4",
+                           "--optimizer", "adam", "--adam-beta2", "0.5", "--weights", str(weights),
+                           "--out", str(tmp_path), "--name", "ms-beta2-0.5"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "ms-beta2-0.5.json").read_text())["adam_beta2"] == 0.5
+    assert "adam (beta2 0.5) fp32" in (tmp_path / "ms-beta2-0.5.md").read_text()
+    assert (tmp_path / "ms-beta2-0.5.png").exists()
+
+
 def test_a_seed_that_never_reached_its_target_counts_above_every_share():
     def seed(*ratios):
         return {"multi": [{"ratio": ratio} for ratio in ratios]}
