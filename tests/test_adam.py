@@ -62,4 +62,3 @@ def test_adam_iterates_follow_the_update_with_the_given_beta2(backend_name, imag
             assert np.abs(run.image() - references[beta2][step]).max() <= 1e-5, f"step {step + 1}"
     # The two decays lead to different iterates: the comparison above can tell them apart.
     assert np.abs(references[0.5][-1] - references[0.999][-1]).max() > 1e-3
-
