@@ -118,6 +118,14 @@ def test_multiscale_bench_records_adams_beta2_and_keeps_dotted_names(tmp_path):
     assert (tmp_path / "ms-beta2-0.5.png").exists()
 
 
+@pytest.mark.parametrize("beta2", ["1", "-0.1", "nan", "fast"])
+def test_multiscale_bench_refuses_a_beta2_outside_0_1(beta2, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        multiscale.parse_args(["--optimizer", "adam", "--adam-beta2", beta2])
+    assert exit_info.value.code == 2
+    assert "--adam-beta2" in capsys.readouterr().err
+
+
 def test_a_seed_that_never_reached_its_target_counts_above_every_share():
     def seed(*ratios):
         return {"multi": [{"ratio": ratio} for ratio in ratios]}
