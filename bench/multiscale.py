@@ -29,6 +29,7 @@ from pathlib import Path
 from bench.cell import load_images
 from bench.environment import describe_environment
 from nst.config import Config, make_config
+from nst.errors import NstError
 from nst.stylize import StyleTransfer
 
 
@@ -96,6 +97,14 @@ def time_to_target(history: list[dict], size: int, target: float) -> float | Non
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        return benchmark(args)
+    except NstError as error:  # a value nst refuses (--optimizer sgd, a missing --weights file, ...)
+        print(f"bench.multiscale: {error}", file=sys.stderr)
+        return 2
+
+
+def benchmark(args) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     schedules = [(len(steps), steps) for steps in args.scale_iterations or []] or [(args.scales, None)]
     # First use of an image size costs seconds on a GPU (cuDNN's autotuner, lazy kernel loading),

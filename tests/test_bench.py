@@ -126,6 +126,14 @@ def test_multiscale_bench_refuses_a_beta2_outside_0_1(beta2, capsys):
     assert "--adam-beta2" in capsys.readouterr().err
 
 
+def test_multiscale_bench_refuses_what_nst_refuses_in_one_line(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--optimizer", "sgd",
+                           "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "bench.multiscale: --optimizer must be one of lbfgs, adam, got 'sgd'"]
+
+
 def test_a_seed_that_never_reached_its_target_counts_above_every_share():
     def seed(*ratios):
         return {"multi": [{"ratio": ratio} for ratio in ratios]}
