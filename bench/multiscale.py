@@ -47,7 +47,7 @@ def parse_args(argv=None):
                         help="noise seeds, one comparison each, e.g. 0,1,2 (default: 0)")
     parser.add_argument("--init", default="content", help="starting image: content or noise (default: content)")
     parser.add_argument("--optimizer", default="lbfgs", help="lbfgs or adam (default: lbfgs)")
-    parser.add_argument("--adam-beta2", type=decay, default=Config().adam_beta2,
+    parser.add_argument("--adam-beta2", type=float, default=Config().adam_beta2,
                         help=f"Adam's second-moment decay (default: nst's, {Config().adam_beta2})")
     parser.add_argument("--precision", default="fp32", help="fp32, tf32 or bf16 (default: fp32)")
     parser.add_argument("--backend", default="torch", help="torch or jax (default: torch)")
@@ -66,16 +66,6 @@ def whole_numbers(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of whole numbers") from None
-
-
-def decay(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a decay in [0, 1)")
-    return value
 
 
 def run(args, scales: int, scale_iterations: tuple[int, ...] | None = None, seed: int = 0) -> dict:

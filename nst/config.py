@@ -128,10 +128,10 @@ class Config:
             self.steps_per_scale  # checks one count per scale
         if self.save_every < 0:
             raise NstError(f"--save-every must be 0 or more, got {self.save_every}")
-        if not (math.isfinite(self.ema) and 0 <= self.ema < 1):
-            raise NstError(f"--ema must be a decay in [0, 1), got {self.ema}")
-        if not (math.isfinite(self.adam_beta2) and 0 <= self.adam_beta2 < 1):
-            raise NstError(f"--adam-beta2 must be a decay in [0, 1), got {self.adam_beta2}")
+        for name in ("ema", "adam_beta2"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0 <= value < 1):
+                raise NstError(f"--{_flag(name)} must be a decay in [0, 1), got {value}")
         for name in ("lr", "style_scale"):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):

@@ -8,7 +8,12 @@ import numpy as np
 from PIL import Image
 from safetensors.numpy import save_file
 
+from nst.backend import TORCHVISION
+from nst.config import make_config
 from nst.network import TINY, random_params
+
+# The tiny VGG's first two blocks: a loss that compiles and runs in a blink.
+SHALLOW = {"style_layers": ("relu1_1", "relu2_1"), "content_layers": ("relu2_1",)}
 
 
 def tiny_weights_file(directory: Path) -> Path:
@@ -33,3 +38,13 @@ def cli_files(directory: Path):
     content = write_image(directory / "content.png", 40, 56, seed=1)
     style = write_image(directory / "style.png", 48, 48, seed=2)
     return directory, content, style, tiny_weights_file(directory)
+
+
+def tiny_problem(backend, images, **options):
+    """(cfg, spec, net, targets) for ``images`` ({"content", "style"}) on ``backend`` with the
+    tiny random VGG and the SHALLOW layers, at 32 px; ``options`` go to make_config."""
+    cfg = make_config(size=32, **SHALLOW, **options)
+    spec = cfg.loss_spec(1)
+    net = backend.load_network(random_params(TINY), TINY, TORCHVISION, spec.layers, cfg.pooling, "cpu")
+    targets = backend.prepare_targets(net, images["content"], [images["style"]], spec)
+    return cfg, spec, net, targets

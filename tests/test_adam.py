@@ -9,12 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst.backend import TORCHVISION, get_backend
-from nst.config import ADAM_BETA1, make_config
-from nst.network import TINY, random_params
+from nst.backend import get_backend
+from nst.config import ADAM_BETA1
 from tests.conftest import installed_backends
+from tests.helpers import tiny_problem
 
-SHALLOW = {"style_layers": ("relu1_1", "relu2_1"), "content_layers": ("relu2_1",)}
 STEPS = 5
 # torch.optim.Adam's and optax.adam's epsilon, added to the root of the second moment.
 EPSILON = 1e-8
@@ -24,15 +23,6 @@ EPSILON = 1e-8
 def images():
     rng = np.random.default_rng(3)
     return {name: rng.random((24, 32, 3), dtype=np.float32) for name in ("content", "style")}
-
-
-def setup(backend_name, beta2, images):
-    cfg = make_config(size=32, optimizer="adam", adam_beta2=beta2, style_weight=1e4, **SHALLOW)
-    spec = cfg.loss_spec(1)
-    backend = get_backend(backend_name)
-    net = backend.load_network(random_params(TINY), TINY, TORCHVISION, spec.layers, cfg.pooling, "cpu")
-    targets = backend.prepare_targets(net, images["content"], [images["style"]], spec)
-    return cfg, spec, backend, net, targets
 
 
 def numpy_adam(gradient, start, lr, beta2, steps):
@@ -51,9 +41,10 @@ def numpy_adam(gradient, start, lr, beta2, steps):
 
 @pytest.mark.parametrize("backend_name", installed_backends())
 def test_adam_iterates_follow_the_update_with_the_given_beta2(backend_name, images):
-    references = {}
+    backend, references = get_backend(backend_name), {}
     for beta2 in (0.5, 0.999):
-        cfg, spec, backend, net, targets = setup(backend_name, beta2, images)
+        cfg, spec, net, targets = tiny_problem(backend, images, optimizer="adam", adam_beta2=beta2,
+                                               style_weight=1e4)
         gradient = lambda x: backend.loss_gradient(net, targets, x, spec)
         references[beta2] = numpy_adam(gradient, images["content"], cfg.step_size, beta2, STEPS)
         run = backend.start(net, targets, images["content"], spec, cfg)

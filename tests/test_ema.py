@@ -9,23 +9,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst.backend import TORCHVISION, get_backend
+from nst.backend import get_backend
 from nst.config import make_config
 from nst.network import TINY, random_params
 from nst.stylize import StyleTransfer
 from tests.conftest import installed_backends
+from tests.helpers import SHALLOW, tiny_problem
 
-SHALLOW = {"style_layers": ("relu1_1", "relu2_1"), "content_layers": ("relu2_1",)}
 DECAY = 0.6
 STEPS = 5
 
 
 def start(backend_name: str, optimizer: str, ema: float, images):
-    cfg = make_config(size=32, optimizer=optimizer, ema=ema, style_weight=1e4, **SHALLOW)
-    spec = cfg.loss_spec(1)
     backend = get_backend(backend_name)
-    net = backend.load_network(random_params(TINY), TINY, TORCHVISION, spec.layers, cfg.pooling, "cpu")
-    targets = backend.prepare_targets(net, images["content"], [images["style"]], spec)
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer=optimizer, ema=ema, style_weight=1e4)
     return backend.start(net, targets, images["content"], spec, cfg)
 
 

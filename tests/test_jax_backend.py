@@ -19,13 +19,10 @@ pytest.importorskip("optax")
 import jax  # noqa: E402
 
 from nst.backend import CAFFE, TORCHVISION, get_backend  # noqa: E402
-from nst.config import make_config  # noqa: E402
 from nst.errors import NstError  # noqa: E402
 from nst.network import TINY, random_params  # noqa: E402
 from nst.backends.jax import optim  # noqa: E402
-
-SHALLOW = {"style_layers": ("relu1_1", "relu2_1"), "content_layers": ("relu2_1",)}
-
+from tests.helpers import tiny_problem  # noqa: E402
 
 @pytest.fixture(scope="module")
 def backend():
@@ -38,21 +35,13 @@ def images():
     return {name: rng.random((24, 32, 3), dtype=np.float32) for name in ("content", "style")}
 
 
-def setup_run(backend, images, **options):
-    cfg = make_config(size=32, **SHALLOW, **options)
-    spec = cfg.loss_spec(1)
-    net = backend.load_network(random_params(TINY), TINY, TORCHVISION, spec.layers, cfg.pooling, "cpu")
-    targets = backend.prepare_targets(net, images["content"], [images["style"]], spec)
-    return cfg, spec, net, targets
-
-
 # --- compile once -------------------------------------------------------------------------
 
 def test_a_run_of_chunks_compiles_the_step_once(backend, monkeypatch):
     # A shape no other test uses, so this run cannot find the executable cached.
     rng = np.random.default_rng(1)
     content, style = rng.random((20, 28, 3), dtype=np.float32), rng.random((20, 28, 3), dtype=np.float32)
-    cfg, spec, net, targets = setup_run(backend, {"content": content, "style": style}, optimizer="adam")
+    cfg, spec, net, targets = tiny_problem(backend, {"content": content, "style": style}, optimizer="adam")
     traces = []
     traced_objective = optim.objective
     monkeypatch.setattr(optim, "objective", lambda *a: traces.append(1) or traced_objective(*a))
@@ -68,7 +57,7 @@ def test_a_run_of_chunks_compiles_the_step_once(backend, monkeypatch):
 
 
 def test_a_second_run_with_equal_settings_reuses_the_executable(backend, images):
-    cfg, spec, net, targets = setup_run(backend, images, optimizer="adam")
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer="adam")
     backend.start(net, targets, images["content"], spec, cfg).advance(1)
     executables = optim._run_chunk._cache_size()
     backend.start(net, targets, images["style"], spec, cfg).advance(2)
@@ -129,7 +118,7 @@ def test_features_are_bitwise_deterministic(backend, images):
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_runs_are_bitwise_deterministic(backend, images, optimizer):
-    cfg, spec, net, targets = setup_run(backend, images, optimizer=optimizer, tv_weight=1.0)
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer=optimizer, tv_weight=1.0)
     outcomes = []
     for _ in range(2):
         run = backend.start(net, targets, images["content"], spec, cfg)
@@ -144,7 +133,7 @@ def test_runs_are_bitwise_deterministic(backend, images, optimizer):
 @pytest.mark.parametrize("optimizer, steps, precision", [
     ("adam", 30, "fp32"), ("lbfgs", 10, "fp32"), ("adam", 30, "bf16"), ("lbfgs", 10, "bf16")])
 def test_optimizer_lowers_the_loss(backend, images, optimizer, steps, precision):
-    cfg, spec, net, targets = setup_run(backend, images, optimizer=optimizer, tv_weight=1.0,
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer=optimizer, tv_weight=1.0,
                                         precision=precision)
     initial = backend.loss_terms(net, targets, images["content"], spec)["total"]
     run = backend.start(net, targets, images["content"], spec, cfg)
@@ -153,7 +142,7 @@ def test_optimizer_lowers_the_loss(backend, images, optimizer, steps, precision)
 
 
 def test_reported_losses_belong_to_the_returned_image(backend, images):
-    cfg, spec, net, targets = setup_run(backend, images, optimizer="lbfgs", tv_weight=1.0)
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer="lbfgs", tv_weight=1.0)
     run = backend.start(net, targets, images["content"], spec, cfg)
     reported = run.advance(4)
     recomputed = backend.loss_terms(net, targets, run.image(), spec)
@@ -163,7 +152,7 @@ def test_reported_losses_belong_to_the_returned_image(backend, images):
 # --- donation -----------------------------------------------------------------------------
 
 def test_donation_leaves_inputs_and_snapshots_intact(backend, images):
-    cfg, spec, net, targets = setup_run(backend, images, optimizer="adam")
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer="adam")
     init = images["content"].copy()
     run = backend.start(net, targets, init, spec, cfg)
     before = run.image()
@@ -216,7 +205,7 @@ def test_conv3x3_gradients_equal_jax_own():
 def test_step_convolutions_stay_on_xla_cpu_fast_path(backend, images):
     """Inside the step's loops every convolution takes an HWIO ("01io") kernel; an "01oi" one
     is what JAX's own conv gradient becomes there, and XLA:CPU runs it ~3x slower."""
-    cfg, spec, net, targets = setup_run(backend, images, optimizer="lbfgs")
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer="lbfgs")
     run = backend.start(net, targets, images["content"], spec, cfg)
     hlo = optim._run_chunk.lower(*run._static, run._image, run._opt_state, run._average, np.int32(1),
                                  net.params, targets).compile().as_text()
@@ -228,7 +217,7 @@ def test_bf16_runs_the_network_in_bf16_and_the_losses_in_fp32(backend, images):
 
     from nst.backends.jax.losses import objective
 
-    cfg, spec, net, targets = setup_run(backend, images)
+    cfg, spec, net, targets = tiny_problem(backend, images)
     bf16 = net.module.clone(precision="bf16")
     features = bf16.apply({"params": net.params}, jnp.asarray(images["content"])[None])
     assert all(value.dtype == jnp.bfloat16 for value in features.values())
