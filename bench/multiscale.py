@@ -28,6 +28,7 @@ from pathlib import Path
 
 from bench.cell import load_images
 from bench.environment import describe_environment
+from nst.cli import whole_numbers
 from nst.config import Config, make_config
 from nst.errors import NstError
 from nst.stylize import StyleTransfer
@@ -59,13 +60,6 @@ def parse_args(argv=None):
 
 
 WARM_UP_STEPS = 2
-
-
-def whole_numbers(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma list of whole numbers") from None
 
 
 def run(args, scales: int, scale_iterations: tuple[int, ...] | None = None, seed: int = 0) -> dict:

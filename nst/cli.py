@@ -38,7 +38,8 @@ def _numbers(text):
     return tuple(_number(float)(part) for part in text.split(",") if part.strip())
 
 
-def _whole_numbers(text):
+def whole_numbers(text):
+    """'300,200' -> (300, 200): argparse's type for step lists (also bench's)."""
     return tuple(_number(int)(part) for part in text.split(",") if part.strip())
 
 
@@ -62,7 +63,7 @@ def _layers(text):
 
 _PARSERS = {"int": _number(int), "float": _number(float), "float | None": _number(float),
             "str": str, "tuple[float, ...] | None": _numbers,
-            "tuple[int, ...] | None": _whole_numbers,
+            "tuple[int, ...] | None": whole_numbers,
             "tuple[str, ...] | None": _paths, "tuple[str, ...]": _layers}
 
 
