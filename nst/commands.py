@@ -23,12 +23,11 @@ def _log(message: str) -> None:
 def stylize(args) -> int:
     cfg = config_from_args(args)
     output = img.check_output_path(args.output)
-    # Read every input before the (slow) weights, so a bad file fails at once.
-    content = img.load_image(args.content)
-    styles = [img.load_image(path) for path in args.styles]
-    masks = [img.load_image(path) for path in cfg.mask or ()]
-    style_masks = [img.load_image(path) for path in cfg.style_mask or ()]
-    transfer = StyleTransfer(cfg, args.backend, log=_log).prepare(content, styles, masks, style_masks)
+    # Read every input before the (slow) weights, so a bad file fails at once. prepare reads
+    # them again from their paths, so that its messages name the files.
+    for path in (args.content, *args.styles, *(cfg.mask or ()), *(cfg.style_mask or ())):
+        img.load_image(path)
+    transfer = StyleTransfer(cfg, args.backend, log=_log).prepare(args.content, args.styles)
     return _run_and_write(transfer, output)
 
 

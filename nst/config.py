@@ -126,8 +126,9 @@ class Config:
                 raise NstError(f"--scale-iterations must be whole numbers of at least 1, "
                                f"got {self.scale_iterations}")
             self.steps_per_scale  # checks one count per scale
-        if self.save_every < 0:
-            raise NstError(f"--save-every must be 0 or more, got {self.save_every}")
+        for name in ("save_every", "seed"):
+            if getattr(self, name) < 0:
+                raise NstError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
         for name in ("ema", "adam_beta2"):
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 <= value < 1):

@@ -147,13 +147,14 @@ def test_help_lists_every_option_with_its_default(capsys):
     (lambda a, t: a.extend(["--preset", "picasso"]), ["picasso"]),
     (lambda a, t: a.extend(["--colors", "sepia"]), ["--colors", "sepia"]),
     (lambda a, t: a.extend(["--style-scale", "0"]), ["--style-scale"]),
-    (lambda a, t: a.extend(["--style-scale", "0.1"]), ["style image", "--style-scale"]),
+    (lambda a, t: a.extend(["--style-scale", "0.1"]), ["style image", "style.png", "--style-scale"]),
     (lambda a, t: a.extend(["--style-loss", "histogram"]), ["histogram"]),
     (lambda a, t: a.extend(["--ema", "1"]), ["--ema"]),
     (lambda a, t: a.extend(["--ema", "-0.1"]), ["--ema"]),
     (lambda a, t: a.extend(["--ema", "nan"]), ["--ema"]),
     (lambda a, t: a.extend(["--ema", "fast"]), ["fast"]),
     (lambda a, t: a.extend(["--adam-beta2", "1"]), ["--adam-beta2"]),
+    (lambda a, t: a.extend(["--init", "noise", "--seed", "-1"]), ["--seed"]),
     (lambda a, t: a.extend(["--normalize-network", "yes"]), ["yes"]),
 ])
 def test_bad_input_is_one_line_and_exit_2(files, capsys, mutate, fragments):

@@ -35,7 +35,7 @@ def test_spec_layers_are_unique_in_order():
 @pytest.mark.parametrize("overrides", [
     {"size": 0}, {"iterations": -1}, {"style_weight": -1.0}, {"content_weight": float("nan")},
     {"lr": 0.0}, {"optimizer": "sgd"}, {"pooling": "min"}, {"normalization": "l1"},
-    {"style_layer_weights": (1.0,)}, {"save_every": -5}, {"style_blend": (-1.0,)},
+    {"style_layer_weights": (1.0,)}, {"save_every": -5}, {"seed": -1}, {"style_blend": (-1.0,)},
     {"content_layers": (), "style_layers": ()},
     {"style_scale": 0.0}, {"style_scale": -1.0}, {"style_scale": float("inf")},
     {"colors": "sepia"},
