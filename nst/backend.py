@@ -83,6 +83,9 @@ class Backend(Protocol):
 
     def start(self, net: Network, targets, init: np.ndarray, spec: LossSpec, cfg: Config) -> Optimization: ...
 
+    def is_out_of_memory(self, error: Exception) -> bool:
+        """Whether ``error`` is the framework saying a device (or host) allocation failed."""
+
 
 # name -> (module path, pip extra that provides it)
 REGISTRY: dict[str, tuple[str, str]] = {

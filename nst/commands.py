@@ -61,8 +61,10 @@ def _run_and_write(transfer: StyleTransfer, output: Path) -> int:
         if cfg.save_every and progress.step % cfg.save_every == 0 and progress.step < progress.total:
             img.save_image(progress.image(), img.intermediate_path(output, progress.step))
 
-    result: Result = transfer.run(on_progress)
-    bar.close()
+    try:
+        result: Result = transfer.run(on_progress)
+    finally:  # an error's line then starts on a line of its own
+        bar.close()
     img.save_image(result.image, output)
     if result.stopped == "interrupted":
         _log(f"interrupted at step {result.steps}/{transfer.total_steps}; wrote the current image to {output}")

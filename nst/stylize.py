@@ -7,6 +7,7 @@ weights: writing results is the caller's job (the CLI writes atomically).
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -44,6 +45,24 @@ class Result:
     history: list[dict] = field(default_factory=list)
 
 
+def _out_of_memory_as_error(method):
+    """A failed allocation in ``method`` (numpy's MemoryError, or the backend's framework
+    running out of host or device memory) becomes one NstError that says what to change."""
+
+    @functools.wraps(method)
+    def checked(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as error:
+            if isinstance(error, MemoryError) or self.backend.is_out_of_memory(error):
+                device = self.net.device if self.net is not None else self.cfg.device
+                raise NstError(f"out of memory on {device} at --size {self.cfg.size}; "
+                               "use a smaller --size") from error
+            raise
+
+    return checked
+
+
 class StyleTransfer:
     """One content image, one or more style images, one configuration, one backend."""
 
@@ -58,6 +77,7 @@ class StyleTransfer:
         self.targets = None
         self.history: list[dict] = []
 
+    @_out_of_memory_as_error
     def prepare(self, content, styles: Sequence, masks: Sequence | None = None,
                 style_masks: Sequence | None = None) -> "StyleTransfer":
         """Read the images, load the network and compute the targets of the first scale.
@@ -145,6 +165,7 @@ class StyleTransfer:
         source = self.styles[0] if init == "style" else self.init_file
         return img.resize_to(source, shape[0], shape[1])
 
+    @_out_of_memory_as_error
     def run(self, callback: Callable[[Progress], None] | None = None) -> Result:
         """Optimise at each scale in turn, starting each from the last one's result upsampled.
 

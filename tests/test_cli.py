@@ -173,6 +173,51 @@ def test_bad_input_never_touches_existing_output(files, capsys):
     assert sorted(p.name for p in tmp.iterdir() if p.name.startswith("out")) == ["out.png"]
 
 
+def _allocation_failure(backend_name: str) -> Exception:
+    """The framework's own error for an allocation no machine can make (2**45 bytes: 32 TiB)."""
+    try:
+        if backend_name == "torch":
+            import torch
+
+            torch.empty(2**45, dtype=torch.uint8)
+        else:
+            import jax.numpy as jnp
+
+            jnp.zeros(2**45, jnp.uint8).block_until_ready()
+    except RuntimeError as error:
+        return error
+    pytest.fail("a 32 TiB allocation succeeded")
+
+
+def test_running_out_of_memory_is_one_line_and_keeps_the_output(files, capsys, monkeypatch, backend_name):
+    error = _allocation_failure(backend_name)
+    backend = backend_module.get_backend(backend_name)
+    assert backend.is_out_of_memory(error)
+    assert not backend.is_out_of_memory(RuntimeError("shapes do not match"))
+
+    def start(*args):
+        raise error
+
+    monkeypatch.setattr(backend, "start", start)
+    (files[0] / "out.png").write_bytes(b"previous result")
+    code, _, err = run_cli(stylize_args(files, backend=backend_name), capsys)
+    assert_one_line_error(code, err, "out of memory", "--size 48")
+    assert (files[0] / "out.png").read_bytes() == b"previous result"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="caps memory with Linux's RLIMIT_AS")
+def test_a_size_too_large_for_memory_is_one_line(files):
+    # The child caps its own address space at 4 GiB (enough to import torch and run, not for
+    # a 40000 px image) before it runs the CLI.
+    capped_cli = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30)); "
+                  "from nst.cli import main; sys.exit(main(sys.argv[1:]))")
+    args = [str(a) for a in stylize_args(files, "--size", 40000)]
+    done = subprocess.run([sys.executable, "-c", capped_cli, *args], capture_output=True, text=True,
+                          timeout=300)
+    assert_one_line_error(done.returncode, done.stderr, "out of memory", "--size 40000")
+    assert not (files[0] / "out.png").exists()
+
+
 def test_backend_not_installed_names_the_extra(files, capsys, monkeypatch):
     monkeypatch.setitem(backend_module.REGISTRY, "torch", ("nst.backends.not_there", "torch"))
     monkeypatch.setattr(backend_module, "_loaded", {})

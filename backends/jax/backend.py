@@ -51,6 +51,10 @@ class JaxNetwork:
 class JaxBackend:
     name = "jax"
 
+    def is_out_of_memory(self, error: Exception) -> bool:
+        # XLA reports a failed allocation, on any platform, with this status code.
+        return isinstance(error, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(error)
+
     def devices(self) -> list[str]:
         return [device_name(d) for platform in ("cpu", "gpu", "tpu") for d in _platform_devices(platform)]
 

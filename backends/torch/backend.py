@@ -34,6 +34,11 @@ class TorchNetwork:
 class TorchBackend:
     name = "torch"
 
+    def is_out_of_memory(self, error: Exception) -> bool:
+        # On CPU the allocator raises a plain RuntimeError; this is its wording (c10's alloc_cpu).
+        return (isinstance(error, torch.OutOfMemoryError)
+                or (isinstance(error, RuntimeError) and "can't allocate memory" in str(error)))
+
     def devices(self) -> list[str]:
         return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
 
