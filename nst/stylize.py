@@ -123,7 +123,10 @@ class StyleTransfer:
         """
         min_side = 2 ** self.weights.arch.downsampling(self.spec.layers)
         content = img.resize_longest(self.content_source, size)
-        img.check_min_size(content.shape[:2], min_side, f"content image at {size} px")
+        coarser = size < self.cfg.size  # a coarse scale of a multi-scale run
+        img.check_min_size(content.shape[:2], min_side, f"content image at {size} px",
+                           "use fewer --scales or a larger --size" if coarser else
+                           "use a larger --size or image")
         # --style-scale: the network's receptive fields are fixed in pixels, so a smaller style
         # image gives finer strokes. Grams are per-position averages (LossSpec): any size works.
         style_size = max(1, round(self.cfg.style_scale * size))
@@ -131,7 +134,8 @@ class StyleTransfer:
         for style, name in self.style_sources:
             style = img.resize_longest(style, style_size)
             img.check_min_size(style.shape[:2], min_side, f"style image {name} at {style_size} px",
-                               "use a larger --size or --style-scale")
+                               ("use fewer --scales, " if coarser else "use ") +
+                               "a larger --size or --style-scale")
             styles.append(style)
         content_input, style_inputs = color.transfer_inputs(self.cfg.colors, content, styles)
         return content, content_input, style_inputs

@@ -129,6 +129,7 @@ def test_help_lists_every_option_with_its_default(capsys):
     (lambda a, t: a.__setitem__(2, _text_file(t)), ["notes.png"]),
     (lambda a, t: a.__setitem__(2, _truncated_png(t)), ["truncated.png"]),
     (lambda a, t: a.extend(["--size", "8"]), ["px"]),
+    (lambda a, t: a.extend(["--init", "noise", "--scales", "4"]), ["at 17 px", "fewer --scales"]),
     (lambda a, t: a.extend(["--style-layers", "relu9_9"]), ["relu9_9"]),
     (lambda a, t: a.extend(["--style-weight", "-1"]), ["--style-weight"]),
     (lambda a, t: a.extend(["--content-weight", "abc"]), ["abc"]),
