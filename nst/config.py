@@ -11,6 +11,8 @@ so the two backends compute the same objective from the same numbers.
 from __future__ import annotations
 
 import math
+import numbers
+import os
 from dataclasses import dataclass, field, fields, replace
 
 from nst.color import COLOR_MODES
@@ -112,6 +114,8 @@ class Config:
                "loss weights' scale changes too)")
 
     def __post_init__(self):
+        for f in fields(self):
+            object.__setattr__(self, f.name, _checked_type(f.name, f.type, getattr(self, f.name)))
         for name in ("size", "iterations", "lbfgs_history", "print_every"):
             if getattr(self, name) < 1:
                 raise NstError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
@@ -240,6 +244,34 @@ def _scaled(layers, weights, overall) -> tuple[tuple[str, float], ...]:
     if layers and total <= 0:
         raise NstError(f"layer weights for {', '.join(layers)} sum to zero")
     return tuple((name, overall * w / total) for name, w in zip(layers, weights))
+
+
+def _is_kind(value, kind: str) -> bool:
+    """``value`` is of the annotation's scalar type (bool is not a number here; a path is a str)."""
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, (str, os.PathLike))
+    numeric = {"int": numbers.Integral, "float": numbers.Real}[kind]  # numpy's scalars too
+    return isinstance(value, numeric) and not isinstance(value, bool)
+
+
+def _checked_type(name: str, annotation: str, value):
+    """``value`` if it fits the field's annotation (a list for a tuple becomes a tuple); else one
+    NstError. Values from the CLI always fit; this is for the library's keyword arguments."""
+    optional = annotation.endswith(" | None")
+    kind = annotation.removesuffix(" | None")
+    if value is None and optional:
+        return value
+    if kind.startswith("tuple["):
+        item_kind = kind[len("tuple["):-len(", ...]")]
+        if isinstance(value, (tuple, list)) and all(_is_kind(v, item_kind) for v in value):
+            return tuple(value)
+        raise NstError(f"option {name} must be a tuple or list of {item_kind} values, got {value!r}")
+    if not _is_kind(value, kind):
+        raise NstError(f"option {name} must be {'a whole number' if kind == 'int' else 'a ' + kind}, "
+                       f"got {value!r}")
+    return {"int": int, "float": float}.get(kind, lambda v: v)(value)
 
 
 def _field(name):

@@ -85,6 +85,11 @@ class StyleTransfer:
         ``masks`` / ``style_masks``: spatial control, one per style image (paths, PIL images or
         arrays); default: the config's ``mask`` / ``style_mask`` paths.
         """
+        if not isinstance(styles, (list, tuple)):
+            raise NstError(f"styles must be a list of style images (a single one in a list too), "
+                           f"got {img.describe_source(styles)}")
+        if not styles:
+            raise NstError("no style image: give at least one")
         cfg = self.cfg
         spec = cfg.loss_spec(len(styles))
         arch = self.weights.arch

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from nst.config import PRESETS, Config, make_config
 from nst.errors import NstError
+from nst.stylize import StyleTransfer
+from tests.helpers import cli_files
 
 
 def test_layer_weights_default_equal_and_sum_to_one_times_overall():
@@ -41,6 +45,10 @@ def test_spec_layers_are_unique_in_order():
     {"colors": "sepia"},
     {"style_loss": "moments"}, {"ema": 1.0}, {"ema": -0.5}, {"ema": float("inf")},
     {"adam_beta2": 1.0}, {"adam_beta2": -0.1}, {"adam_beta2": float("nan")},
+    # Wrong types, as the library's keyword arguments can bring them.
+    {"size": "big"}, {"size": 32.5}, {"iterations": True}, {"seed": 1.5},
+    {"content_layers": "relu4_2"}, {"style_blend": (1.0, "a")}, {"normalize_network": 1},
+    {"mask": "mask.png"}, {"style_weight": "1e6"},
 ])
 def test_invalid_values_are_refused(overrides):
     with pytest.raises(NstError):
@@ -64,3 +72,22 @@ def test_default_step_sizes():
     assert make_config().step_size == 1.0
     assert make_config(optimizer="adam").step_size == 0.02
     assert make_config(optimizer="adam", lr=0.5).step_size == 0.5
+
+
+def test_library_arguments_of_related_types_are_taken():
+    import numpy as np
+
+    cfg = make_config(size=np.int64(64), style_weight=10, content_layers=["relu4_2"],
+                      init=Path("start.png"), scale_iterations=[3, 5], scales=2)
+    assert cfg == make_config(size=64, style_weight=10.0, content_layers=("relu4_2",),
+                              init=Path("start.png"), scale_iterations=(3, 5), scales=2)
+    assert type(cfg.size) is int and type(cfg.style_weight) is float
+    hash(cfg)  # lists became tuples: the config stays hashable
+
+
+@pytest.mark.parametrize("styles, message", [([], "no style image"), ("style.png", "a list")])
+def test_prepare_refuses_no_styles_or_a_bare_source(tmp_path, styles, message):
+    folder, content, _, weights = cli_files(tmp_path)
+    transfer = StyleTransfer(make_config(weights=str(weights), size=32), "torch")
+    with pytest.raises(NstError, match=message):
+        transfer.prepare(content, styles)
