@@ -14,9 +14,13 @@ from pathlib import Path
 
 from bench.environment import describe_environment
 from bench.report import add_comparisons, write_markdown, write_plot
+from nst.backend import DEVICE_NAME
+from nst.cli import whole_numbers
 
 FULL = {"backends": "baseline,torch,jax", "sizes": "256,512", "optimizers": "lbfgs,adam",
         "precisions": "fp32,tf32,bf16", "networks": "vgg19-random", "steps": 60, "chunk": 10}
+CHOICES = {"backends": ("baseline", "torch", "jax"), "optimizers": ("lbfgs", "adam"),
+           "precisions": ("fp32", "tf32", "bf16")}
 QUICK = {"backends": "baseline,torch,jax", "sizes": "96", "optimizers": "lbfgs,adam",
          "precisions": "fp32", "networks": "vgg16-random", "steps": 12, "chunk": 4}
 
@@ -34,11 +38,32 @@ def parse_args(argv=None):
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
+    check_args(parser, args)
     return args
 
 
+def check_args(parser: argparse.ArgumentParser, args) -> None:
+    """Refuse a matrix that names what no cell can run, before any cell runs (exit 2)."""
+    for key, allowed in CHOICES.items():
+        unknown = [part for part in split(getattr(args, key)) if part not in allowed]
+        if unknown:
+            parser.error(f"--{key}: unknown {unknown[0]!r}; choose from {', '.join(allowed)}")
+    for key in ("sizes", "steps", "chunk"):
+        try:
+            counts = whole_numbers(str(getattr(args, key)))
+        except argparse.ArgumentTypeError as error:
+            parser.error(f"--{key}: {error}")
+        if not counts or min(counts) < 1:
+            parser.error(f"--{key} must be whole numbers of at least 1, got {getattr(args, key)}")
+    if args.device != "auto" and not DEVICE_NAME.fullmatch(args.device):
+        parser.error(f"unknown device {args.device!r}; use auto, cpu, cuda, cuda:N, gpu or tpu")
+
+
+def split(text) -> list[str]:
+    return [part for part in str(text).split(",") if part]
+
+
 def cells(args):
-    split = lambda text: [part for part in str(text).split(",") if part]
     for network, size, optimizer, precision, backend in itertools.product(
             split(args.networks), map(int, split(args.sizes)), split(args.optimizers),
             split(args.precisions), split(args.backends)):

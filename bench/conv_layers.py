@@ -14,9 +14,13 @@ import time
 
 import numpy as np
 
+from nst.cli import whole_numbers
+
 # (input channels, output channels, halvings of the input) of the first 3x3 conv in each
 # VGG block after the first layer: conv1_2, conv2_2, conv3_2, conv4_2, conv5_2.
 BLOCKS = ((64, 64, 0), (128, 128, 1), (256, 256, 2), (512, 512, 3), (512, 512, 4))
+# Halved 4 times, the short side (3/4 of the size) of 22 px is still 1 px.
+SMALLEST_SIZE = 22
 
 
 def median_ms(run, repeats: int) -> float:
@@ -52,10 +56,13 @@ def timers(cin: int, cout: int, height: int, width: int) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.conv_layers", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", default="128,256", help="input longest sides, 4:3 (default: 128,256)")
+    parser.add_argument("--sizes", type=whole_numbers, default=(128, 256),
+                        help="input longest sides, 4:3 (default: 128,256)")
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per layer (default: 20)")
     args = parser.parse_args(argv)
-    for size in (int(s) for s in args.sizes.split(",")):
+    if min(args.sizes, default=0) < SMALLEST_SIZE or args.repeats < 1:
+        parser.error(f"--sizes must be at least {SMALLEST_SIZE} px and --repeats at least 1")
+    for size in args.sizes:
         height, width = size * 3 // 4, size
         totals: dict[str, float] = {}
         print(f"input {width}x{height} (median ms of {args.repeats} calls)")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
@@ -86,6 +87,9 @@ class Backend(Protocol):
     def is_out_of_memory(self, error: Exception) -> bool:
         """Whether ``error`` is the framework saying a device (or host) allocation failed."""
 
+
+# What --device may name besides auto (the JAX backend parses it; torch's own parser agrees).
+DEVICE_NAME = re.compile(r"(cpu|cuda|gpu|tpu)(?::(\d+))?")
 
 # name -> (module path, pip extra that provides it)
 REGISTRY: dict[str, tuple[str, str]] = {

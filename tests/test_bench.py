@@ -186,6 +186,18 @@ def test_multiscale_bench_refuses_a_schedule_that_is_not_numbers(tmp_path):
     assert done.returncode == 2 and "'x' is not a whole number" in done.stderr
 
 
+@pytest.mark.parametrize("option, message", [
+    (["--device", "quantum"], "unknown device 'quantum'"), (["--backends", "torch,tf"], "unknown 'tf'"),
+    (["--sizes", "abc"], "'abc' is not a whole number"), (["--sizes", "0"], "at least 1"),
+    (["--precisions", "fp8"], "unknown 'fp8'"), (["--steps", "x"], "'x' is not a whole number"),
+])
+def test_the_matrix_refuses_what_no_cell_can_run(tmp_path, option, message):
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", *option, "--out", str(tmp_path)],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []  # refused before any cell ran or any file was written
+
+
 def test_a_device_that_is_not_there_is_skipped_with_a_line(tmp_path):
     import torch
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Mapping, Sequence
 
 import jax
 import numpy as np
 
-from nst.backend import Preprocess
+from nst.backend import DEVICE_NAME, Preprocess
 from nst.config import Config, LossSpec
 from nst.errors import NstError
 from nst.masks import Guides
@@ -26,7 +25,6 @@ _terms = jax.jit(objective, static_argnums=(0, 1))
 _gradient = jax.jit(jax.grad(lambda *args: objective(*args)["total"], argnums=4),
                     static_argnums=(0, 1))
 
-_DEVICE = re.compile(r"(cpu|cuda|gpu|tpu)(?::(\d+))?")
 _PLATFORM_NAMES = {"cpu": "CPU", "gpu": "GPU", "tpu": "TPU"}
 
 
@@ -61,7 +59,7 @@ class JaxBackend:
     def resolve_device(self, device: str) -> jax.Device:
         if device == "auto":
             return jax.devices()[0]  # jax's default backend: TPU, else GPU, else CPU
-        match = _DEVICE.fullmatch(device)
+        match = DEVICE_NAME.fullmatch(device)
         if match is None:
             raise NstError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N, gpu or tpu")
         platform = "gpu" if match.group(1) == "cuda" else match.group(1)
