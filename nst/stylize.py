@@ -54,11 +54,14 @@ def _out_of_memory_as_error(method):
         try:
             return method(self, *args, **kwargs)
         except Exception as error:
-            if isinstance(error, MemoryError) or self.backend.is_out_of_memory(error):
-                device = self.net.device if self.net is not None else self.cfg.device
-                raise NstError(f"out of memory on {device} at --size {self.cfg.size}; "
-                               "use a smaller --size") from error
-            raise
+            if isinstance(error, MemoryError):  # numpy, PIL: the host's memory
+                where = "the host"
+            elif self.backend.is_out_of_memory(error):
+                where = self.net.device if self.net is not None else self.cfg.device
+            else:
+                raise
+            raise NstError(f"out of memory on {where} at --size {self.cfg.size}; "
+                           "use a smaller --size") from error
 
     return checked
 

@@ -202,7 +202,7 @@ def test_running_out_of_memory_is_one_line_and_keeps_the_output(files, capsys, m
     monkeypatch.setattr(backend, "start", start)
     (files[0] / "out.png").write_bytes(b"previous result")
     code, _, err = run_cli(stylize_args(files, backend=backend_name), capsys)
-    assert_one_line_error(code, err, "out of memory", "--size 48")
+    assert_one_line_error(code, err, "out of memory on cpu", "--size 48")
     assert (files[0] / "out.png").read_bytes() == b"previous result"
 
 
@@ -215,7 +215,7 @@ def test_a_size_too_large_for_memory_is_one_line(files):
     args = [str(a) for a in stylize_args(files, "--size", 40000)]
     done = subprocess.run([sys.executable, "-c", capped_cli, *args], capture_output=True, text=True,
                           timeout=300)
-    assert_one_line_error(done.returncode, done.stderr, "out of memory", "--size 40000")
+    assert_one_line_error(done.returncode, done.stderr, "out of memory on the host", "--size 40000")
     assert not (files[0] / "out.png").exists()
 
 
