@@ -153,13 +153,17 @@ def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------------- resizing
 
+def longest_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """Height and width with the longest side ``size`` px and the aspect ratio kept (each >= 1)."""
+    scale = size / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def resize_longest(image: np.ndarray, size: int) -> np.ndarray:
     """Resize so the longest side is ``size`` px, keeping the aspect ratio (each side >= 1 px)."""
     if size < 1:
         raise NstError(f"image size must be at least 1 px, got {size}")
-    height, width = image.shape[:2]
-    scale = size / max(height, width)
-    return resize_to(image, max(1, round(height * scale)), max(1, round(width * scale)))
+    return resize_to(image, *longest_side_shape(*image.shape[:2], size))
 
 
 def resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:

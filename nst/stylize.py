@@ -17,6 +17,7 @@ import numpy as np
 
 from nst import color
 from nst import image as img
+from nst import memory
 from nst.backend import Backend, resolve_backend
 from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
@@ -99,6 +100,7 @@ class StyleTransfer:
         arch.check_layers(spec.layers)
         self.spec = spec
         self.content_source = img.load_image(content)
+        self._check_cpu_memory()
         self.style_sources = [(img.load_image(source), img.describe_source(source)) for source in styles]
         self.output_masks = load_masks(cfg.mask if masks is None else masks, len(styles), "--mask",
                                        complement=True)
@@ -122,6 +124,20 @@ class StyleTransfer:
                                                  spec.layers, cfg.pooling, cfg.device)
         self.use_scale(cfg.scale_sizes[0])
         return self
+
+    def _check_cpu_memory(self) -> None:
+        """Refuse a CPU run that cannot fit in this machine's memory (see ``nst.memory``)."""
+        cfg = self.cfg
+        on_cpu = (all(d.startswith("cpu") for d in self.backend.devices()) if cfg.device == "auto"
+                  else cfg.device.startswith("cpu"))
+        height, width = img.longest_side_shape(*self.content_source.shape[:2], cfg.size)
+        needed = memory.estimated_peak_bytes(self.backend.name, height * width, cfg.optimizer,
+                                             cfg.lbfgs_history)
+        machine = memory.machine_memory_bytes()
+        if on_cpu and needed and machine and needed > machine:
+            raise NstError(f"--size {cfg.size} ({width}x{height} px) needs about "
+                           f"{needed / memory.GIB:.1f} GiB on the CPU and this machine has "
+                           f"{machine / memory.GIB:.1f} GiB of memory and swap; use a smaller --size")
 
     def inputs_at(self, size: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """The content for longest side ``size``; what the network sees of it and of the styles.

@@ -210,13 +210,29 @@ def test_running_out_of_memory_is_one_line_and_keeps_the_output(files, capsys, m
 def test_a_size_too_large_for_memory_is_one_line(files):
     # The child caps its own address space at 4 GiB (enough to import torch and run, not for
     # a 40000 px image) before it runs the CLI.
+    # nst.memory's estimate would refuse the size before any allocation: it is switched off.
     capped_cli = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30)); "
+                  "import nst.memory; nst.memory.machine_memory_bytes = lambda: None; "
                   "from nst.cli import main; sys.exit(main(sys.argv[1:]))")
     args = [str(a) for a in stylize_args(files, "--size", 40000)]
     done = subprocess.run([sys.executable, "-c", capped_cli, *args], capture_output=True, text=True,
                           timeout=300)
     assert_one_line_error(done.returncode, done.stderr, "out of memory on the host", "--size 40000")
     assert not (files[0] / "out.png").exists()
+
+
+def test_a_cpu_run_larger_than_the_machine_is_refused_before_it_starts(files, capsys, monkeypatch, backend_name):
+    from nst import memory
+
+    monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB // 2)
+    (files[0] / "out.png").write_bytes(b"previous result")
+    code, _, err = run_cli(stylize_args(files, backend=backend_name), capsys)
+    assert_one_line_error(code, err, "--size 48 (48x34 px) needs about 0.9 GiB on the CPU",
+                          "has 0.5 GiB", "use a smaller --size")
+    assert (files[0] / "out.png").read_bytes() == b"previous result"
+    # Not estimated off the CPU: a GPU run gets as far as asking for the GPU (or runs, on one).
+    _, _, err = run_cli(stylize_args(files, "--device", "gpu", backend=backend_name), capsys)
+    assert "needs about" not in err
 
 
 def test_backend_not_installed_names_the_extra(files, capsys, monkeypatch):

@@ -1,0 +1,25 @@
+"""The CPU memory estimate that refuses a run the machine cannot hold (nst.memory)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from nst import memory
+
+
+def test_the_estimate_grows_with_pixels_and_lbfgs_history():
+    adam = memory.estimated_peak_bytes("torch", 1_000_000, "adam", 50)
+    lbfgs = memory.estimated_peak_bytes("torch", 1_000_000, "lbfgs", 50)
+    assert adam == memory.FIXED_BYTES + 1_000_000 * memory.BYTES_PER_PIXEL["torch"]
+    assert lbfgs - adam == pytest.approx(1_000_000 * 50 * 24)  # 50 pairs of two 3-channel float32 images
+    assert memory.estimated_peak_bytes("jax", 1_000_000, "adam", 50) > adam
+    assert memory.estimated_peak_bytes("another", 1_000_000, "adam", 50) is None
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")
+def test_the_machine_memory_is_read():
+    with open("/proc/meminfo") as meminfo:
+        total_kib = int(next(line for line in meminfo if line.startswith("MemTotal:")).split()[1])
+    assert memory.machine_memory_bytes() >= total_kib * 1024
