@@ -14,12 +14,17 @@ peak RSS of ``nst stylize tubingen.jpg starry_night.jpg --scales 1 --weights vgg
 that is ~2.6 KiB per pixel for torch and ~4.8 KiB for JAX besides L-BFGS's pairs, which
 torch adds one per step (12 or 3 here) and optax allocates all at once (50). The slopes
 below are rounded down, so the estimate errs low (at 1536 px: 5.2 GiB for torch's 5.4
-measured with 3 pairs, 10.5 for JAX's 11.0).
+measured with 3 pairs, 10.5 for JAX's 11.0). Another network or a cut after another layer
+scales the per-pixel part by its activations per pixel against VGG16's up to relu5_1.
 """
 
 from __future__ import annotations
 
 import os
+import re
+
+from nst.config import CONTENT_LAYERS, STYLE_LAYERS
+from nst.network import VGG16, Arch
 
 GIB = 2**30
 FIXED_BYTES = 0.9 * GIB  # the interpreter, the framework and the weights (the fits' intercept)
@@ -28,11 +33,27 @@ BYTES_PER_PIXEL = {"torch": 2.5 * 1024, "jax": 4.5 * 1024}  # the slopes without
 LBFGS_BYTES_PER_PIXEL_PER_PAIR = 2 * 3 * 4
 
 
-def estimated_peak_bytes(backend: str, pixels: int, optimizer: str, lbfgs_history: int) -> float | None:
+def activations_per_pixel(arch: Arch, layers) -> float:
+    """Values per input pixel that a forward pass cut after the deepest of ``layers`` produces
+    (each conv, ReLU and pooling output; block b runs at 1 / 4**(b - 1) of the pixels)."""
+    deepest = max(arch.layers.index(layer) for layer in layers)
+    total = 0.0
+    for name in arch.layers[:deepest + 1]:
+        block = int(re.match(r"[a-z]+(\d+)", name).group(1))
+        halvings = block if name.startswith("pool") else block - 1
+        total += arch.channels(name) / 4**halvings
+    return total
+
+
+MEASURED_ACTIVATIONS = activations_per_pixel(VGG16, STYLE_LAYERS + CONTENT_LAYERS)
+
+
+def estimated_peak_bytes(backend: str, pixels: int, optimizer: str, lbfgs_history: int,
+                         arch: Arch = VGG16, layers=STYLE_LAYERS + CONTENT_LAYERS) -> float | None:
     """Peak memory of a CPU run with ``pixels`` output pixels; None for a backend not measured."""
     if backend not in BYTES_PER_PIXEL:
         return None
-    per_pixel = BYTES_PER_PIXEL[backend]
+    per_pixel = BYTES_PER_PIXEL[backend] * activations_per_pixel(arch, layers) / MEASURED_ACTIVATIONS
     if optimizer == "lbfgs":
         per_pixel += LBFGS_BYTES_PER_PIXEL_PER_PAIR * lbfgs_history
     return FIXED_BYTES + per_pixel * pixels

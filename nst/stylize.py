@@ -132,7 +132,7 @@ class StyleTransfer:
                   else cfg.device.startswith("cpu"))
         height, width = img.longest_side_shape(*self.content_source.shape[:2], cfg.size)
         needed = memory.estimated_peak_bytes(self.backend.name, height * width, cfg.optimizer,
-                                             cfg.lbfgs_history)
+                                             cfg.lbfgs_history, self.weights.arch, self.spec.layers)
         machine = memory.machine_memory_bytes()
         if on_cpu and needed and machine and needed > machine:
             raise NstError(f"--size {cfg.size} ({width}x{height} px) needs about "

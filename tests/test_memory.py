@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from nst import memory
+from nst.network import VGG16, VGG19
 
 
 def test_the_estimate_grows_with_pixels_and_lbfgs_history():
@@ -16,6 +17,15 @@ def test_the_estimate_grows_with_pixels_and_lbfgs_history():
     assert lbfgs - adam == pytest.approx(1_000_000 * 50 * 24)  # 50 pairs of two 3-channel float32 images
     assert memory.estimated_peak_bytes("jax", 1_000_000, "adam", 50) > adam
     assert memory.estimated_peak_bytes("another", 1_000_000, "adam", 50) is None
+
+
+def test_the_estimate_follows_the_network_and_its_cut():
+    default = memory.estimated_peak_bytes("torch", 1_000_000, "adam", 50)
+    shallow = memory.estimated_peak_bytes("torch", 1_000_000, "adam", 50, VGG16, ("relu1_1", "relu2_1"))
+    deeper = memory.estimated_peak_bytes("torch", 1_000_000, "adam", 50, VGG19, ("relu5_1",))
+    assert shallow < default < deeper
+    # Up to relu2_1: conv1_1, relu1_1, conv1_2, relu1_2 (64 each), pool1 (64 / 4), conv2_1, relu2_1 (128 / 4).
+    assert memory.activations_per_pixel(VGG16, ("relu2_1",)) == 4 * 64 + 16 + 2 * 32
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/meminfo")
