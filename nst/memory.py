@@ -21,7 +21,6 @@ scales the per-pixel part by its activations per pixel against VGG16's up to rel
 from __future__ import annotations
 
 import os
-import re
 
 from nst.config import CONTENT_LAYERS, STYLE_LAYERS
 from nst.network import VGG16, Arch
@@ -36,11 +35,9 @@ LBFGS_BYTES_PER_PIXEL_PER_PAIR = 2 * 3 * 4
 def activations_per_pixel(arch: Arch, layers) -> float:
     """Values per input pixel that a forward pass cut after the deepest of ``layers`` produces
     (each conv, ReLU and pooling output; block b runs at 1 / 4**(b - 1) of the pixels)."""
-    deepest = max(arch.layers.index(layer) for layer in layers)
-    total = 0.0
-    for name in arch.layers[:deepest + 1]:
-        block = int(re.match(r"[a-z]+(\d+)", name).group(1))
-        halvings = block if name.startswith("pool") else block - 1
+    halvings, total = 0, 0.0
+    for name in arch.cut(layers):
+        halvings += name.startswith("pool")  # a pooling output is already at the halved size
         total += arch.channels(name) / 4**halvings
     return total
 
