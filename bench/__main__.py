@@ -14,13 +14,15 @@ from pathlib import Path
 
 from bench.environment import describe_environment
 from bench.report import add_comparisons, write_markdown, write_plot
-from nst.backend import DEVICE_NAME
+from nst.backend import DEVICE_NAME, REGISTRY
 from nst.cli import whole_numbers
+from nst.config import option_choices
 
 FULL = {"backends": "baseline,torch,jax", "sizes": "256,512", "optimizers": "lbfgs,adam",
         "precisions": "fp32,tf32,bf16", "networks": "vgg19-random", "steps": 60, "chunk": 10}
-CHOICES = {"backends": ("baseline", "torch", "jax"), "optimizers": ("lbfgs", "adam"),
-           "precisions": ("fp32", "tf32", "bf16")}
+# What each list may name: the tutorial loop and nst's backends, optimisers and precisions.
+CHOICES = {"backends": ("baseline", *REGISTRY), "optimizers": option_choices("optimizer"),
+           "precisions": option_choices("precision")}
 QUICK = {"backends": "baseline,torch,jax", "sizes": "96", "optimizers": "lbfgs,adam",
          "precisions": "fp32", "networks": "vgg16-random", "steps": 12, "chunk": 4}
 
@@ -48,13 +50,17 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         unknown = [part for part in split(getattr(args, key)) if part not in allowed]
         if unknown:
             parser.error(f"--{key}: unknown {unknown[0]!r}; choose from {', '.join(allowed)}")
-    for key in ("sizes", "steps", "chunk"):
+    # The numbers are parsed here, once: sizes become a tuple, steps and chunk one number each.
+    for key, single in (("sizes", False), ("steps", True), ("chunk", True)):
+        text = str(getattr(args, key))
         try:
-            counts = whole_numbers(str(getattr(args, key)))
+            counts = whole_numbers(text)
         except argparse.ArgumentTypeError as error:
             parser.error(f"--{key}: {error}")
-        if not counts or min(counts) < 1:
-            parser.error(f"--{key} must be whole numbers of at least 1, got {getattr(args, key)}")
+        if not counts or min(counts) < 1 or (single and len(counts) != 1):
+            parser.error(f"--{key} must be {'a whole number' if single else 'whole numbers'} "
+                         f"of at least 1, got {text}")
+        setattr(args, key, counts[0] if single else counts)
     if args.device != "auto" and not DEVICE_NAME.fullmatch(args.device):
         parser.error(f"unknown device {args.device!r}; use auto, cpu, cuda, cuda:N, gpu or tpu")
 
@@ -65,15 +71,15 @@ def split(text) -> list[str]:
 
 def cells(args):
     for network, size, optimizer, precision, backend in itertools.product(
-            split(args.networks), map(int, split(args.sizes)), split(args.optimizers),
+            split(args.networks), args.sizes, split(args.optimizers),
             split(args.precisions), split(args.backends)):
         if backend == "baseline" and precision != "fp32":
             continue  # the tutorial loop is fp32 only
         if precision == "tf32" and args.device == "cpu":
             continue  # TF32 exists on NVIDIA GPUs only
         yield {"backend": backend, "size": size, "optimizer": optimizer, "precision": precision,
-               "network": network, "device": args.device, "steps": int(args.steps),
-               "chunk": int(args.chunk), "seed": 0}
+               "network": network, "device": args.device, "steps": args.steps,
+               "chunk": args.chunk, "seed": 0}
 
 
 def run_cell(spec: dict) -> dict:

@@ -155,7 +155,7 @@ class Config:
         if (self.mask or self.style_mask) and self.style_loss != "gram":
             raise NstError("--mask and --style-mask work with --style-loss gram only")
         for name in ("style_loss", "normalization", "optimizer", "pooling", "precision", "colors"):
-            choices = _field(name).metadata["choices"]
+            choices = option_choices(name)
             if getattr(self, name) not in choices:
                 raise NstError(f"--{_flag(name)} must be one of {', '.join(choices)}, "
                                f"got {getattr(self, name)!r}")
@@ -276,6 +276,11 @@ def _checked_type(name: str, annotation: str, value):
 
 def _field(name):
     return next(f for f in fields(Config) if f.name == name)
+
+
+def option_choices(name: str) -> tuple[str, ...]:
+    """The values an option with a fixed set of them accepts, e.g. ('lbfgs', 'adam')."""
+    return _field(name).metadata["choices"]
 
 
 def _flag(name: str) -> str:

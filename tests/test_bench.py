@@ -190,6 +190,7 @@ def test_multiscale_bench_refuses_a_schedule_that_is_not_numbers(tmp_path):
     (["--device", "quantum"], "unknown device 'quantum'"), (["--backends", "torch,tf"], "unknown 'tf'"),
     (["--sizes", "abc"], "'abc' is not a whole number"), (["--sizes", "0"], "at least 1"),
     (["--precisions", "fp8"], "unknown 'fp8'"), (["--steps", "x"], "'x' is not a whole number"),
+    (["--steps", "60,70"], "--steps must be a whole number"),
 ])
 def test_the_matrix_refuses_what_no_cell_can_run(tmp_path, option, message):
     done = subprocess.run([sys.executable, "-m", "bench", "--quick", *option, "--out", str(tmp_path)],
