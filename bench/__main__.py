@@ -34,7 +34,8 @@ def parse_args(argv=None):
     parser.add_argument("--device", default="cpu", help="cpu, cuda or tpu (default: cpu)")
     parser.add_argument("--name", help="file stem (default: <device>-<date>)")
     for key in FULL:
-        parser.add_argument(f"--{key}", default=None, help=f"comma list (full default: {FULL[key]})")
+        kind = "a whole number" if key in ("steps", "chunk") else "comma list"
+        parser.add_argument(f"--{key}", default=None, help=f"{kind} (full default: {FULL[key]})")
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
     for key, value in defaults.items():
