@@ -19,7 +19,8 @@ import numpy as np
 
 from bench.flops import step_flops
 from nst import image as img
-from nst.backend import TORCHVISION, get_backend
+from nst.backend import get_backend
+from nst.network import TORCHVISION
 from nst.config import make_config
 from nst.network import ARCHS, random_params
 
@@ -64,7 +65,7 @@ def run_cell(spec: dict) -> dict:
         backend = get_backend(spec["backend"])
         net = backend.load_network(params, arch, preprocess, loss_spec.layers, cfg.pooling, cfg.device)
         targets = backend.prepare_targets(net, content, [style], loss_spec)
-        run, device = backend.start(net, targets, content, loss_spec, cfg), net.device
+        run, device = backend.start(net, targets, content, loss_spec, cfg.run_settings()), net.device
     setup_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -100,13 +101,11 @@ def _baseline(params, arch, content, style, loss_spec, cfg):
 
     from bench.baseline import BaselineRun
 
-    from nst.backends.torch.optim import set_tf32
-
     # The torch backend's device rules: a GPU that is not there is skipped, not replaced by the CPU.
     device = get_backend("torch").resolve_device(cfg.device)
     # The baseline's row is fp32: PyTorch's default lets cuDNN convolve in TF32 on NVIDIA GPUs,
     # which would compare a TF32 loop with nst's true-fp32 cells.
-    set_tf32(False)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)[None])).to(device)
     run = BaselineRun(params, arch, as_tensor(content), as_tensor(style), loss_spec, cfg.optimizer, cfg.step_size)
     return run, str(device)

@@ -25,7 +25,7 @@ from nst.backend import resolve_backend
 from nst.color import COLOR_MODES
 from nst.config import Config, make_config
 from nst.errors import NstError
-from nst.stylize import StyleTransfer
+from nst.stylize import Stopped, StyleTransfer
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 IMAGES = REPOSITORY.parent / "shared" / "images"  # as tests/conftest.py resolves them
@@ -81,8 +81,8 @@ def renderer(content: np.ndarray, styles: dict[str, np.ndarray], loaded_weights,
             transfer = StyleTransfer(cfg, backend, weights=loaded_weights)
             transfer.prepare(content, [styles[style]])
             result = transfer.run()
-            if result.stopped:
-                raise NstError(f"the {style} render stopped early ({result.stopped})")
+            if result.stopped is not Stopped.COMPLETED:
+                raise NstError(f"the {style} render stopped early ({result.stopped.value})")
             done[key] = np.clip(result.image, 0.0, 1.0)
             settings = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults"
             log(f"{style} ({settings}): {time.perf_counter() - started:.0f} s")

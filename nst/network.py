@@ -1,4 +1,5 @@
-"""VGG16 and VGG19 described as data, with canonical layer names.
+"""VGG16 and VGG19 described as data, with canonical layer names, and the input preprocessing
+that belongs to a set of weights.
 
 A network is a list of blocks; each block is a run of 3x3 convolutions (given by their output
 channel counts) followed by a 2x2 pool. Layer names follow the paper's convention:
@@ -120,3 +121,21 @@ def random_params(arch: Arch, seed: int = 0) -> dict[str, np.ndarray]:
         params[f"{name}.weight"] = (rng.standard_normal((cout, cin, 3, 3)) * std).astype(np.float32)
         params[f"{name}.bias"] = (rng.standard_normal(cout) * 0.01).astype(np.float32)
     return params
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an RGB [0,1] image becomes the network's input; it belongs to the weights.
+
+    input = (rgb[..., order] * scale - mean) / std, channel by channel.
+    torchvision: RGB, scale 1, ImageNet mean/std. Caffe: BGR, scale 255, mean pixel, std 1.
+    """
+
+    order: tuple[int, int, int] = (0, 1, 2)
+    scale: float = 1.0
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+
+TORCHVISION = Preprocess()
+CAFFE = Preprocess(order=(2, 1, 0), scale=255.0, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from safetensors.numpy import save_file
 
-from nst.backend import TORCHVISION
+from nst.network import TORCHVISION
 from nst.config import make_config
 from nst.network import TINY, random_params
 

@@ -48,18 +48,18 @@ def test_the_baseline_loop_runs_in_true_fp32_whatever_torch_defaults_to():
     import torch
 
     from bench import cell
-    from nst.backends.torch.optim import set_tf32
     from nst.config import make_config
     from nst.network import TINY, random_params
 
-    set_tf32(True)  # as PyTorch's default lets cuDNN do on NVIDIA GPUs
+    # As PyTorch's default lets cuDNN do on NVIDIA GPUs.
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     try:
         cfg = make_config(size=32, device="cpu")
         image = np.full((24, 32, 3), 0.5, np.float32)
         cell._baseline(random_params(TINY, seed=0), TINY, image, image, cfg.loss_spec(1), cfg)
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     finally:
-        set_tf32(False)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 
 
 def test_multiscale_bench_compares_against_the_single_scale_loss(tmp_path):

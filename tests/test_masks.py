@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 
 from nst import reference
-from nst.backend import TORCHVISION, get_backend
+from nst.backend import get_backend
+from nst.network import TORCHVISION
 from nst.config import make_config
 from nst.errors import NstError
 from nst.masks import build_guides, load_masks, pooled

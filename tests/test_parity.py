@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from nst import reference
-from nst.backend import CAFFE, TORCHVISION, get_backend
+from nst.backend import get_backend
+from nst.network import CAFFE, TORCHVISION
 from nst.config import make_config
 from nst.network import TINY, random_params
 

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from nst.backend import TORCHVISION
+from nst.network import TORCHVISION
 from nst.errors import NstError
 from nst.network import TINY, VGG16, VGG19, random_params
 from nst.weights import cache_dir, convert, from_flax, list_sources, load_weights, to_flax

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.backend import TORCHVISION, Preprocess
+from nst.network import Preprocess, TORCHVISION
 from nst.errors import NstError
 from nst.network import Arch, infer_arch
 from nst.weights import offline

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nst.backend import TORCHVISION, Preprocess
+from nst.network import Preprocess, TORCHVISION
 
 
 @dataclass(frozen=True)

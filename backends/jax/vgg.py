@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst.backend import Preprocess
+from nst.network import Preprocess
 from nst.network import Arch
 from nst.weights import to_flax
 from nst.backends.jax.conv import conv3x3, fp32_precision
