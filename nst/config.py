@@ -63,9 +63,11 @@ class Config:
         "output", metavar="MASK[,MASK...]")
     style_mask: tuple[str, ...] | None = _opt(OPTIONAL_PATHS, None, "comma list of masks on the style images, one per style, white where to take the "
         "style from (default: all of each)", metavar="MASK[,MASK...]")
-    normalization: str = _opt(STR, "mse", "loss normalisation: 'mse' (Gram / (C*H*W), mean squared error, as most tools) "
-        "or 'paper' (1/(4 N^2 M^2) and 1/2 sum of squares, Gatys et al. 2016)",
-        choices=("mse", "paper"))
+    normalization: str = _opt(
+        STR, "mse", "loss normalisation: 'relative' (each layer's term divided by its value "
+        "for zero features, so every layer counts alike and weights suit any network), 'mse' "
+        "(Gram / (C*H*W), mean squared error, as most tools) or 'paper' (1/(4 N^2 M^2) and "
+        "1/2 sum of squares, Gatys et al. 2016)", choices=("relative", "mse", "paper"))
     init: str = _opt(STR, "content", "starting image: content, noise (white noise, the paper), "
                      "style, or the path of an image", metavar="{content,noise,style,PATH}")
     optimizer: str = _opt(STR, "lbfgs", "lbfgs (the paper) or adam (less memory)",

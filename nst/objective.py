@@ -8,7 +8,9 @@ keeps the targets of one run on its device (its arrays are the backend's own).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
 
 from nst.errors import NstError
 
@@ -62,7 +64,12 @@ class LossSpec:
 def style_normaliser(squared, channels, normalization: str):
     """A squared style error scaled as ``LossSpec`` says: / C^4 ('mse') or / (4 C^2) ('paper').
     For the backends' tensors and arrays alike (``nst.reference`` spells it out on its own)."""
-    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
+    if normalization == "mse":
+        return squared / channels**4
+    if normalization == "paper":
+        return squared / (4 * channels**2)
+    # 'relative' reaches a backend only if the driver did not resolve it (TermScales.rescale).
+    raise ValueError(f"no style normaliser for {normalization!r}")
 
 
 def layer_weights(layers, weights, overall) -> tuple[tuple[str, float], ...]:
@@ -90,3 +97,44 @@ class Targets(NamedTuple):
     covs: Mapping[str, Any] = {}
     guides: Mapping[str, Any] = {}
     region_weights: Any = None
+
+
+@dataclass(frozen=True)
+class TermScales:
+    """Each loss term's value for all-zero features of the image, per layer, under 'mse':
+    content mean(P^2) of the content features P, style ||A||^2 / C^4 of the blended Gram target
+    A. ``--normalization relative`` divides every term by its scale, so each term measures a
+    relative error and one weight suits any network, preprocessing and image pair."""
+
+    content: Mapping[str, float]
+    style: Mapping[str, float]
+
+    def rescale(self, spec: LossSpec) -> LossSpec:
+        """``spec`` (with 'mse' terms) with each layer's weight divided by its term's scale."""
+        return LossSpec(
+            content=tuple((l, w / self.content[l]) for l, w in spec.content),
+            style=tuple((l, w / self.style[l]) for l, w in spec.style),
+            tv=spec.tv, normalization="mse", style_blend=spec.style_blend,
+            style_loss=spec.style_loss)
+
+
+def term_scales(content_features: Mapping[str, np.ndarray],
+                style_features: Sequence[Mapping[str, np.ndarray]], spec: LossSpec) -> TermScales:
+    """``TermScales`` from the content's and the style images' C x H x W features. With masks
+    or 'meancov' the scale is still the plain blended Gram's: it sets a layer's weight, not
+    its statistic. A target that is all zeros keeps scale 1 (its layer's weight unchanged)."""
+
+    def floor(value: float) -> float:
+        return value if value > 0 else 1.0
+
+    def gram(features: np.ndarray) -> np.ndarray:
+        flat = np.asarray(features, np.float64).reshape(features.shape[0], -1)
+        return flat @ flat.T / flat.shape[1]
+
+    content = {l: floor(float(np.mean(np.square(content_features[l], dtype=np.float64))))
+               for l, _ in spec.content}
+    style = {}
+    for l, _ in spec.style:
+        target = sum(b * gram(f[l]) for b, f in zip(spec.style_blend, style_features))
+        style[l] = floor(float(np.sum(np.square(target)) / target.shape[0] ** 4))
+    return TermScales(content, style)

@@ -24,7 +24,7 @@ from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
 from nst.masks import build_guides, load_masks
 from nst.normalize import normalize_params
-from nst.objective import LossSpec, Targets
+from nst.objective import LossSpec, Targets, term_scales
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Scale:
     content: np.ndarray  # the user's colours
     content_input: np.ndarray  # what the network sees of it (after --colors)
     styles: list[np.ndarray]
+    spec: LossSpec  # the objective at this scale ('relative' resolved against its targets)
     targets: Targets
 
 
@@ -205,8 +206,12 @@ class StyleTransfer:
         guides = build_guides(self.inputs.output_masks, self.inputs.style_masks, content.shape[:2],
                               styles, self.weights.arch, [l for l, _ in self.spec.style],
                               self.spec.style_blend)
-        targets = self.backend.prepare_targets(self.net, content_input, styles, self.spec, guides)
-        self.scale = Scale(size, content, content_input, styles, targets)
+        spec = self.spec
+        if spec.normalization == "relative":
+            spec = term_scales(self.net.features(content_input),
+                               [self.net.features(style) for style in styles], spec).rescale(spec)
+        targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides)
+        self.scale = Scale(size, content, content_input, styles, spec, targets)
 
     @property
     def total_steps(self) -> int:
@@ -251,7 +256,7 @@ class StyleTransfer:
                 if len(sizes) > 1:
                     self.log(f"scale {index + 1}/{len(sizes)}: {width}x{height} px, {steps} steps")
                 optimization = self.backend.start(self.net, self.scale.targets, start_image,
-                                                  self.spec, cfg.run_settings())
+                                                  self.scale.spec, cfg.run_settings())
                 if optimization.compile_seconds:
                     self.log(f"compiled the optimisation step in {optimization.compile_seconds:.1f} s")
                     started += optimization.compile_seconds  # progress times count optimisation only
