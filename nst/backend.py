@@ -12,7 +12,6 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from dataclasses import dataclass
 from typing import Mapping, Protocol, Sequence
 
 import numpy as np
@@ -20,25 +19,7 @@ import numpy as np
 from nst.config import Config, LossSpec
 from nst.errors import NstError
 from nst.masks import Guides
-from nst.network import Arch
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How an RGB [0,1] image becomes the network's input; it belongs to the weights.
-
-    input = (rgb[..., order] * scale - mean) / std, channel by channel.
-    torchvision: RGB, scale 1, ImageNet mean/std. Caffe: BGR, scale 255, mean pixel, std 1.
-    """
-
-    order: tuple[int, int, int] = (0, 1, 2)
-    scale: float = 1.0
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-
-TORCHVISION = Preprocess()
-CAFFE = Preprocess(order=(2, 1, 0), scale=255.0, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))
+from nst.network import Arch, Preprocess
 
 
 class Network(Protocol):

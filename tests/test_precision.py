@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst.backend import TORCHVISION, get_backend
+from nst.backend import get_backend
 from nst.config import make_config
-from nst.network import VGG16, random_params
+from nst.network import TORCHVISION, VGG16, random_params
 from tests.conftest import installed_backends
 
 

@@ -7,11 +7,11 @@ from typing import Mapping, Sequence
 import jax
 import numpy as np
 
-from nst.backend import DEVICE_NAME, Preprocess
+from nst.backend import DEVICE_NAME
 from nst.config import Config, LossSpec
 from nst.errors import NstError
 from nst.masks import Guides
-from nst.network import Arch
+from nst.network import Arch, Preprocess
 from nst.backends.jax.compile_cache import enable_compilation_cache
 from nst.backends.jax.losses import Targets, blended_targets, objective
 from nst.backends.jax.optim import JaxOptimization

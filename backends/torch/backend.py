@@ -7,11 +7,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from nst.backend import Preprocess
 from nst.config import Config, LossSpec
 from nst.errors import NstError
 from nst.masks import Guides
-from nst.network import Arch
+from nst.network import Arch, Preprocess
 from nst.backends.torch.losses import Targets, gram, guided_grams, loss_terms, mean_cov
 from nst.backends.torch.optim import TorchOptimization, to_numpy, to_tensor
 from nst.backends.torch.vgg import VGGFeatures
