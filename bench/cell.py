@@ -20,9 +20,8 @@ import numpy as np
 from bench.flops import step_flops
 from nst import image as img
 from nst.backend import get_backend
-from nst.network import TORCHVISION
 from nst.config import make_config
-from nst.network import ARCHS, random_params
+from nst.network import ARCHS, TORCHVISION, random_params
 
 IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 

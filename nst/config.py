@@ -14,10 +14,11 @@ from dataclasses import dataclass, field, fields, replace
 
 from nst.color import COLOR_MODES
 from nst.errors import NstError
+from nst.network import PREPROCESSES
 from nst.objective import LossSpec, layer_weights
-from nst.run_settings import RunSettings
 from nst.option_kinds import (FLAG, FLOAT, INT, LAYERS, OPTIONAL_FLOAT, OPTIONAL_FLOATS,
                               OPTIONAL_INTS, OPTIONAL_PATHS, STR, Kind)
+from nst.run_settings import RunSettings
 from nst.scales import scale_iterations, scale_sizes
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -91,6 +92,11 @@ class Config:
                         choices=("max", "avg"))
     weights: str = _opt(STR, "auto", "network weights: auto, vgg19, vgg16, vgg16-offline, or a path "
                         "to a .pth, .safetensors or .npz state_dict")
+    preprocess: str = _opt(
+        STR, "auto", "how images become the network's input: torchvision (RGB in [0, 1], ImageNet "
+        "mean/std) or caffe (BGR in 0..255 minus the mean pixel, for Caffe-converted weights such "
+        "as vgg19-d01eb7cb.pth); auto: a named source's, a file's by its name, else by its "
+        "conv1_1 scale", choices=("auto", *PREPROCESSES))
     device: str = _opt(STR, "auto", "device: auto, cpu, cuda, cuda:N, gpu or tpu")
     seed: int = _opt(INT, 0, "random seed (noise init); same seed, backend and device: same output")
     save_every: int = _opt(INT, 0, "write an intermediate image every N steps next to the output "
@@ -144,7 +150,8 @@ class Config:
             raise NstError("no content and no style layers: nothing to optimise")
         if (self.mask or self.style_mask) and self.style_loss != "gram":
             raise NstError("--mask and --style-mask work with --style-loss gram only")
-        for name in ("style_loss", "normalization", "optimizer", "pooling", "precision", "colors"):
+        for name in ("style_loss", "normalization", "optimizer", "pooling", "precision", "colors",
+                     "preprocess"):
             choices = option_choices(name)
             if getattr(self, name) not in choices:
                 raise NstError(f"--{_flag(name)} must be one of {', '.join(choices)}, "

@@ -106,8 +106,9 @@ class StyleTransfer:
         self.cfg = cfg or Config()
         self.backend = backend if hasattr(backend, "start") else resolve_backend(backend)
         self.log = log or (lambda message: None)
-        self.weights = weights or _load_weights(self.cfg.weights)
-        self.log(f"weights: {self.weights.name} ({self.weights.description})")
+        self.weights = weights or _load_weights(self.cfg.weights, self.cfg.preprocess)
+        self.log(f"weights: {self.weights.name} ({self.weights.description}); "
+                 f"preprocessing: {self.weights.preprocessing}")
         self.spec: LossSpec | None = None
         self.inputs: Inputs | None = None
         self.net: Network | None = None
@@ -296,10 +297,10 @@ def chunk_sizes(steps: int, print_every: int, save_every: int, offset: int = 0):
         done = stop
 
 
-def _load_weights(spec: str):
+def _load_weights(spec: str, preprocess: str):
     from nst.weights import load_weights
 
-    return load_weights(spec)
+    return load_weights(spec, preprocess=preprocess)
 
 
 def stylize(content, style, *, backend: str | None = None, preset: str = "default",

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from nst.backend import get_backend
-from nst.network import TORCHVISION
 from nst.config import make_config
-from nst.network import VGG16, random_params
+from nst.network import TORCHVISION, VGG16, random_params
 from tests.conftest import installed_backends
 from tests.test_precision import final_loss, smooth_image
 

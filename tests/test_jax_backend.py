@@ -19,9 +19,8 @@ pytest.importorskip("optax")
 import jax  # noqa: E402
 
 from nst.backend import get_backend  # noqa: E402
-from nst.network import CAFFE, TORCHVISION  # noqa: E402
 from nst.errors import NstError  # noqa: E402
-from nst.network import TINY, random_params  # noqa: E402
+from nst.network import CAFFE, TINY, TORCHVISION, random_params  # noqa: E402
 from nst.backends.jax import optim  # noqa: E402
 from tests.helpers import tiny_problem  # noqa: E402
 

@@ -13,9 +13,8 @@ import pytest
 
 from nst import reference
 from nst.backend import get_backend
-from nst.network import CAFFE, TORCHVISION
 from nst.config import make_config
-from nst.network import TINY, random_params
+from nst.network import CAFFE, TINY, TORCHVISION, random_params
 
 from tests.conftest import installed_backends
 

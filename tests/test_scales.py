@@ -9,8 +9,7 @@ from nst.config import make_config
 from nst.errors import NstError
 from nst.scales import scale_iterations, scale_sizes
 from nst.stylize import Stopped, StyleTransfer, chunk_sizes
-from nst.network import TINY, random_params
-from nst.network import TORCHVISION
+from nst.network import TINY, TORCHVISION, random_params
 from tests.helpers import cli_files
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args
 
@@ -68,7 +67,7 @@ def test_bad_scale_options_are_one_line_and_exit_2(files, capsys, extra, fragmen
 
 class TinyWeights:
     params, arch, preprocess = random_params(TINY, seed=0), TINY, TORCHVISION
-    name, description = "tiny", "tiny random VGG"
+    name, description, preprocessing = "tiny", "tiny random VGG", "torchvision"
 
 
 def smooth(height, width, seed):
