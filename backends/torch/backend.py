@@ -67,8 +67,8 @@ class TorchBackend:
                      layers: Sequence[str], pooling: str, device: str = "auto") -> TorchNetwork:
         resolved = self.resolve_device(device)
         if resolved.type == "cuda":
-            # Measured on an H100 (VGG19, 512 px): autotuned conv algorithms cut an L-BFGS tf32
-            # step from 14.1 to 10.9 ms; the image size is fixed during a run, so tuning pays once.
+            # The image size is fixed during a scale, so autotuned conv algorithms are tuned once
+            # and then used for every step; what it costs and buys: docs/performance.md.
             torch.backends.cudnn.benchmark = True
         module = VGGFeatures(params, arch, preprocess, layers, pooling).to(resolved)
         return TorchNetwork(module, resolved)
