@@ -33,8 +33,8 @@ CONTENT = "tubingen"
 FIGURE_2_STYLES = ("shipwreck", "starry_night", "the_scream")
 SWEEP_STYLE = "starry_night"
 STYLE_WEIGHTS = (1e4, 1e5, 1e6, 1e7)
-# Eight renders (the default-setting one is shared by three cells) at 128 px and 50 L-BFGS
-# steps took 590 s on 2 CPU cores that other jobs shared (load ~8); styles are clearly visible.
+# Eight renders (the default-setting one is shared by three cells): small and short enough
+# for a CPU, and the styles are clearly visible. Timings: docs/performance.md#the-gallery.
 DEFAULT_SIZE, DEFAULT_ITERATIONS = 128, 50
 
 # Layout of the sheet, in pixels.

@@ -41,9 +41,8 @@ class Config:
     scale_iterations: tuple[int, ...] | None = _opt(OPTIONAL_INTS, None, "steps at each scale, coarsest first, e.g. 300,200,100; without it, 0.3 of "
               "--iterations at each coarser scale and --iterations at the last")
     content_weight: float = _opt(FLOAT, 1.0, "alpha: weight of the content loss")
-    # With torchvision's [0,1]-normalised input, features are ~60x smaller than with the
-    # paper's Caffe input (0..255), so Gram terms are ~60^4 smaller; 1e6 gives a strongly styled result at the
-    # default "mse" normalisation (chosen by looking at tubingen x starry_night).
+    # Far above the paper's beta: torchvision's [0,1]-normalised input makes features much
+    # smaller than the paper's Caffe input (0..255). Chosen by eye; see docs/losses.md.
     style_weight: float = _opt(FLOAT, 1e6, "beta: weight of the style loss")
     tv_weight: float = _opt(FLOAT, 0.0, "weight of the total-variation smoothness loss")
     content_layers: tuple[str, ...] = _opt(LAYERS, CONTENT_LAYERS, "layers whose features carry the content")
@@ -74,13 +73,8 @@ class Config:
     optimizer: str = _opt(STR, "lbfgs", "lbfgs (the paper) or adam (less memory)",
                           choices=("lbfgs", "adam"))
     lr: float | None = _opt(OPTIONAL_FLOAT, None, "step size (default: 1.0 for lbfgs, 0.02 for adam)")
-    # Not torch's 0.999: from noise the first gradients are ~100x the later ones (RMS 0.90 at
-    # the noise, 0.008 after 300 steps at 256 px), and a ~1000-step memory of them keeps
-    # Adam's steps tiny for hundreds of steps. Loss after 300 steps at 256 px from noise,
-    # `nst stylize tubingen.jpg starry_night.jpg -o out.png --size 256 --iterations 300
-    # --init noise --optimizer adam --scales 1 --weights vgg16-offline --adam-beta2 B`:
-    # 0.999: 13.1 (the photo not yet visible), 0.99: 11.4, 0.95: 7.7, 0.9: 7.4, 0.8: 7.3;
-    # from the photo (--init content) 0.999: 6.58, 0.9: 6.27.
+    # Not torch's and optax's 0.999: from noise the first gradients dwarf the later ones, and
+    # a ~1000-step memory of them keeps Adam's steps tiny for hundreds of steps; see docs/adam.md.
     adam_beta2: float = _opt(FLOAT, 0.9, "Adam's second-moment decay (torch's and optax's default: "
                              "0.999, which from noise stalls for hundreds of steps)",
                              metavar="BETA2")

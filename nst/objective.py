@@ -37,9 +37,8 @@ class LossSpec:
     with n the Gram's normaliser (1 / C^4 'mse', 1 / (4 C^2) 'paper'). The covariance term is
     the Gram term's S part exactly (G - A = (S - S_t) + (mu mu^T - mu_t mu_t^T)); the mean term
     is the Gram's mean part, ||1 dmu^T + dmu 1^T||^2 ~= 2 C ||dmu||^2 to first order, for a
-    unit mean activation (torchvision-input VGG16's means are 0.3..1.4 at relu1_1..relu5_1 on
-    tubingen.jpg), so the same style weight suits both statistics (measured at the content
-    image of tubingen x starry_night, VGG16 at 192 px: meancov 0.4x the Gram loss).
+    unit mean activation (VGG16's are of that order), so the same style weight suits both
+    statistics (docs/losses.md has the measurements).
     Dividing the Gram by M makes targets from style images of another size comparable.
     With spatial guides (``--mask``, ``nst.masks``; Gatys et al. 2017's guided Grams), style s
     has a guide g_s on the output and h_s on its own image, pooled to each layer's grid, and

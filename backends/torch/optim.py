@@ -46,9 +46,8 @@ class TorchOptimization:
             # Strong-Wolfe line search keeps lr=1 steps stable from any init (the paper's
             # Caffe L-BFGS had none; neural-style runs without one and sometimes diverges).
             # tolerance_grad below zero: never stop on a small gradient. tolerance_change stays
-            # at torch's 1e-9: it also ends the line search's zoom once the bracket is that
-            # narrow; at -1 every zoom ran its 25 evaluations (measured: 2.0 s instead of
-            # 0.1 s per step at 128 px on 2 cores).
+            # at torch's default: it also ends the line search's zoom once the bracket is that
+            # narrow, and without it every zoom runs all its evaluations (docs/performance.md).
             self.optimizer = torch.optim.LBFGS(
                 [self.pixels], lr=settings.step_size, history_size=settings.lbfgs_history,
                 line_search_fn="strong_wolfe", tolerance_grad=-1)
@@ -91,10 +90,10 @@ class TorchOptimization:
         """Once the first steps have run, hand the allocator's cached blocks back to the driver.
 
         cuDNN's autotuner (``RunSettings.autotune``) tries each convolution's
-        algorithms with their workspaces on the first forward and backward at a new shape:
-        32.7 GiB at its peak for VGG16 at 512 px on an H200 (0.8 GiB without autotuning). torch's
-        caching allocator would keep all of it reserved for the rest of the process, away from
-        other processes and from JAX in this one; later steps need none of it.
+        algorithms with their workspaces on the first forward and backward at a new shape: far
+        more memory than the steps need (docs/performance.md#cudnn-autotune). torch's caching
+        allocator would keep all of it reserved for the rest of the process, away from other
+        processes and from JAX in this one; later steps need none of it.
         """
         if not self.autotune_memory_released:
             torch.cuda.empty_cache()
