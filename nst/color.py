@@ -64,12 +64,32 @@ def match_color_histogram(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     depend on the order of the colour channels; the symmetric root does not.
     The result is clipped to [0, 1], which perturbs the statistics only where the map overshoots.
     """
-    source_pixels = np.asarray(source, dtype=np.float64).reshape(-1, 3)
-    target_pixels = np.asarray(target, dtype=np.float64).reshape(-1, 3)
-    source_mean, target_mean = source_pixels.mean(0), target_pixels.mean(0)
-    source_cov = np.cov(source_pixels, rowvar=False) + _COVARIANCE_FLOOR * np.eye(3)
-    target_cov = np.cov(target_pixels, rowvar=False)
+    return recolor(source, *color_statistics(target))
+
+
+def color_statistics(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The RGB mean (3) and covariance (3 x 3) of an image's pixels."""
+    pixels = np.asarray(image, dtype=np.float64).reshape(-1, 3)
+    return pixels.mean(0), np.cov(pixels, rowvar=False)
+
+
+def blended_color_statistics(images: Sequence[np.ndarray], weights: Sequence[float]
+                             ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of the mixture of the images' pixels, image i drawn with weight
+    ``weights[i]`` (the weights sum to 1): the colours of a blend of style images."""
+    stats = [color_statistics(image) for image in images]
+    mean = sum((w * m for w, (m, _) in zip(weights, stats)), np.zeros(3))
+    second = sum((w * (c + np.outer(m, m)) for w, (m, c) in zip(weights, stats)), np.zeros((3, 3)))
+    return mean, second - np.outer(mean, mean)
+
+
+def recolor(source: np.ndarray, target_mean: np.ndarray, target_cov: np.ndarray) -> np.ndarray:
+    """``source`` mapped affinely to the given RGB mean and covariance (see
+    ``match_color_histogram``), clipped to [0, 1]."""
+    source_mean, source_cov = color_statistics(source)
+    source_cov = source_cov + _COVARIANCE_FLOOR * np.eye(3)
     transform = _symmetric_power(target_cov, 0.5) @ _symmetric_power(source_cov, -0.5)
+    source_pixels = np.asarray(source, dtype=np.float64).reshape(-1, 3)
     matched = (source_pixels - source_mean) @ transform.T + target_mean
     return np.clip(matched, 0.0, 1.0).reshape(np.shape(source)).astype(np.float32)
 

@@ -36,7 +36,7 @@ class Config:
     iterations: int = _opt(INT, 500, "optimisation steps (L-BFGS iterations or Adam steps) at the last "
                                 "scale; each coarser scale takes 0.3 of them")
     scales: int = _opt(INT, 0, "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
-                       "ending at --size; 0: auto, one scale from the content photo, else two "
+                       "ending at --size; 0: auto, one scale from the content photo (recolored or not), else two "
                        "when the smaller is at least 256 px (362, 512 at 512 px); 1: one scale")
     scale_iterations: tuple[int, ...] | None = _opt(OPTIONAL_INTS, None, "steps at each scale, coarsest first, e.g. 300,200,100; without it, 0.3 of "
               "--iterations at each coarser scale and --iterations at the last")
@@ -68,8 +68,10 @@ class Config:
         "for zero features, so every layer counts alike and weights suit any network), 'mse' "
         "(Gram / (C*H*W), mean squared error, as most tools) or 'paper' (1/(4 N^2 M^2) and "
         "1/2 sum of squares, Gatys et al. 2016)", choices=("relative", "mse", "paper"))
-    init: str = _opt(STR, "content", "starting image: content, noise (white noise, the paper), "
-                     "style, or the path of an image", metavar="{content,noise,style,PATH}")
+    init: str = _opt(STR, "content", "starting image: content, recolored (the content photo in "
+                     "the style images' colour mean and covariance), noise (white noise, the "
+                     "paper), style, or the path of an image",
+                     metavar="{content,recolored,noise,style,PATH}")
     optimizer: str = _opt(STR, "lbfgs", "lbfgs (the paper) or adam (less memory)",
                           choices=("lbfgs", "adam"))
     lr: float | None = _opt(OPTIONAL_FLOAT, None, "step size (default: 1.0 for lbfgs, 0.02 for adam)")

@@ -16,6 +16,8 @@ import math
 from nst.errors import NstError
 
 SCALE_STEP = math.sqrt(2)
+# Starting images that already have the photo's layout: coarse to fine does not pay from them.
+PHOTO_INITS = ("content", "recolored")
 # ``--scales 0`` (auto) adds the coarse scale only if it keeps at least this many pixels:
 # below it VGG's relu5_1 sees a map of under 16 x 16, too little for the layout to carry over.
 AUTO_SMALLEST_SIDE = 256
@@ -32,7 +34,7 @@ def scale_sizes(size: int, scales: int, init: str = "noise") -> tuple[int, ...]:
     """
     side = lambda k: max(1, round(size / SCALE_STEP**k))
     if scales == 0:
-        scales = 2 if init != "content" and side(1) >= AUTO_SMALLEST_SIDE else 1
+        scales = 2 if init not in PHOTO_INITS and side(1) >= AUTO_SMALLEST_SIDE else 1
     return tuple(side(k) for k in reversed(range(scales)))
 
 

@@ -27,6 +27,8 @@ from nst.normalize import normalize_params
 from nst.objective import LossSpec, Targets, term_scales
 
 T = TypeVar("T")
+# What --init may name besides the path of an image.
+INIT_NAMES = ("content", "recolored", "noise", "style")
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,7 @@ class StyleTransfer:
         content_image = img.load_image(content)
         self._check_cpu_memory(content_image, spec)
         init_file = None
-        if cfg.init not in ("content", "noise", "style"):
+        if cfg.init not in INIT_NAMES:
             init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
         self._inputs = Inputs(
             content=content_image,
@@ -250,6 +252,11 @@ class StyleTransfer:
         init, shape = self.cfg.init, self.scale.content.shape
         if init == "content":
             return self.scale.content_input.copy()
+        if init == "recolored":
+            # The photo's layout in the paintings' colours: the sky of a photo starts where the
+            # style's colour statistics want it, instead of in a local minimum of its own.
+            stats = color.blended_color_statistics(self.scale.styles, self.spec.style_blend)
+            return color.recolor(self.scale.content_input, *stats)
         if init == "noise":
             return np.random.default_rng(self.cfg.seed).random(shape, dtype=np.float32)
         source = self.scale.styles[0] if init == "style" else _prepared(self.inputs.init_file)

@@ -15,6 +15,16 @@ from nst.network import TINY, TORCHVISION, random_params
 SHALLOW = {"style_layers": ("relu1_1", "relu2_1"), "content_layers": ("relu2_1",)}
 
 
+def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
+    """Gradients, waves and a little noise in [0, 1]: activations like a photo's, not only
+    like noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    phase = rng.uniform(0, 6, 3)
+    base = 0.5 + 0.4 * np.sin(np.stack([x * 9 + phase[0], y * 7 + phase[1], (x + y) * 4 + phase[2]], -1))
+    return np.clip(base + 0.05 * rng.standard_normal((height, width, 3)), 0, 1).astype(np.float32)
+
+
 def tiny_weights_file(directory: Path) -> Path:
     """The tiny random VGG as a canonical .safetensors file, for `--weights PATH`."""
     path = directory / "tiny.safetensors"

@@ -12,7 +12,8 @@ from nst.backend import get_backend
 from nst.config import make_config
 from nst.network import TORCHVISION, VGG16, random_params
 from tests.conftest import installed_backends
-from tests.test_precision import final_loss, smooth_image
+from tests.helpers import smooth_image
+from tests.test_precision import final_loss
 
 pytestmark = pytest.mark.gpu
 

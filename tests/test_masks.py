@@ -15,7 +15,8 @@ from nst.masks import build_guides, load_masks, pooled
 from nst.network import TINY, TORCHVISION, random_params
 from tests.helpers import cli_files
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args
-from tests.test_parity import smooth_image, to_numpy
+from tests.helpers import smooth_image
+from tests.test_parity import to_numpy
 
 HEIGHT, WIDTH = 45, 61
 
@@ -52,8 +53,7 @@ def test_a_black_mask_is_refused():
 
 def network_and_images(backend_name):
     backend = get_backend(backend_name)
-    rng = np.random.default_rng(5)
-    content, image, *styles = (smooth_image(rng, HEIGHT, WIDTH) for _ in range(4))
+    content, image, *styles = (smooth_image(HEIGHT, WIDTH, seed) for seed in range(5, 9))
     return backend, content, image, styles
 
 

@@ -17,6 +17,7 @@ from nst.config import make_config
 from nst.network import CAFFE, TINY, TORCHVISION, random_params
 
 from tests.conftest import installed_backends
+from tests.helpers import smooth_image
 
 BACKENDS = installed_backends()
 TERMS = ("content", "style", "tv", "total")
@@ -45,9 +46,8 @@ class Case:
     def __init__(self, network: str, normalization: str, style_loss: str):
         params, arch, preprocess = load(network)
         height, width = NETWORKS[network]
-        rng = np.random.default_rng(7)
         self.content, self.image, *self.styles = (
-            smooth_image(rng, height, width) for _ in range(4))
+            smooth_image(height, width, seed) for seed in range(7, 11))
         self.spec = make_config(normalization=normalization, style_loss=style_loss, tv_weight=10.0,
                                 style_weight=1e3, style_blend=(0.25, 0.75)).loss_spec(2)
         self.outputs = {}
@@ -63,14 +63,6 @@ class Case:
                 "terms": backend.loss_terms(net, targets, self.image, self.spec),
                 "gradient": backend.loss_gradient(net, targets, self.image, self.spec),
             }
-
-
-def smooth_image(rng, height, width) -> np.ndarray:
-    """Gradients plus noise in [0, 1]: activations like a photo's, not only like noise."""
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    phase = rng.uniform(0, 6, 3)
-    base = 0.5 + 0.4 * np.sin(np.stack([x * 7 + phase[0], y * 5 + phase[1], (x + y) * 3 + phase[2]], -1))
-    return np.clip(base + 0.1 * rng.standard_normal((height, width, 3)), 0, 1).astype(np.float32)
 
 
 def style_targets_numpy(targets, style_loss: str) -> dict:

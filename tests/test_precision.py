@@ -10,15 +10,7 @@ from nst.backend import get_backend
 from nst.config import make_config
 from nst.network import TORCHVISION, VGG16, random_params
 from tests.conftest import installed_backends
-
-
-def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
-    """Gradients, waves and a little noise in [0, 1]: activations like a photo's."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width] / max(height, width)
-    phase = rng.uniform(0, 6, 3)
-    base = 0.5 + 0.4 * np.sin(np.stack([x * 9 + phase[0], y * 7 + phase[1], (x + y) * 4 + phase[2]], -1))
-    return np.clip(base + 0.05 * rng.standard_normal((height, width, 3)), 0, 1).astype(np.float32)
+from tests.helpers import smooth_image
 
 
 def final_loss(backend: str, device: str, precision: str, optimizer: str, size: int, steps: int) -> float:
