@@ -19,8 +19,9 @@ from pathlib import Path
 from bench.cell import describe_weights, image_sources
 from bench.environment import describe_environment
 from bench.report import add_comparisons, write_markdown, write_plot
-from nst.backend import DEVICE_NAME, REGISTRY
-from nst.cli import whole_numbers
+from nst.backend import REGISTRY
+from nst.devices import DEVICE_NAME
+from nst.option_kinds import whole_numbers
 from nst.config import option_choices
 from nst.network import ARCHS
 

@@ -77,11 +77,9 @@ def build(params, arch: Arch, content, style, content_layers, style_layers):
 class BaselineRun:
     """Adam or L-BFGS as in the tutorials; one `advance` step = one loss evaluation."""
 
+    compile_seconds = 0.0  # eager PyTorch: nothing compiles
+
     def __init__(self, params, arch, content, style, spec, optimizer: str, lr: float):
-        # The baseline's row is fp32: PyTorch's default lets cuDNN convolve in TF32 on NVIDIA
-        # GPUs, which would compare a TF32 loop with nst's true-fp32 cells.
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
         self.model, self.content_losses, self.style_losses = build(
             params, arch, content, style, dict(spec.content), dict(spec.style))
         self.content_weight = sum(w for _, w in spec.content)

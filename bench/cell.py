@@ -27,9 +27,10 @@ import numpy as np
 from bench.flops import step_flops
 from nst import hardware
 from nst import image as img
-from nst.backend import DEVICE_NAME, TORCHVISION, get_backend
+from nst.backend import get_backend
 from nst.config import make_config
-from nst.network import ARCHS, random_params
+from nst.errors import NstError
+from nst.network import ARCHS, TORCHVISION, random_params
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 IMAGES = REPOSITORY.parent / "shared" / "images"
@@ -84,34 +85,16 @@ def load_images(size: int):
     return content, img.resize_to(style, *content.shape[:2])
 
 
-def find_device(devices: list[str], requested: str) -> str | None:
-    """Which of a backend's ``devices`` (its names: 'cpu', 'cuda:0', 'gpu:0', ...) the
-    --device ``requested`` names, or None: auto is the first accelerator, else the CPU;
-    'cuda' and 'gpu' are one kind; without an index, the first of its kind."""
-    if requested == "auto":
-        return next((name for name in devices if not name.startswith("cpu")), devices[0])
-    kind, index = _kind_and_index(requested)
-    same_kind = [name for name in devices if _kind_and_index(name)[0] == kind]
-    return same_kind[index] if index < len(same_kind) else None
-
-
-def _kind_and_index(name: str) -> tuple[str | None, int]:
-    match = DEVICE_NAME.fullmatch(name)
-    if match is None:  # a platform nst does not name (jax may list others)
-        return None, 0
-    kind, index = match.groups()
-    return ("gpu" if kind == "cuda" else kind), int(index or 0)
-
-
 def unavailable_reason(spec: dict) -> str | None:
     """Why this machine cannot run the cell (no framework, no such device), or None."""
     framework = FRAMEWORKS[spec["backend"]]
     if importlib.util.find_spec(framework) is None:
         return f"{framework} is not installed"
     backend = get_backend("torch" if spec["backend"] == "baseline" else spec["backend"])
-    devices = backend.devices()
-    if find_device(devices, spec["device"]) is None:
-        return f"{backend.name} sees no {spec['device']} device here (it has {', '.join(devices)})"
+    try:
+        backend.resolve_device(spec["device"])  # refuses a device that is not here (NstError)
+    except NstError as error:
+        return str(error)
     return None
 
 
@@ -128,7 +111,7 @@ def run_cell(spec: dict) -> dict:
         backend = get_backend(spec["backend"])
         net = backend.load_network(params, arch, preprocess, loss_spec.layers, cfg.pooling, cfg.device)
         targets = backend.prepare_targets(net, content, [style], loss_spec)
-        run, device = backend.start(net, targets, content, loss_spec, cfg), net.device
+        run, device = backend.start(net, targets, content, loss_spec, cfg.run_settings()), net.device
     setup_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
@@ -152,7 +135,7 @@ def run_cell(spec: dict) -> dict:
         **spec, "status": "ok", "device_name": device,
         "bf16_emulated": hardware.bf16_emulated(spec["precision"], device), "height": height, "width": width,
         "setup_seconds": setup_seconds, "first_step_seconds": first_step_seconds,
-        "compile_seconds": getattr(run, "compile_seconds", None),
+        "compile_seconds": run.compile_seconds,
         "step_seconds_median": median, "step_seconds_iqr": quartiles[2] - quartiles[0],
         "step_flops": flops, "achieved_tflops": flops / median / 1e12,
         "peak_memory_bytes": _peak_memory(spec),
@@ -165,8 +148,11 @@ def _baseline(params, arch, content, style, loss_spec, cfg):
 
     from bench.baseline import BaselineRun
 
-    # The torch backend's devices, as the contract lists them (unavailable_reason checked it is there).
-    device = torch.device(find_device(get_backend("torch").devices(), cfg.device))
+    # The torch backend's device rules: a GPU that is not there is unavailable, not replaced by the CPU.
+    device = get_backend("torch").resolve_device(cfg.device)
+    # The baseline's row is fp32: PyTorch's default lets cuDNN convolve in TF32 on NVIDIA GPUs,
+    # which would compare a TF32 loop with nst's true-fp32 cells.
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)[None])).to(device)
     run = BaselineRun(params, arch, as_tensor(content), as_tensor(style), loss_spec, cfg.optimizer, cfg.step_size)
     return run, str(device)

@@ -1,6 +1,6 @@
 """`python -m bench.cudnn_autotune`: what cuDNN's autotuner costs in GPU memory and buys in speed.
 
-nst's PyTorch backend turns on ``torch.backends.cudnn.benchmark``: the first step at an image
+nst's PyTorch backend turns on cuDNN's autotuner (``RunSettings.autotune``): the first step at an image
 shape tries every convolution algorithm with its workspace and keeps the fastest. This runs
 the same L-BFGS run twice, each in a fresh process (the setting and the tuned algorithms are
 process-wide), with the autotuner on and off, and prints for each the peak GPU memory, the
@@ -10,6 +10,7 @@ memory still reserved after the run, and the step time after the first chunk. CU
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 import subprocess
 import sys
 import time
@@ -43,8 +44,8 @@ def measure(args) -> str:
     params, arch, preprocess = load_network_params(args.weights)
     backend = get_backend("torch")
     net = backend.load_network(params, arch, preprocess, spec.layers, cfg.pooling, "cuda")
-    torch.backends.cudnn.benchmark = args.autotune == "on"  # load_network turned it on
-    run = backend.start(net, backend.prepare_targets(net, content, [style], spec), content, spec, cfg)
+    settings = replace(cfg.run_settings(), autotune=args.autotune == "on")
+    run = backend.start(net, backend.prepare_targets(net, content, [style], spec), content, spec, settings)
     torch.cuda.synchronize()
     # advance returns the losses as floats, so each call ends with the GPU's work done.
     started = time.perf_counter()

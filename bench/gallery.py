@@ -25,7 +25,7 @@ from nst.backend import resolve_backend
 from nst.color import COLOR_MODES
 from nst.config import Config, make_config
 from nst.errors import NstError
-from nst.stylize import StyleTransfer
+from nst.stylize import Stopped, StyleTransfer
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 IMAGES = REPOSITORY.parent / "shared" / "images"  # as tests/conftest.py resolves them
@@ -33,8 +33,8 @@ CONTENT = "tubingen"
 FIGURE_2_STYLES = ("shipwreck", "starry_night", "the_scream")
 SWEEP_STYLE = "starry_night"
 STYLE_WEIGHTS = (1e4, 1e5, 1e6, 1e7)
-# Eight renders (the default-setting one is shared by three cells) at 128 px and 50 L-BFGS
-# steps took 590 s on 2 CPU cores that other jobs shared (load ~8); styles are clearly visible.
+# Eight renders (the default-setting one is shared by three cells): small and short enough
+# for a CPU, and the styles are clearly visible. Timings: docs/performance.md#the-gallery.
 DEFAULT_SIZE, DEFAULT_ITERATIONS = 128, 50
 
 # Layout of the sheet, in pixels.
@@ -81,8 +81,8 @@ def renderer(content: np.ndarray, styles: dict[str, np.ndarray], loaded_weights,
             transfer = StyleTransfer(cfg, backend, weights=loaded_weights)
             transfer.prepare(content, [styles[style]])
             result = transfer.run()
-            if result.stopped:
-                raise NstError(f"the {style} render stopped early ({result.stopped})")
+            if result.stopped is not Stopped.COMPLETED:
+                raise NstError(f"the {style} render stopped early ({result.stopped.value})")
             done[key] = np.clip(result.image, 0.0, 1.0)
             settings = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "defaults"
             log(f"{style} ({settings}): {time.perf_counter() - started:.0f} s")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.cell import image_sources, load_images
 from bench.environment import describe_environment
-from nst.cli import whole_numbers
+from nst.option_kinds import whole_numbers
 from nst.config import Config, make_config
 from nst.errors import NstError
 from nst.stylize import StyleTransfer

@@ -3,9 +3,9 @@
 On a GPU a step at 362 px can take nearly as long as one at 512 px (launch-bound), so the wall
 times there say little about a machine where a step costs its pixels. This reads the loss
 curves of a ``bench.multiscale`` JSON and charges every step at each size the given seconds
-(default: the 2-core CPU's measured L-BFGS steps, fp32, VGG16: 0.48 s at 256 px from
-bench/results/multiscale-cpu-noise-2026-11-26, 0.93 at 362 and 2.14 at 512 from
-multiscale-cpu-noise-1000-2026-11-26). For each schedule and seed it prints the share of the
+(default: the 2-core CPU's measured L-BFGS steps, fp32, VGG16, from
+bench/results/multiscale-cpu-noise-2026-11-26 and multiscale-cpu-noise-1000-2026-11-26; see
+docs/coarse-to-fine.md). For each schedule and seed it prints the share of the
 single-scale run's costed time that the schedule needs to reach the single-scale loss after
 each of ``--against`` steps, and the median over seeds ("never" counts as above every share).
 """
@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from bench.multiscale import describe_schedule, describe_share, median_share
-from nst.cli import whole_numbers
+from nst.option_kinds import whole_numbers
 
 CPU_SECONDS_PER_STEP = {256: 0.48, 362: 0.93, 512: 2.14}
 

@@ -1,8 +1,8 @@
 """The contract between the core and a backend, and the lazy registry of backends.
 
-The core owns images, configuration, weight files and the schedule; a backend owns arrays,
-the network, the losses and the optimiser loop. Images cross the boundary as float32 numpy
-arrays, H x W x 3, RGB in [0, 1]; parameters as the canonical numpy state_dict
+The core owns images, options, weight files and the schedule; a backend owns arrays, the
+network, the losses and the optimiser loop at one scale. Images cross the boundary as float32
+numpy arrays, H x W x 3, RGB in [0, 1]; parameters as the canonical numpy state_dict
 (``conv1_1.weight`` OIHW, ...). Registry entries are module paths imported on first use, so
 both backends live in one process and a missing one fails with the extra to install.
 """
@@ -11,55 +11,42 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
-from dataclasses import dataclass
-from typing import Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from nst.config import Config, LossSpec
 from nst.errors import NstError
 from nst.masks import Guides
-from nst.network import Arch
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """How an RGB [0,1] image becomes the network's input; it belongs to the weights.
-
-    input = (rgb[..., order] * scale - mean) / std, channel by channel.
-    torchvision: RGB, scale 1, ImageNet mean/std. Caffe: BGR, scale 255, mean pixel, std 1.
-    """
-
-    order: tuple[int, int, int] = (0, 1, 2)
-    scale: float = 1.0
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
-
-
-TORCHVISION = Preprocess()
-CAFFE = Preprocess(order=(2, 1, 0), scale=255.0, mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))
+from nst.network import Arch, Preprocess
+from nst.objective import LossSpec, Targets
+from nst.run_settings import RunSettings
 
 
 class Network(Protocol):
-    """A frozen feature extractor, cut after the deepest requested layer."""
+    """A frozen feature extractor on one device, cut after the deepest requested layer."""
 
     arch: Arch
     layers: tuple[str, ...]
-    device: str
+    device: str  # the device's name, e.g. 'cpu', 'cuda:0', 'gpu:0'
 
     def features(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """The requested layers' activations for one H x W x 3 image, each C x H' x W'."""
+        ...
 
 
 class Optimization(Protocol):
-    """A run in progress on the backend's device."""
+    """A run in progress at one scale, on the network's device."""
+
+    # Seconds spent compiling the step before the first ``advance`` (0 when nothing compiles).
+    compile_seconds: float
 
     def advance(self, steps: int) -> dict[str, float]:
         """Run ``steps`` more steps; return the loss terms content, style, tv and total."""
+        ...
 
     def image(self) -> np.ndarray:
         """The current image, H x W x 3 float32 (not clipped)."""
+        ...
 
 
 class Backend(Protocol):
@@ -67,29 +54,43 @@ class Backend(Protocol):
 
     def devices(self) -> list[str]:
         """Devices this backend can run on here, e.g. ['cpu', 'cuda:0']."""
+        ...
+
+    def resolve_device(self, device: str) -> Any:
+        """The framework's device for a ``--device`` value (``nst.devices``); NstError when
+        there is no such device here."""
+        ...
 
     def load_network(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
-                     layers: Sequence[str], pooling: str, device: str) -> Network: ...
+                     layers: Sequence[str], pooling: str, device: str) -> Network:
+        """The network cut after the deepest of ``layers``, its weights frozen on ``device``."""
+        ...
 
     def prepare_targets(self, net: Network, content: np.ndarray, styles: Sequence[np.ndarray],
-                        spec: LossSpec, guides: Guides | None = None):
-        """Content features and the blended style targets, kept on the device; with
+                        spec: LossSpec, guides: Guides | None = None) -> Targets:
+        """Content features and the blended style statistics, kept on the device; with
         ``guides`` (``nst.masks``), one guided Gram per style image and the output's guides."""
+        ...
 
-    def loss_terms(self, net: Network, targets, image: np.ndarray, spec: LossSpec) -> dict[str, float]:
-        """content, style, tv and total loss of ``image`` (for tests and reports)."""
+    def loss_terms(self, net: Network, targets: Targets, image: np.ndarray,
+                   spec: LossSpec) -> dict[str, float]:
+        """content, style, tv and total loss of ``image``, in fp32."""
+        ...
 
-    def loss_gradient(self, net: Network, targets, image: np.ndarray, spec: LossSpec) -> np.ndarray:
-        """d total / d image, H x W x 3 (for parity tests)."""
+    def loss_gradient(self, net: Network, targets: Targets, image: np.ndarray,
+                      spec: LossSpec) -> np.ndarray:
+        """d total / d image, H x W x 3, in fp32."""
+        ...
 
-    def start(self, net: Network, targets, init: np.ndarray, spec: LossSpec, cfg: Config) -> Optimization: ...
+    def start(self, net: Network, targets: Targets, init: np.ndarray, spec: LossSpec,
+              settings: RunSettings) -> Optimization:
+        """An optimisation from ``init``; any compilation happens here, not in ``advance``."""
+        ...
 
     def is_out_of_memory(self, error: Exception) -> bool:
         """Whether ``error`` is the framework saying a device (or host) allocation failed."""
+        ...
 
-
-# What --device may name besides auto (the JAX backend parses it; torch's own parser agrees).
-DEVICE_NAME = re.compile(r"(cpu|cuda|gpu|tpu)(?::(\d+))?")
 
 # name -> (module path, pip extra that provides it)
 REGISTRY: dict[str, tuple[str, str]] = {
@@ -98,18 +99,6 @@ REGISTRY: dict[str, tuple[str, str]] = {
 }
 DEFAULT_BACKEND = "torch"
 _loaded: dict[str, Backend] = {}
-
-
-def available_backends() -> list[str]:
-    """Registered backends whose framework is installed."""
-    out = []
-    for name in REGISTRY:
-        try:
-            get_backend(name)
-        except NstError:
-            continue
-        out.append(name)
-    return out
 
 
 def get_backend(name: str) -> Backend:

@@ -10,11 +10,11 @@ from pathlib import Path
 from nst import hardware
 from nst import image as img
 from nst.backend import REGISTRY, get_backend
-from nst.cli import EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
+from nst.config_args import EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
 from nst.config import make_config
 from nst.errors import NstError
 from nst.network import ARCHS
-from nst.stylize import Progress, Result, StyleTransfer
+from nst.stylize import Progress, Result, Stopped, StyleTransfer
 
 
 def _log(message: str) -> None:
@@ -69,10 +69,10 @@ def _run_and_write(transfer: StyleTransfer, output: Path) -> int:
     finally:  # an error's line then starts on a line of its own
         bar.close()
     img.save_image(result.image, output)
-    if result.stopped == "interrupted":
+    if result.stopped is Stopped.INTERRUPTED:
         _log(f"interrupted at step {result.steps}/{transfer.total_steps}; wrote the current image to {output}")
         return EXIT_INTERRUPTED
-    if result.stopped == "non-finite":
+    if result.stopped is Stopped.NON_FINITE:
         _log(f"error: the loss became non-finite after step {result.steps}; wrote the last finite "
              f"image to {output}; try a smaller --lr or --style-weight")
         return EXIT_USAGE

@@ -1,121 +1,111 @@
 """Every default of nst, once, with the help text the CLI is generated from.
 
 ``Config`` is a flat frozen dataclass: one field per user-facing option. The CLI builds its
-flags from the fields (name, type, default, ``help`` metadata), so a default changed here is
-changed everywhere. Presets are named sets of overrides applied before the user's own flags.
-
-``LossSpec`` is what the backends see: the loss terms already resolved to per-layer weights,
-so the two backends compute the same objective from the same numbers.
+flags from the fields (name, default, and the ``kind``, ``help`` and ``choices`` metadata), so
+a default changed here is changed everywhere. Presets are named sets of overrides applied
+before the user's own flags. ``Config.loss_spec`` resolves the options into the objective
+(``nst.objective.LossSpec``) that the backends see.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
-import os
 from dataclasses import dataclass, field, fields, replace
 
 from nst.color import COLOR_MODES
 from nst.errors import NstError
+from nst.network import PREPROCESSES
+from nst.objective import LossSpec, layer_weights
+from nst.option_kinds import (FLAG, FLOAT, INT, LAYERS, OPTIONAL_FLOAT, OPTIONAL_FLOATS,
+                              OPTIONAL_INTS, OPTIONAL_PATHS, STR, Kind)
+from nst.run_settings import RunSettings
 from nst.scales import scale_iterations, scale_sizes
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu4_2",)
-# Adam's first-moment decay, both backends (torch's and optax's default).
-ADAM_BETA1 = 0.9
 
 
-def _opt(default, help, choices=None, metavar=None):
-    return field(default=default, metadata={"help": help, "choices": choices, "metavar": metavar})
+def _opt(kind: Kind, default, help, choices=None, metavar=None):
+    return field(default=default, metadata={"kind": kind, "help": help, "choices": choices,
+                                            "metavar": metavar})
 
 
 @dataclass(frozen=True)
 class Config:
-    size: int = _opt(512, "longest side of the output in pixels")
-    iterations: int = _opt(500, "optimisation steps (L-BFGS iterations or Adam steps) at the last "
+    size: int = _opt(INT, 512, "longest side of the output in pixels")
+    iterations: int = _opt(INT, 500, "optimisation steps (L-BFGS iterations or Adam steps) at the last "
                                 "scale; each coarser scale takes 0.3 of them")
-    scales: int = _opt(0, "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
+    scales: int = _opt(INT, 0, "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
                        "ending at --size; 0: auto, one scale from the content photo, else two "
                        "when the smaller is at least 256 px (362, 512 at 512 px); 1: one scale")
-    scale_iterations: tuple[int, ...] | None = _opt(
-        None, "steps at each scale, coarsest first, e.g. 300,200,100; without it, 0.3 of "
+    scale_iterations: tuple[int, ...] | None = _opt(OPTIONAL_INTS, None, "steps at each scale, coarsest first, e.g. 300,200,100; without it, 0.3 of "
               "--iterations at each coarser scale and --iterations at the last")
-    content_weight: float = _opt(1.0, "alpha: weight of the content loss")
-    # With torchvision's [0,1]-normalised input, features are ~60x smaller than with the
-    # paper's Caffe input (0..255), so Gram terms are ~60^4 smaller; 1e6 gives a strongly styled result at the
-    # default "mse" normalisation (chosen by looking at tubingen x starry_night).
-    style_weight: float = _opt(1e6, "beta: weight of the style loss")
-    tv_weight: float = _opt(0.0, "weight of the total-variation smoothness loss")
-    content_layers: tuple[str, ...] = _opt(CONTENT_LAYERS, "layers whose features carry the content")
-    content_layer_weights: tuple[float, ...] | None = _opt(
-        None, "per-layer content weights (default: equal, summing to 1)")
-    style_layers: tuple[str, ...] = _opt(STYLE_LAYERS, "layers whose Gram matrices carry the style")
-    style_layer_weights: tuple[float, ...] | None = _opt(
-        None, "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)")
-    style_blend: tuple[float, ...] | None = _opt(
-        None, "weights of the style images in the blended Gram target (default: equal)")
-    style_scale: float = _opt(
-        1.0, "resize each style image so its longest side is this times --size before its "
+    content_weight: float = _opt(FLOAT, 1.0, "alpha: weight of the content loss")
+    # Far above the paper's beta: torchvision's [0,1]-normalised input makes features much
+    # smaller than the paper's Caffe input (0..255). Chosen by eye; see docs/losses.md.
+    style_weight: float = _opt(FLOAT, 1e6, "beta: weight of the style loss")
+    tv_weight: float = _opt(FLOAT, 0.0, "weight of the total-variation smoothness loss")
+    content_layers: tuple[str, ...] = _opt(LAYERS, CONTENT_LAYERS, "layers whose features carry the content")
+    content_layer_weights: tuple[float, ...] | None = _opt(OPTIONAL_FLOATS, None, "per-layer content weights (default: equal, summing to 1)")
+    style_layers: tuple[str, ...] = _opt(LAYERS, STYLE_LAYERS, "layers whose Gram matrices carry the style")
+    style_layer_weights: tuple[float, ...] | None = _opt(OPTIONAL_FLOATS, None, "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)")
+    style_blend: tuple[float, ...] | None = _opt(OPTIONAL_FLOATS, None, "weights of the style images in the blended Gram target (default: equal)")
+    style_scale: float = _opt(FLOAT, 1.0, "resize each style image so its longest side is this times --size before its "
         "features are taken (smaller: finer brush strokes)")
-    colors: str = _opt(
-        "style", "colours of the result (Gatys et al. 2017): style (the painting's), luminance "
+    colors: str = _opt(STR, "style", "colours of the result (Gatys et al. 2017): style (the painting's), luminance "
         "(transfer luminance only, keep the content's colours), histogram (recolour each style "
         "image to the content's colour mean and covariance first)", choices=COLOR_MODES)
-    style_loss: str = _opt(
-        "gram", "style statistic: 'gram' (Gram matrices, the paper) or 'meancov' (per-channel "
+    style_loss: str = _opt(STR, "gram", "style statistic: 'gram' (Gram matrices, the paper) or 'meancov' (per-channel "
         "means and covariances; comparable in scale to gram at the same --style-weight)",
         choices=("gram", "meancov"))
-    mask: tuple[str, ...] | None = _opt(
-        None, "spatial control: comma list of mask images, one per style image, white where "
+    mask: tuple[str, ...] | None = _opt(OPTIONAL_PATHS, None, "spatial control: comma list of mask images, one per style image, white where "
         "that style goes (one mask with two styles: the second takes the rest); resized to the "
         "output", metavar="MASK[,MASK...]")
-    style_mask: tuple[str, ...] | None = _opt(
-        None, "comma list of masks on the style images, one per style, white where to take the "
+    style_mask: tuple[str, ...] | None = _opt(OPTIONAL_PATHS, None, "comma list of masks on the style images, one per style, white where to take the "
         "style from (default: all of each)", metavar="MASK[,MASK...]")
     normalization: str = _opt(
-        "mse", "loss normalisation: 'mse' (Gram / (C*H*W), mean squared error, as most tools) "
-        "or 'paper' (1/(4 N^2 M^2) and 1/2 sum of squares, Gatys et al. 2016)",
-        choices=("mse", "paper"))
-    init: str = _opt("content", "starting image: content, noise (white noise, the paper), "
+        STR, "mse", "loss normalisation: 'relative' (each layer's term divided by its value "
+        "for zero features, so every layer counts alike and weights suit any network), 'mse' "
+        "(Gram / (C*H*W), mean squared error, as most tools) or 'paper' (1/(4 N^2 M^2) and "
+        "1/2 sum of squares, Gatys et al. 2016)", choices=("relative", "mse", "paper"))
+    init: str = _opt(STR, "content", "starting image: content, noise (white noise, the paper), "
                      "style, or the path of an image", metavar="{content,noise,style,PATH}")
-    optimizer: str = _opt("lbfgs", "lbfgs (the paper) or adam (less memory)",
+    optimizer: str = _opt(STR, "lbfgs", "lbfgs (the paper) or adam (less memory)",
                           choices=("lbfgs", "adam"))
-    lr: float | None = _opt(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)")
-    # Not torch's 0.999: from noise the first gradients are ~100x the later ones (RMS 0.90 at
-    # the noise, 0.008 after 300 steps at 256 px), and a ~1000-step memory of them keeps
-    # Adam's steps tiny for hundreds of steps. Loss after 300 steps at 256 px from noise,
-    # `nst stylize tubingen.jpg starry_night.jpg -o out.png --size 256 --iterations 300
-    # --init noise --optimizer adam --scales 1 --weights vgg16-offline --adam-beta2 B`:
-    # 0.999: 13.1 (the photo not yet visible), 0.99: 11.4, 0.95: 7.7, 0.9: 7.4, 0.8: 7.3;
-    # from the photo (--init content) 0.999: 6.58, 0.9: 6.27.
-    adam_beta2: float = _opt(0.9, "Adam's second-moment decay (torch's and optax's default: "
+    lr: float | None = _opt(OPTIONAL_FLOAT, None, "step size (default: 1.0 for lbfgs, 0.02 for adam)")
+    # Not torch's and optax's 0.999: from noise the first gradients dwarf the later ones, and
+    # a ~1000-step memory of them keeps Adam's steps tiny for hundreds of steps; see docs/adam.md.
+    adam_beta2: float = _opt(FLOAT, 0.9, "Adam's second-moment decay (torch's and optax's default: "
                              "0.999, which from noise stalls for hundreds of steps)",
                              metavar="BETA2")
-    lbfgs_history: int = _opt(50, "L-BFGS memory: number of past updates kept")
-    precision: str = _opt(
-        "fp32", "network arithmetic: fp32; tf32 (GPU matmuls in TensorFloat-32); bf16 (mixed "
+    lbfgs_history: int = _opt(INT, 50, "L-BFGS memory: number of past updates kept")
+    precision: str = _opt(STR, "fp32", "network arithmetic: fp32; tf32 (GPU matmuls in TensorFloat-32); bf16 (mixed "
         "precision: convolutions in bfloat16, Gram matrices and losses in fp32)",
         choices=("fp32", "tf32", "bf16"))
-    pooling: str = _opt("max", "pooling in the network: max (VGG) or avg (the paper)",
+    pooling: str = _opt(STR, "max", "pooling in the network: max (VGG) or avg (the paper)",
                         choices=("max", "avg"))
-    weights: str = _opt("auto", "network weights: auto, vgg19, vgg16, vgg16-offline, or a path "
+    weights: str = _opt(STR, "auto", "network weights: auto, vgg19, vgg16, vgg16-offline, or a path "
                         "to a .pth, .safetensors or .npz state_dict")
-    device: str = _opt("auto", "device: auto, cpu, cuda, cuda:N, gpu or tpu")
-    seed: int = _opt(0, "random seed (noise init); same seed, backend and device: same output")
-    save_every: int = _opt(0, "write an intermediate image every N steps next to the output "
+    preprocess: str = _opt(
+        STR, "auto", "how images become the network's input: torchvision (RGB in [0, 1], ImageNet "
+        "mean/std) or caffe (BGR in 0..255 minus the mean pixel, for Caffe-converted weights such "
+        "as vgg19-d01eb7cb.pth); auto: a named source's, a file's by its name, else by its "
+        "conv1_1 scale", choices=("auto", *PREPROCESSES))
+    device: str = _opt(STR, "auto", "device: auto, cpu, cuda, cuda:N, gpu or tpu")
+    seed: int = _opt(INT, 0, "random seed (noise init); same seed, backend and device: same output")
+    save_every: int = _opt(INT, 0, "write an intermediate image every N steps next to the output "
                            "(out_0100.png); 0: never")
-    print_every: int = _opt(10, "update the progress line every N steps")
-    ema: float = _opt(0.0, "return the exponential moving average of the iterates with this "
+    print_every: int = _opt(INT, 10, "update the progress line every N steps")
+    ema: float = _opt(FLOAT, 0.0, "return the exponential moving average of the iterates with this "
                       "decay (bias-corrected, updated every step), 0 <= DECAY < 1; 0: off",
                       metavar="DECAY")
-    normalize_network: bool = _opt(
-        False, "rescale the VGG as the paper did: each filter's mean activation over the "
+    normalize_network: bool = _opt(FLAG, False, "rescale the VGG as the paper did: each filter's mean activation over the "
                "content and style images becomes 1 (the features change scale, so the "
                "loss weights' scale changes too)")
 
     def __post_init__(self):
         for f in fields(self):
-            object.__setattr__(self, f.name, _checked_type(f.name, f.type, getattr(self, f.name)))
+            object.__setattr__(self, f.name, f.metadata["kind"].check(f.name, getattr(self, f.name)))
         for name in ("size", "iterations", "lbfgs_history", "print_every"):
             if getattr(self, name) < 1:
                 raise NstError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
@@ -154,7 +144,8 @@ class Config:
             raise NstError("no content and no style layers: nothing to optimise")
         if (self.mask or self.style_mask) and self.style_loss != "gram":
             raise NstError("--mask and --style-mask work with --style-loss gram only")
-        for name in ("style_loss", "normalization", "optimizer", "pooling", "precision", "colors"):
+        for name in ("style_loss", "normalization", "optimizer", "pooling", "precision", "colors",
+                     "preprocess"):
             choices = option_choices(name)
             if getattr(self, name) not in choices:
                 raise NstError(f"--{_flag(name)} must be one of {', '.join(choices)}, "
@@ -175,103 +166,24 @@ class Config:
             return self.lr
         return 1.0 if self.optimizer == "lbfgs" else 0.02
 
-    def loss_spec(self, n_styles: int = 1) -> "LossSpec":
+    def run_settings(self) -> RunSettings:
+        return RunSettings(self.optimizer, self.step_size, self.lbfgs_history, self.adam_beta2,
+                           self.ema, self.precision)
+
+    def loss_spec(self, n_styles: int = 1) -> LossSpec:
         blend = self.style_blend or (1.0,) * n_styles
         if len(blend) != n_styles:
             raise NstError(f"--style-blend has {len(blend)} weights for {n_styles} style images")
         if sum(blend) <= 0:
             raise NstError("--style-blend weights sum to zero")
         return LossSpec(
-            content=_scaled(self.content_layers, self.content_layer_weights, self.content_weight),
-            style=_scaled(self.style_layers, self.style_layer_weights, self.style_weight),
+            content=layer_weights(self.content_layers, self.content_layer_weights, self.content_weight),
+            style=layer_weights(self.style_layers, self.style_layer_weights, self.style_weight),
             tv=self.tv_weight,
             normalization=self.normalization,
             style_loss=self.style_loss,
             style_blend=tuple(b / sum(blend) for b in blend),
         )
-
-
-@dataclass(frozen=True)
-class LossSpec:
-    """The objective, resolved: total = sum content[l]*C_l + sum style[l]*E_l + tv*TV.
-
-    The formulas, shared by both backends and the numpy oracle (``nst.reference``), with
-    F the C x M feature matrix of a layer (C = N_l channels, M = H*W positions):
-      Gram           G = F F^T / M   (per-position average; the paper's sum is M*G)
-      style  'mse'   E = sum (G - A)^2 / C^4          == MSE of F F^T / (C*M)
-             'paper' E = sum (G - A)^2 / (4 C^2)      == 1/(4 N^2 M^2) sum (FF^T - AA^T)^2
-    With ``style_loss`` 'meancov' the style statistic is the per-channel mean and covariance,
-      mu = F 1 / M,  S = (F - mu)(F - mu)^T / M   (population covariance; G = S + mu mu^T),
-    compared with the targets mu_t = sum_i b_i mu_i and S_t = sum_i b_i S_i over the style
-    images (b = style_blend, as the Gram target is A = sum_i b_i G_i):
-             E = n * (2 C sum (mu - mu_t)^2 + sum (S - S_t)^2)
-    with n the Gram's normaliser (1 / C^4 'mse', 1 / (4 C^2) 'paper'). The covariance term is
-    the Gram term's S part exactly (G - A = (S - S_t) + (mu mu^T - mu_t mu_t^T)); the mean term
-    is the Gram's mean part, ||1 dmu^T + dmu 1^T||^2 ~= 2 C ||dmu||^2 to first order, for a
-    unit mean activation (torchvision-input VGG16's means are 0.3..1.4 at relu1_1..relu5_1 on
-    tubingen.jpg), so the same style weight suits both statistics (measured at the content
-    image of tubingen x starry_night, VGG16 at 192 px: meancov 0.4x the Gram loss).
-    Dividing the Gram by M makes targets from style images of another size comparable.
-    With spatial guides (``--mask``, ``nst.masks``; Gatys et al. 2017's guided Grams), style s
-    has a guide g_s on the output and h_s on its own image, pooled to each layer's grid, and
-      G_s = sum_p g_s(p)^2 F_p F_p^T / sum_p g_s(p)^2,   A_s likewise from style s and h_s,
-      E = sum_s r_s * (the 'mse' or 'paper' Gram error of G_s against A_s)
-    with r_s = b_s * mean(g_s) / sum_t b_t * mean(g_t) (blend weight times the region's share
-    of the output); a single all-white guide gives the plain Gram loss.
-    """
-
-    content: tuple[tuple[str, float], ...]
-    style: tuple[tuple[str, float], ...]
-    tv: float
-    normalization: str
-    style_blend: tuple[float, ...] = (1.0,)
-    style_loss: str = "gram"
-
-    @property
-    def layers(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys([n for n, _ in self.content] + [n for n, _ in self.style]))
-
-
-def style_normaliser(squared, channels, normalization: str):
-    """A squared style error scaled as ``LossSpec`` says: / C^4 ('mse') or / (4 C^2) ('paper').
-    For the backends' tensors and arrays alike (``nst.reference`` spells it out on its own)."""
-    return squared / channels**4 if normalization == "mse" else squared / (4 * channels**2)
-
-
-def _scaled(layers, weights, overall) -> tuple[tuple[str, float], ...]:
-    weights = weights or (1.0,) * len(layers)
-    total = sum(weights)
-    if layers and total <= 0:
-        raise NstError(f"layer weights for {', '.join(layers)} sum to zero")
-    return tuple((name, overall * w / total) for name, w in zip(layers, weights))
-
-
-def _is_kind(value, kind: str) -> bool:
-    """``value`` is of the annotation's scalar type (bool is not a number here; a path is a str)."""
-    if kind == "bool":
-        return isinstance(value, bool)
-    if kind == "str":
-        return isinstance(value, (str, os.PathLike))
-    numeric = {"int": numbers.Integral, "float": numbers.Real}[kind]  # numpy's scalars too
-    return isinstance(value, numeric) and not isinstance(value, bool)
-
-
-def _checked_type(name: str, annotation: str, value):
-    """``value`` if it fits the field's annotation (a list for a tuple becomes a tuple); else one
-    NstError. Values from the CLI always fit; this is for the library's keyword arguments."""
-    optional = annotation.endswith(" | None")
-    kind = annotation.removesuffix(" | None")
-    if value is None and optional:
-        return value
-    if kind.startswith("tuple["):
-        item_kind = kind[len("tuple["):-len(", ...]")]
-        if isinstance(value, (tuple, list)) and all(_is_kind(v, item_kind) for v in value):
-            return tuple(value)
-        raise NstError(f"option {name} must be a tuple or list of {item_kind} values, got {value!r}")
-    if not _is_kind(value, kind):
-        raise NstError(f"option {name} must be {'a whole number' if kind == 'int' else 'a ' + kind}, "
-                       f"got {value!r}")
-    return {"int": int, "float": float}.get(kind, lambda v: v)(value)
 
 
 def _field(name):

@@ -1,7 +1,8 @@
 """What the host CPU can do, read from the operating system (no torch or jax import).
 
 bf16 on a CPU is fast only with bf16 instructions (x86: AVX512_BF16 or AMX-BF16); without
-them PyTorch and XLA emulate it in software, many times slower than fp32.
+them it is emulated in software, many times slower than fp32 for PyTorch
+(docs/performance.md#bf16-on-a-cpu-without-bf16-instructions).
 """
 
 from __future__ import annotations

@@ -1,21 +1,15 @@
 """Refuse, before it starts, a CPU run that cannot fit in the machine's memory.
 
 Linux overcommits memory: a process that needs more than the machine has is usually not
-refused an allocation but killed by the kernel part way, with no message (``--size 30000``
-on a 24 GiB machine ended so, exit 137). A run whose estimated peak exceeds the machine's
-RAM plus swap is refused instead; runs that fit only with swap still run. Accelerators are
-not estimated: their frameworks refuse an allocation cleanly (``nst.stylize`` turns that
-into one line).
+refused an allocation but killed by the kernel part way, with no message. A run whose
+estimated peak exceeds the machine's RAM plus swap is refused instead; runs that fit only with
+swap still run. Accelerators are not estimated: their frameworks refuse an allocation cleanly
+(``nst.stylize`` turns that into one line).
 
-The estimate is a fixed part plus bytes per output pixel at the final size, measured as the
-peak RSS of ``nst stylize tubingen.jpg starry_night.jpg --scales 1 --weights vgg16-offline``
-(L-BFGS, 2-core CPU) at 256, 512 and 768 px (4:3, 12 steps) and 1536 px (3 steps): torch
-1093, 1515, 2245, 5542 MiB; JAX 993, 1942, 3361, 11314 MiB. Past the interpreter's ~0.9 GiB
-that is ~2.6 KiB per pixel for torch and ~4.8 KiB for JAX besides L-BFGS's pairs, which
-torch adds one per step (12 or 3 here) and optax allocates all at once (50). The slopes
-below are rounded down, so the estimate errs low (at 1536 px: 5.2 GiB for torch's 5.4
-measured with 3 pairs, 10.5 for JAX's 11.0). Another network or a cut after another layer
-scales the per-pixel part by its activations per pixel against VGG16's up to relu5_1.
+The estimate is a fixed part plus bytes per output pixel at the final size, fitted to the peak
+RSS of runs per backend and rounded down, so it errs low (docs/memory.md has the measurements).
+Another network or a cut after another layer scales the per-pixel part by its activations per
+pixel against VGG16's up to relu5_1, where it was measured.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""VGG16 and VGG19 described as data, with canonical layer names.
+"""VGG16 and VGG19 described as data, with canonical layer names, and the input preprocessing
+that belongs to a set of weights.
 
 A network is a list of blocks; each block is a run of 3x3 convolutions (given by their output
 channel counts) followed by a 2x2 pool. Layer names follow the paper's convention:
@@ -86,6 +87,31 @@ VGG19 = Arch(
 TINY = Arch("tiny", ((4, 4), (8, 8), (8, 8, 8), (16, 16, 16), (16, 16, 16)))
 
 ARCHS = {a.name: a for a in (VGG16, VGG19, TINY)}
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How an RGB [0,1] image becomes the network's input; it belongs to the weights.
+
+    input = (rgb[..., order] * scale - mean) / std, channel by channel.
+    torchvision: RGB, scale 1, ImageNet mean/std. Caffe: BGR, scale 255, mean pixel, std 1.
+    """
+
+    name: str
+    description: str
+    order: tuple[int, int, int] = (0, 1, 2)
+    scale: float = 1.0
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.description})"
+
+
+TORCHVISION = Preprocess("torchvision", "RGB in [0, 1], ImageNet mean/std")
+CAFFE = Preprocess("caffe", "BGR in 0..255 minus the mean pixel", order=(2, 1, 0), scale=255.0,
+                   mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))
+PREPROCESSES = {p.name: p for p in (TORCHVISION, CAFFE)}
 
 
 def infer_arch(params) -> Arch:

@@ -7,22 +7,24 @@ weights: writing results is the caller's job (the CLI writes atomically).
 
 from __future__ import annotations
 
+import enum
 import functools
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from nst import color
 from nst import image as img
 from nst import memory
-from nst.backend import Backend, resolve_backend
+from nst.backend import Backend, Network, resolve_backend
 from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
 from nst.masks import build_guides, load_masks
 from nst.normalize import normalize_params
+from nst.objective import LossSpec, Targets, term_scales
 
 
 @dataclass(frozen=True)
@@ -36,14 +38,43 @@ class Progress:
     image: Callable[[], np.ndarray]
 
 
+class Stopped(str, enum.Enum):
+    """How a run ended."""
+
+    COMPLETED = "completed"  # all steps ran
+    INTERRUPTED = "interrupted"  # Ctrl-C
+    NON_FINITE = "non-finite"  # the loss diverged; the image is the last finite iterate
+
+
 @dataclass
 class Result:
     image: np.ndarray
     steps: int
-    # None: all steps ran; "interrupted": Ctrl-C; "non-finite": the loss diverged and `image`
-    # is the last iterate whose loss was finite.
-    stopped: str | None = None
+    stopped: Stopped = Stopped.COMPLETED
     history: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What ``prepare`` read: the images at their own size and the masks."""
+
+    content: np.ndarray
+    styles: list[tuple[np.ndarray, str]]  # each style image with how messages name it
+    output_masks: list | None
+    style_masks: list | None
+    init_file: np.ndarray | None  # the --init image, when it is a file
+
+
+@dataclass(frozen=True)
+class Scale:
+    """One scale of the schedule: the images resized to it, and their targets there."""
+
+    size: int
+    content: np.ndarray  # the user's colours
+    content_input: np.ndarray  # what the network sees of it (after --colors)
+    styles: list[np.ndarray]
+    spec: LossSpec  # the objective at this scale ('relative' resolved against its targets)
+    targets: Targets
 
 
 def _out_of_memory_as_error(method):
@@ -75,11 +106,14 @@ class StyleTransfer:
         self.cfg = cfg or Config()
         self.backend = backend if hasattr(backend, "start") else resolve_backend(backend)
         self.log = log or (lambda message: None)
-        self.weights = weights or _load_weights(self.cfg.weights)
-        self.log(f"weights: {self.weights.name} ({self.weights.description})")
-        self.net = None
-        self.targets = None
-        self.history: list[dict] = []
+        self.weights = weights or _load_weights(self.cfg.weights, self.cfg.preprocess)
+        self.log(f"weights: {self.weights.name} ({self.weights.description}); "
+                 f"preprocessing: {self.weights.preprocessing}")
+        self.spec: LossSpec | None = None
+        self.inputs: Inputs | None = None
+        self.net: Network | None = None
+        self.scale: Scale | None = None
+        self.history: list[dict[str, Any]] = []
 
     @_out_of_memory_as_error
     def prepare(self, content, styles: Sequence, masks: Sequence | None = None,
@@ -99,16 +133,19 @@ class StyleTransfer:
         arch = self.weights.arch
         arch.check_layers(spec.layers)
         self.spec = spec
-        self.content_source = img.load_image(content)
-        self._check_cpu_memory()
-        self.style_sources = [(img.load_image(source), img.describe_source(source)) for source in styles]
-        self.output_masks = load_masks(cfg.mask if masks is None else masks, len(styles), "--mask",
-                                       complement=True)
-        self.style_masks = load_masks(cfg.style_mask if style_masks is None else style_masks,
-                                      len(styles), "--style-mask")
-        self.init_file = None
+        content_image = img.load_image(content)
+        self._check_cpu_memory(content_image)
+        init_file = None
         if cfg.init not in ("content", "noise", "style"):
-            self.init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
+            init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
+        self.inputs = Inputs(
+            content=content_image,
+            styles=[(img.load_image(source), img.describe_source(source)) for source in styles],
+            output_masks=load_masks(cfg.mask if masks is None else masks, len(styles), "--mask",
+                                    complement=True),
+            style_masks=load_masks(cfg.style_mask if style_masks is None else style_masks,
+                                   len(styles), "--style-mask"),
+            init_file=init_file)
         params = self.weights.params
         if cfg.normalize_network:
             # Measured on what the network sees at the final size (after --colors).
@@ -125,12 +162,12 @@ class StyleTransfer:
         self.use_scale(cfg.scale_sizes[0])
         return self
 
-    def _check_cpu_memory(self) -> None:
+    def _check_cpu_memory(self, content: np.ndarray) -> None:
         """Refuse a CPU run that cannot fit in this machine's memory (see ``nst.memory``)."""
         cfg = self.cfg
         on_cpu = (all(d.startswith("cpu") for d in self.backend.devices()) if cfg.device == "auto"
                   else cfg.device.startswith("cpu"))
-        height, width = img.longest_side_shape(*self.content_source.shape[:2], cfg.size)
+        height, width = img.longest_side_shape(*content.shape[:2], cfg.size)
         needed = memory.estimated_peak_bytes(self.backend.name, height * width, cfg.optimizer,
                                              cfg.lbfgs_history, self.weights.arch, self.spec.layers)
         machine = memory.machine_memory_bytes()
@@ -146,7 +183,7 @@ class StyleTransfer:
         recoloured to the content's colours. The first item keeps the user's colours.
         """
         min_side = 2 ** self.weights.arch.downsampling(self.spec.layers)
-        content = img.resize_longest(self.content_source, size)
+        content = img.resize_longest(self.inputs.content, size)
         coarser = size < self.cfg.size  # a coarse scale of a multi-scale run
         img.check_min_size(content.shape[:2], min_side, f"content image at {size} px",
                            "use fewer --scales or a larger --size" if coarser else
@@ -155,7 +192,7 @@ class StyleTransfer:
         # image gives finer strokes. Grams are per-position averages (LossSpec): any size works.
         style_size = max(1, round(self.cfg.style_scale * size))
         styles = []
-        for style, name in self.style_sources:
+        for style, name in self.inputs.styles:
             style = img.resize_longest(style, style_size)
             img.check_min_size(style.shape[:2], min_side, f"style image {name} at {style_size} px",
                                ("use fewer --scales, " if coarser else "use ") +
@@ -166,12 +203,16 @@ class StyleTransfer:
 
     def use_scale(self, size: int) -> None:
         """Content and styles for longest side ``size``, and their targets there."""
-        self.content, self.content_input, self.styles = self.inputs_at(size)
-        guides = build_guides(self.output_masks, self.style_masks, self.content.shape[:2], self.styles,
-                              self.weights.arch, [l for l, _ in self.spec.style], self.spec.style_blend)
-        self.targets = self.backend.prepare_targets(self.net, self.content_input, self.styles,
-                                                    self.spec, guides)
-        self.scale_size = size
+        content, content_input, styles = self.inputs_at(size)
+        guides = build_guides(self.inputs.output_masks, self.inputs.style_masks, content.shape[:2],
+                              styles, self.weights.arch, [l for l, _ in self.spec.style],
+                              self.spec.style_blend)
+        spec = self.spec
+        if spec.normalization == "relative":
+            spec = term_scales(self.net.features(content_input),
+                               [self.net.features(style) for style in styles], spec).rescale(spec)
+        targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides)
+        self.scale = Scale(size, content, content_input, styles, spec, targets)
 
     @property
     def total_steps(self) -> int:
@@ -179,18 +220,18 @@ class StyleTransfer:
 
     def output_image(self, image: np.ndarray) -> np.ndarray:
         """An optimised image as the user gets it (with --colors luminance, the content's colours)."""
-        content = self.content
+        content = self.scale.content
         if content.shape != image.shape:  # Ctrl-C while moving to the next scale
             content = img.resize_to(content, *image.shape[:2])
         return color.restore_content_colors(self.cfg.colors, image, content)
 
     def initial_image(self) -> np.ndarray:
-        init, shape = self.cfg.init, self.content.shape
+        init, shape = self.cfg.init, self.scale.content.shape
         if init == "content":
-            return self.content_input.copy()
+            return self.scale.content_input.copy()
         if init == "noise":
             return np.random.default_rng(self.cfg.seed).random(shape, dtype=np.float32)
-        source = self.styles[0] if init == "style" else self.init_file
+        source = self.scale.styles[0] if init == "style" else self.inputs.init_file
         return img.resize_to(source, shape[0], shape[1])
 
     @_out_of_memory_as_error
@@ -199,7 +240,7 @@ class StyleTransfer:
 
         Ctrl-C or a non-finite loss end the run early with the best image so far.
         """
-        if self.targets is None:
+        if self.scale is None:
             raise NstError("call prepare(content, styles) before run()")
         cfg, total = self.cfg, self.total_steps
         sizes = cfg.scale_sizes
@@ -207,26 +248,26 @@ class StyleTransfer:
         started = time.perf_counter()
         try:
             for index, (size, steps) in enumerate(zip(sizes, cfg.steps_per_scale)):
-                if self.scale_size != size:  # a later scale, or a second run()
+                if self.scale.size != size:  # a later scale, or a second run()
                     self.use_scale(size)
+                height, width = self.scale.content.shape[:2]
                 start_image = (self.initial_image() if index == 0
-                               else img.resize_to(last_good, *self.content.shape[:2]))
+                               else img.resize_to(last_good, height, width))
                 last_good = start_image
                 if len(sizes) > 1:
-                    self.log(f"scale {index + 1}/{len(sizes)}: "
-                             f"{self.content.shape[1]}x{self.content.shape[0]} px, {steps} steps")
-                optimization = self.backend.start(self.net, self.targets, start_image, self.spec, cfg)
-                compile_seconds = getattr(optimization, "compile_seconds", None)
-                if compile_seconds:
-                    self.log(f"compiled the optimisation step in {compile_seconds:.1f} s")
-                    started += compile_seconds  # progress times count optimisation only
+                    self.log(f"scale {index + 1}/{len(sizes)}: {width}x{height} px, {steps} steps")
+                optimization = self.backend.start(self.net, self.scale.targets, start_image,
+                                                  self.scale.spec, cfg.run_settings())
+                if optimization.compile_seconds:
+                    self.log(f"compiled the optimisation step in {optimization.compile_seconds:.1f} s")
+                    started += optimization.compile_seconds  # progress times count optimisation only
                 for chunk in chunk_sizes(steps, cfg.print_every, cfg.save_every, offset=done):
                     losses = optimization.advance(chunk)
                     current = optimization.image()
                     # The loss is that of an iterate inside the chunk; the image may have left
                     # the finite range in the chunk's last update, so both are checked.
                     if not (math.isfinite(losses["total"]) and np.isfinite(current).all()):
-                        return self._result(last_good, done, "non-finite")
+                        return self._result(last_good, done, Stopped.NON_FINITE)
                     done, last_good = done + chunk, current
                     seconds = time.perf_counter() - started
                     self.history.append({"step": done, "size": size, "seconds": seconds, **losses})
@@ -236,10 +277,10 @@ class StyleTransfer:
         except KeyboardInterrupt:
             if last_good is None:
                 last_good = self.initial_image()
-            return self._result(last_good, done, "interrupted")
-        return self._result(last_good, done, None)
+            return self._result(last_good, done, Stopped.INTERRUPTED)
+        return self._result(last_good, done, Stopped.COMPLETED)
 
-    def _result(self, image: np.ndarray, steps: int, stopped: str | None) -> Result:
+    def _result(self, image: np.ndarray, steps: int, stopped: Stopped) -> Result:
         return Result(self.output_image(image), steps, stopped, self.history)
 
 
@@ -256,10 +297,10 @@ def chunk_sizes(steps: int, print_every: int, save_every: int, offset: int = 0):
         done = stop
 
 
-def _load_weights(spec: str):
+def _load_weights(spec: str, preprocess: str):
     from nst.weights import load_weights
 
-    return load_weights(spec)
+    return load_weights(spec, preprocess=preprocess)
 
 
 def stylize(content, style, *, backend: str | None = None, preset: str = "default",
@@ -273,9 +314,9 @@ def stylize(content, style, *, backend: str | None = None, preset: str = "defaul
     styles = list(style) if isinstance(style, (list, tuple)) else [style]
     transfer = StyleTransfer(make_config(preset, **options), backend).prepare(content, styles)
     result = transfer.run(callback)
-    if result.stopped == "interrupted":
+    if result.stopped is Stopped.INTERRUPTED:
         raise KeyboardInterrupt
-    if result.stopped == "non-finite":
+    if result.stopped is Stopped.NON_FINITE:
         raise NonFiniteLoss(f"the loss became non-finite after step {result.steps}; "
                             f"try a smaller lr or style weight")
     return img.to_pil(result.image)

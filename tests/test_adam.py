@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nst.backend import get_backend
-from nst.config import ADAM_BETA1
+from nst.run_settings import ADAM_BETA1
 from tests.conftest import installed_backends
 from tests.helpers import tiny_problem
 
@@ -47,7 +47,7 @@ def test_adam_iterates_follow_the_update_with_the_given_beta2(backend_name, imag
                                                style_weight=1e4)
         gradient = lambda x: backend.loss_gradient(net, targets, x, spec)
         references[beta2] = numpy_adam(gradient, images["content"], cfg.step_size, beta2, STEPS)
-        run = backend.start(net, targets, images["content"], spec, cfg)
+        run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
         for step in range(STEPS):
             run.advance(1)
             assert np.abs(run.image() - references[beta2][step]).max() <= 1e-5, f"step {step + 1}"

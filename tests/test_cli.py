@@ -12,9 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from safetensors.numpy import load_file
 
 from nst import backend as backend_module
 from nst.cli import main
+from nst.weights.convert import to_torchvision
 from tests.helpers import cli_files, write_image
 
 
@@ -80,6 +82,27 @@ def test_every_option_runs(files, capsys, backend_name, option):
     assert (files[0] / "out.png").exists()
 
 
+@pytest.mark.parametrize("file_name, extra, preprocessing", [
+    ("tiny.safetensors", [], "torchvision (RGB in [0, 1], ImageNet mean/std), judged by its conv1_1 scale"),
+    ("vgg19-d01eb7cb.pth", [], "caffe (BGR in 0..255 minus the mean pixel), known by its file name"),
+    ("vgg19-d01eb7cb.pth", ["--preprocess", "torchvision"],
+     "torchvision (RGB in [0, 1], ImageNet mean/std), set by --preprocess"),
+])
+def test_weights_line_names_the_preprocessing(files, capsys, file_name, extra, preprocessing):
+    """neural-style-pt's Caffe VGG19 is known by its name; here the tiny VGG is saved under it."""
+    torch = pytest.importorskip("torch")
+    tmp, weights = files[0], files[3]
+    if file_name.endswith(".pth"):
+        state = to_torchvision(load_file(str(weights)))
+        torch.save({key: torch.from_numpy(value) for key, value in state.items()}, tmp / file_name)
+    args = stylize_args(files, *extra)
+    args[args.index("--weights") + 1] = tmp / file_name
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if line.startswith("nst: weights:")]
+    assert len(lines) == 1 and f"; preprocessing: {preprocessing}" in lines[0], err
+
+
 def test_init_from_a_file_and_two_blended_styles(files, capsys, backend_name):
     tmp, content, style, _ = files
     second = write_image(tmp / "style2.png", 30, 50, seed=3)
@@ -118,7 +141,7 @@ def test_help_lists_every_option_with_its_default(capsys):
                  "--tv-weight", "--content-layers", "--style-layers", "--init", "--optimizer",
                  "--lr", "--pooling", "--weights", "--device", "--seed", "--save-every",
                  "--print-every", "--preset", "gatys2016", "--colors", "--style-scale",
-                 "--style-loss", "--ema", "--normalize-network", "--adam-beta2"):
+                 "--style-loss", "--ema", "--normalize-network", "--adam-beta2", "--preprocess"):
         assert flag in text
     assert "(default: 512)" in text
 
@@ -147,6 +170,7 @@ def test_help_lists_every_option_with_its_default(capsys):
     (lambda a, t: a.extend(["--init", t / "nope.png"]), ["nope.png"]),
     (lambda a, t: a.extend(["--preset", "picasso"]), ["picasso"]),
     (lambda a, t: a.extend(["--colors", "sepia"]), ["--colors", "sepia"]),
+    (lambda a, t: a.extend(["--preprocess", "bgr"]), ["--preprocess", "bgr"]),
     (lambda a, t: a.extend(["--style-scale", "0"]), ["--style-scale"]),
     (lambda a, t: a.extend(["--style-scale", "0.1"]), ["style image", "style.png", "--style-scale"]),
     (lambda a, t: a.extend(["--style-loss", "histogram"]), ["histogram"]),

@@ -10,7 +10,7 @@ from nst import image as img
 from nst.backend import get_backend
 from nst.config import make_config
 from nst.errors import NstError
-from nst.stylize import StyleTransfer
+from nst.stylize import Stopped, StyleTransfer
 from tests.helpers import tiny_weights_file, write_image
 
 SIZE = 48
@@ -59,7 +59,7 @@ def test_style_scale_sets_the_style_size_and_changes_the_gram_targets(
         transfer.prepare(content, [red_style])
         assert seen["styles"][0].shape == (side, side, 3)  # the style is square
         assert seen["content"].shape == (34, SIZE, 3)  # the content is not rescaled
-        targets[scale] = grams(transfer.targets)
+        targets[scale] = grams(transfer.scale.targets)
     for scale in (0.5, 2.0):
         for layer, full in targets[1.0].items():
             difference = np.abs(targets[scale][layer] - full).max()
@@ -102,7 +102,7 @@ def test_histogram_style_target_has_the_content_mean_colour(
     assert len(seen["styles"]) == 2
     for style in seen["styles"]:
         np.testing.assert_allclose(style.reshape(-1, 3).mean(0), content_mean, atol=0.01)
-    assert transfer.run().stopped is None
+    assert transfer.run().stopped is Stopped.COMPLETED
 
 
 def test_default_colors_hand_the_style_over_unchanged(

@@ -23,7 +23,7 @@ STEPS = 5
 def start(backend_name: str, optimizer: str, ema: float, images):
     backend = get_backend(backend_name)
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer=optimizer, ema=ema, style_weight=1e4)
-    return backend.start(net, targets, images["content"], spec, cfg)
+    return backend.start(net, targets, images["content"], spec, cfg.run_settings())
 
 
 @pytest.fixture(scope="module")

@@ -37,9 +37,9 @@ def run(backend: str, optimizer: str, iterations: int):
                       weights="vgg16-offline", device="cpu", print_every=iterations)
     transfer = StyleTransfer(cfg, backend, weights=offline_weights())
     transfer.prepare(IMAGES / "tubingen.jpg", [IMAGES / "starry_night.jpg"])
-    before = transfer.backend.loss_terms(transfer.net, transfer.targets, transfer.initial_image(), transfer.spec)
+    before = transfer.backend.loss_terms(transfer.net, transfer.scale.targets, transfer.initial_image(), transfer.scale.spec)
     result = transfer.run()
-    after = transfer.backend.loss_terms(transfer.net, transfer.targets, result.image, transfer.spec)
+    after = transfer.backend.loss_terms(transfer.net, transfer.scale.targets, result.image, transfer.scale.spec)
     return before, after, result.image
 
 

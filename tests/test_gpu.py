@@ -8,9 +8,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from nst.backend import TORCHVISION, get_backend
+from nst.backend import get_backend
 from nst.config import make_config
-from nst.network import VGG16, random_params
+from nst.network import TORCHVISION, VGG16, random_params
 from tests.conftest import installed_backends
 from tests.test_precision import final_loss, smooth_image
 
@@ -69,7 +69,7 @@ def test_torch_gives_back_the_autotuner_memory_after_the_first_steps():
     import torch
 
     be, net, targets, content, spec = setup("torch", "gpu", size=512)
-    run = be.start(net, targets, content, spec, make_config(size=512, device="gpu"))
+    run = be.start(net, targets, content, spec, make_config(size=512, device="gpu").run_settings())
     run.advance(2)
     run.advance(2)
     # The autotuner's trial workspaces peak at 32.7 GiB here on an H200; one run's own

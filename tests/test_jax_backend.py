@@ -18,9 +18,9 @@ pytest.importorskip("optax")
 
 import jax  # noqa: E402
 
-from nst.backend import CAFFE, TORCHVISION, get_backend  # noqa: E402
+from nst.backend import get_backend  # noqa: E402
 from nst.errors import NstError  # noqa: E402
-from nst.network import TINY, random_params  # noqa: E402
+from nst.network import CAFFE, TINY, TORCHVISION, random_params  # noqa: E402
 from nst.backends.jax import optim  # noqa: E402
 from tests.helpers import tiny_problem  # noqa: E402
 
@@ -47,7 +47,7 @@ def test_a_run_of_chunks_compiles_the_step_once(backend, monkeypatch):
     monkeypatch.setattr(optim, "objective", lambda *a: traces.append(1) or traced_objective(*a))
     executables = optim._run_chunk._cache_size()
 
-    run = backend.start(net, targets, content, spec, cfg)
+    run = backend.start(net, targets, content, spec, cfg.run_settings())
     traced_in_start = len(traces)
     assert traced_in_start > 0 and run.compile_seconds > 0
     for chunk in (4, 4, 4, 4, 3):  # equal chunks, then a shorter remainder
@@ -58,9 +58,9 @@ def test_a_run_of_chunks_compiles_the_step_once(backend, monkeypatch):
 
 def test_a_second_run_with_equal_settings_reuses_the_executable(backend, images):
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer="adam")
-    backend.start(net, targets, images["content"], spec, cfg).advance(1)
+    backend.start(net, targets, images["content"], spec, cfg.run_settings()).advance(1)
     executables = optim._run_chunk._cache_size()
-    backend.start(net, targets, images["style"], spec, cfg).advance(2)
+    backend.start(net, targets, images["style"], spec, cfg.run_settings()).advance(2)
     assert optim._run_chunk._cache_size() == executables
 
 
@@ -121,7 +121,7 @@ def test_runs_are_bitwise_deterministic(backend, images, optimizer):
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer=optimizer, tv_weight=1.0)
     outcomes = []
     for _ in range(2):
-        run = backend.start(net, targets, images["content"], spec, cfg)
+        run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
         losses = [run.advance(3), run.advance(2)]
         outcomes.append((losses, run.image()))
     assert outcomes[0][0] == outcomes[1][0]
@@ -136,14 +136,14 @@ def test_optimizer_lowers_the_loss(backend, images, optimizer, steps, precision)
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer=optimizer, tv_weight=1.0,
                                         precision=precision)
     initial = backend.loss_terms(net, targets, images["content"], spec)["total"]
-    run = backend.start(net, targets, images["content"], spec, cfg)
+    run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
     final = run.advance(steps)["total"]
     assert np.isfinite(final) and final < 0.5 * initial
 
 
 def test_reported_losses_belong_to_the_returned_image(backend, images):
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer="lbfgs", tv_weight=1.0)
-    run = backend.start(net, targets, images["content"], spec, cfg)
+    run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
     reported = run.advance(4)
     recomputed = backend.loss_terms(net, targets, run.image(), spec)
     assert reported == pytest.approx(recomputed, rel=1e-6)
@@ -154,7 +154,7 @@ def test_reported_losses_belong_to_the_returned_image(backend, images):
 def test_donation_leaves_inputs_and_snapshots_intact(backend, images):
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer="adam")
     init = images["content"].copy()
-    run = backend.start(net, targets, init, spec, cfg)
+    run = backend.start(net, targets, init, spec, cfg.run_settings())
     before = run.image()
     run.advance(5)
     middle = run.image()
@@ -206,7 +206,7 @@ def test_step_convolutions_stay_on_xla_cpu_fast_path(backend, images):
     """Inside the step's loops every convolution takes an HWIO ("01io") kernel; an "01oi" one
     is what JAX's own conv gradient becomes there, and XLA:CPU runs it ~3x slower."""
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer="lbfgs")
-    run = backend.start(net, targets, images["content"], spec, cfg)
+    run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
     hlo = optim._run_chunk.lower(*run._static, run._image, run._opt_state, run._average, np.int32(1),
                                  net.params, targets).compile().as_text()
     assert "convolution(" in hlo and "01oi" not in hlo

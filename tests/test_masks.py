@@ -8,11 +8,11 @@ import pytest
 from PIL import Image
 
 from nst import reference
-from nst.backend import TORCHVISION, get_backend
+from nst.backend import get_backend
 from nst.config import make_config
 from nst.errors import NstError
 from nst.masks import build_guides, load_masks, pooled
-from nst.network import TINY, random_params
+from nst.network import TINY, TORCHVISION, random_params
 from tests.helpers import cli_files
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args
 from tests.test_parity import smooth_image, to_numpy

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst.backend import TORCHVISION, get_backend
+from nst.backend import get_backend
 from nst.config import make_config
-from nst.network import TINY, random_params
+from nst.network import TINY, TORCHVISION, random_params
 from nst.normalize import mean_activations, normalize_params, rescale
 from nst.stylize import StyleTransfer
 from tests.helpers import tiny_weights_file
@@ -73,7 +73,7 @@ def test_the_driver_optimises_with_the_normalised_network(backend_name, images, 
         cfg = make_config(size=48, iterations=2, weights=weights, normalize_network=normalize)
         transfer = StyleTransfer(cfg, backend_name, log=messages.append).prepare(images[0], [images[1]])
         assert np.isfinite(transfer.run().image).all()
-        nets[normalize] = mean_activations(transfer.net, [transfer.content, *transfer.styles])
+        nets[normalize] = mean_activations(transfer.net, [transfer.scale.content, *transfer.scale.styles])
     assert any("normalised the network" in m for m in messages)
     alive = nets[False]["relu4_2"] > 0
     np.testing.assert_allclose(nets[True]["relu4_2"][alive], 1.0, atol=1e-4)

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from nst import reference
-from nst.backend import CAFFE, TORCHVISION, get_backend
+from nst.backend import get_backend
 from nst.config import make_config
-from nst.network import TINY, random_params
+from nst.network import CAFFE, TINY, TORCHVISION, random_params
 
 from tests.conftest import installed_backends
 

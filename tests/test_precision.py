@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst.backend import TORCHVISION, get_backend
+from nst.backend import get_backend
 from nst.config import make_config
-from nst.network import VGG16, random_params
+from nst.network import TORCHVISION, VGG16, random_params
 from tests.conftest import installed_backends
 
 
@@ -28,7 +28,7 @@ def final_loss(backend: str, device: str, precision: str, optimizer: str, size: 
     be = get_backend(backend)
     net = be.load_network(random_params(VGG16, seed=1), VGG16, TORCHVISION, spec.layers, "max", device)
     targets = be.prepare_targets(net, content, [style], spec)
-    run = be.start(net, targets, content, spec, cfg)
+    run = be.start(net, targets, content, spec, cfg.run_settings())
     run.advance(steps)
     # Scored in fp32, so both runs are judged by the same arithmetic.
     return be.loss_terms(net, targets, run.image(), spec)["total"]

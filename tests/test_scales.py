@@ -8,9 +8,8 @@ import pytest
 from nst.config import make_config
 from nst.errors import NstError
 from nst.scales import scale_iterations, scale_sizes
-from nst.stylize import StyleTransfer, chunk_sizes
-from nst.network import TINY, random_params
-from nst.backend import TORCHVISION
+from nst.stylize import Stopped, StyleTransfer, chunk_sizes
+from nst.network import TINY, TORCHVISION, random_params
 from tests.helpers import cli_files
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args
 
@@ -68,7 +67,7 @@ def test_bad_scale_options_are_one_line_and_exit_2(files, capsys, extra, fragmen
 
 class TinyWeights:
     params, arch, preprocess = random_params(TINY, seed=0), TINY, TORCHVISION
-    name, description = "tiny", "tiny random VGG"
+    name, description, preprocessing = "tiny", "tiny random VGG", "torchvision"
 
 
 def smooth(height, width, seed):
@@ -92,7 +91,7 @@ def test_each_scale_starts_from_the_last_result_upsampled(backend_name):
     result = multi.run(lambda progress: seen.append((progress.step, progress.total)))
     assert [entry["size"] for entry in result.history] == [45] * 6 + [64] * 3
     assert seen == [(step, 9) for step in range(1, 10)]
-    assert result.image.shape == (48, 64, 3) and result.stopped is None
+    assert result.image.shape == (48, 64, 3) and result.stopped is Stopped.COMPLETED
 
     single = transfer(backend_name, size=64, scales=1, iterations=1)
     from_noise = single.run().history[0]["total"]

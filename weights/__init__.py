@@ -2,31 +2,38 @@
 
 ``load_weights`` turns a spec (``auto``, a source name from ``list_sources``, or a file path)
 into canonical parameters (``conv1_1.weight`` OIHW float32, ...) with their architecture and
-preprocessing. Named sources are converted once into ``cache_dir()/<name>.safetensors``.
+preprocessing (torchvision's or Caffe's input; a file's is known by its name or judged by its
+first layer, unless given). Named sources are converted once into
+``cache_dir()/<name>.safetensors``.
 """
 
 from __future__ import annotations
 
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from nst.backend import TORCHVISION, Preprocess
 from nst.errors import NstError
-from nst.network import Arch, infer_arch
+from nst.network import CAFFE, PREPROCESSES, TORCHVISION, Arch, Preprocess, infer_arch
 from nst.weights import offline
 from nst.weights.cache import cache_dir, cached_path, read_canonical, write_canonical
 from nst.weights.convert import from_flax, to_canonical, to_flax
 from nst.weights.formats import read_weights_file, write_weights_file
-from nst.weights.registry import SOURCES, WeightSource, describe_preprocess
+from nst.weights.registry import CAFFE_SHA256_PREFIXES, SOURCES, WeightSource
 from nst.weights.remote import DownloadError, download, source_url
 
 __all__ = ["LoadedWeights", "SourceInfo", "load_weights", "list_sources", "convert",
            "to_flax", "from_flax", "cache_dir"]
 
 AUTO_FIRST, AUTO_OFFLINE = "vgg19", "vgg16-offline"
+# torch hub names a file <name>-<first 8 hex digits of its sha256>.pth.
+HUB_SHA256_PREFIX = re.compile(r"-([0-9a-f]{8})[0-9a-f]*\.")
+# Mean |conv1_1.weight| below which a file is judged to want Caffe's 0..255 input: the geometric
+# mean of torchvision VGG16's and its Caffe-folded conversion's (1/(255 std) of it, ~1/58).
+CAFFE_CONV1_1_SCALE = 0.024
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,7 @@ class LoadedWeights:
     name: str
     description: str
     path: Path
+    preprocessing: str  # which preprocessing and how it was chosen, for the "weights:" log line
 
 
 @dataclass(frozen=True)
@@ -49,8 +57,19 @@ class SourceInfo:
     location: str
 
 
-def load_weights(spec: str = "auto", *, progress: bool = True) -> LoadedWeights:
-    """``auto``, a source name (vgg19, vgg16, vgg16-offline) or a weights file path."""
+def load_weights(spec: str = "auto", *, preprocess: str = "auto",
+                 progress: bool = True) -> LoadedWeights:
+    """``auto``, a source name (vgg19, vgg16, vgg16-offline) or a weights file path.
+
+    ``preprocess``: auto (the source's; a file's by its name, else by its conv1_1 scale),
+    torchvision or caffe (BGR in 0..255 minus the mean pixel).
+    """
+    if preprocess != "auto":
+        if preprocess not in PREPROCESSES:
+            raise NstError(f"unknown preprocessing {preprocess!r}; choose auto, {', '.join(PREPROCESSES)}")
+        loaded = load_weights(spec, progress=progress)
+        chosen = PREPROCESSES[preprocess]
+        return replace(loaded, preprocess=chosen, preprocessing=f"{chosen}, set by --preprocess")
     if spec == "auto":
         return _load_auto(progress)
     if spec in SOURCES:
@@ -68,7 +87,7 @@ def list_sources() -> list[SourceInfo]:
             description=source.description,
             available_here=_available_here(source),
             size_bytes=source.size_bytes,
-            preprocessing=describe_preprocess(source.preprocess),
+            preprocessing=str(source.preprocess),
             location=_location(source),
         )
         for source in SOURCES.values()
@@ -111,7 +130,8 @@ def _load_source(source: WeightSource, progress: bool) -> LoadedWeights:
     if arch.name != source.arch:
         raise NstError(f"{path} holds {arch.name} weights, but {source.name} is {source.arch}; "
                        "delete the file to rebuild it")
-    return LoadedWeights(params, arch, source.preprocess, source.name, source.description, path)
+    return LoadedWeights(params, arch, source.preprocess, source.name, source.description, path,
+                         f"{source.preprocess}, known for {source.name}")
 
 
 def _fetch_canonical(source: WeightSource, progress: bool) -> dict[str, np.ndarray]:
@@ -138,18 +158,23 @@ def _load_file(path: Path) -> LoadedWeights:
     except NstError as exc:
         raise NstError(f"{path}: {exc}") from None
     arch = infer_arch(params)
-    return LoadedWeights(params, arch, _file_preprocess(path), path.name,
-                         f"{arch.name} weights from {path}", path)
+    preprocess, how = _file_preprocess(path, params)
+    return LoadedWeights(params, arch, preprocess, path.name, f"{arch.name} weights from {path}",
+                         path, f"{preprocess}, {how}")
 
 
-def _file_preprocess(path: Path) -> Preprocess:
-    """A file carries no preprocessing: the registry's when it is a known source's file, else
-    torchvision's, which every format read here comes from (a Caffe-converted VGG needs CAFFE)."""
-    for source in SOURCES.values():
-        known_names = {f"{source.name}.safetensors"} | ({source.file_name} if source.url else set())
-        if path.name in known_names:
-            return source.preprocess
-    return TORCHVISION
+def _file_preprocess(path: Path, params: dict[str, np.ndarray]) -> tuple[Preprocess, str]:
+    """A file carries no preprocessing: a known file's by the sha256 prefix in its name, else
+    Caffe's when conv1_1 is scaled for 0..255 input (a conversion that folded torchvision's
+    normalisation into it). A VGG trained in Caffe has torchvision's conv1_1 scale (Caffe
+    VGG16's starts 0.429, 0.373, ...), so only its name tells it apart; else --preprocess caffe."""
+    known = {s.sha256_prefix: s.preprocess for s in SOURCES.values() if s.url} | CAFFE_SHA256_PREFIXES
+    match = HUB_SHA256_PREFIX.search(path.name)
+    if match and match.group(1) in known:
+        return known[match.group(1)], "known by its file name"
+    scale = float(np.abs(params["conv1_1.weight"]).mean())
+    judged = CAFFE if scale < CAFFE_CONV1_1_SCALE else TORCHVISION
+    return judged, f"judged by its conv1_1 scale ({scale:.3g})"
 
 
 def _available_here(source: WeightSource) -> bool:

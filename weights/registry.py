@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nst.backend import TORCHVISION, Preprocess
+from nst.network import CAFFE, TORCHVISION, Preprocess
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,6 @@ SOURCES: dict[str, WeightSource] = {
 }
 
 
-def describe_preprocess(preprocess: Preprocess) -> str:
-    if preprocess == TORCHVISION:
-        return "torchvision (RGB, ImageNet mean/std)"
-    return repr(preprocess)
+# neural-style-pt's VGGs, converted from the original Caffe models (github.com/jcjohnson/pytorch-vgg),
+# by the sha256 prefix that torch hub's naming puts in their names: vgg19-d01eb7cb.pth, vgg16-00b39a1b.pth.
+CAFFE_SHA256_PREFIXES = {"d01eb7cb": CAFFE, "00b39a1b": CAFFE}

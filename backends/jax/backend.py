@@ -7,14 +7,15 @@ from typing import Mapping, Sequence
 import jax
 import numpy as np
 
-from nst.backend import DEVICE_NAME, Preprocess
-from nst.config import Config, LossSpec
-from nst.errors import NstError
+from nst import devices
 from nst.masks import Guides
-from nst.network import Arch
+from nst.network import Arch, Preprocess
+from nst.objective import LossSpec, Targets
+from nst.run_settings import RunSettings
 from nst.backends.jax.compile_cache import enable_compilation_cache
-from nst.backends.jax.losses import Targets, blended_targets, objective
+from nst.backends.jax.losses import objective
 from nst.backends.jax.optim import JaxOptimization
+from nst.backends.jax.targets import blended_targets
 from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
 
 # The module and the spec are hashable values, so each jitted helper compiles once per
@@ -24,8 +25,6 @@ _targets = jax.jit(blended_targets, static_argnums=(0, 1))
 _terms = jax.jit(objective, static_argnums=(0, 1))
 _gradient = jax.jit(jax.grad(lambda *args: objective(*args)["total"], argnums=4),
                     static_argnums=(0, 1))
-
-_PLATFORM_NAMES = {"cpu": "CPU", "gpu": "GPU", "tpu": "TPU"}
 
 
 class JaxNetwork:
@@ -59,18 +58,13 @@ class JaxBackend:
     def resolve_device(self, device: str) -> jax.Device:
         if device == "auto":
             return jax.devices()[0]  # jax's default backend: TPU, else GPU, else CPU
-        match = DEVICE_NAME.fullmatch(device)
-        if match is None:
-            raise NstError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N, gpu or tpu")
-        platform = "gpu" if match.group(1) == "cuda" else match.group(1)
+        platform, index = devices.parse_device(device)
         found = _platform_devices(platform)
-        kind = _PLATFORM_NAMES[platform]
         if not found:
-            raise NstError(f"device {device!r} asked for, but jax sees no {kind} here; use --device cpu")
-        index = int(match.group(2) or 0)
-        if index >= len(found):
-            raise NstError(f"device {device!r} does not exist; this machine has {len(found)} {kind}(s)")
-        return found[index]
+            raise devices.none_here(device, "jax", platform)
+        if (index or 0) >= len(found):
+            raise devices.index_out_of_range(device, len(found), platform)
+        return found[index or 0]
 
     def load_network(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
                      layers: Sequence[str], pooling: str, device: str = "auto") -> JaxNetwork:
@@ -101,8 +95,8 @@ class JaxBackend:
         return np.asarray(_gradient(net.module, spec, net.params, targets, net.to_device(image)))
 
     def start(self, net: JaxNetwork, targets: Targets, init: np.ndarray, spec: LossSpec,
-              cfg: Config) -> JaxOptimization:
-        return JaxOptimization(net.module, net.params, targets, init, spec, cfg, net.jax_device)
+              settings: RunSettings) -> JaxOptimization:
+        return JaxOptimization(net.module, net.params, targets, init, spec, settings, net.jax_device)
 
 
 def device_name(device: jax.Device) -> str:

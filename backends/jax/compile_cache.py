@@ -1,8 +1,8 @@
 """JAX's persistent compilation cache, kept in nst's cache folder.
 
 A second run with the same network, settings and image shapes then loads its executables
-instead of compiling them: about a second per shape on this project's 2-core CPU, and 5 to 48 s
-measured on an H100, where a multi-scale run compiles once per scale.
+instead of compiling them (a multi-scale run compiles once per scale); compile times are in
+docs/performance.md.
 """
 
 from __future__ import annotations

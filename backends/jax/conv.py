@@ -5,7 +5,7 @@ Why: JAX's own transpose rule writes the input gradient as a convolution whose k
 indexed "OI" (no explicit transpose). At the top level of a program XLA:CPU canonicalises
 that into a transpose plus a fast Eigen convolution, but inside a while loop (our
 ``fori_loop`` of optimiser steps, and optax's line search) it does not and falls back to a
-naive loop nest: a VGG16 step measured 2.8x slower in the loop than outside it. Here the
+naive loop nest, much slower (docs/performance.md). Here the
 input gradient is the same mathematics, the forward convolution of the output gradient with
 the spatially flipped kernel whose in/out axes are swapped by an explicit transpose, which
 XLA keeps canonical everywhere. Results agree with ``jax.grad`` of the plain convolution to

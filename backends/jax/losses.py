@@ -1,4 +1,4 @@
-"""The objective of ``nst.config.LossSpec`` in JAX (formulas documented there).
+"""The objective of ``nst.objective.LossSpec`` in JAX (formulas documented there).
 
 Pure functions of one image's features (H x W x C, NHWC without the batch axis) and of the
 targets pytree. Grams and losses are fp32 even when the network ran in bfloat16
@@ -9,31 +9,13 @@ two round alike.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nst.config import LossSpec, style_normaliser
+from nst.objective import GUIDE_FLOOR, LossSpec, Targets, style_normaliser
 from nst.backends.jax.conv import HIGHEST, fp32_precision
 from nst.backends.jax.vgg import VGGFeatures, apply_features
-
-
-class Targets(NamedTuple):
-    """Content features (H x W x C) and the blended style statistics, on the network's device:
-    Grams (C x C) for ``style_loss`` 'gram', means (C) and covariances (C x C) for 'meancov'
-    (the others stay empty). A NamedTuple is a pytree, so targets go into jitted functions as
-    a plain argument."""
-
-    content: dict[str, jax.Array]
-    grams: dict[str, jax.Array]
-    means: dict[str, jax.Array] = {}
-    covs: dict[str, jax.Array] = {}
-    # Spatial guides (``nst.masks``): then ``grams`` holds S x C x C guided Grams per layer,
-    # ``guides`` the output's S x H x W guides per layer, ``region_weights`` the S weights.
-    guides: dict[str, jax.Array] = {}
-    region_weights: jax.Array | None = None
 
 
 def gram(features: jax.Array, precision: lax.Precision = HIGHEST) -> jax.Array:
@@ -49,10 +31,6 @@ def style_loss(features: jax.Array, target_gram: jax.Array, normalization: str,
     channels = float(features.shape[-1])  # a Python float: 512**4 overflows JAX's int32
     squared = jnp.sum((gram(features, precision) - target_gram) ** 2)
     return style_normaliser(squared, channels, normalization)
-
-
-# Guarding a guide that pooled away to nothing at a deep layer (its region is then skipped).
-GUIDE_FLOOR = 1e-8
 
 
 def guided_grams(features: jax.Array, guides: jax.Array, precision: lax.Precision = HIGHEST) -> jax.Array:
@@ -135,33 +113,3 @@ def objective(module: VGGFeatures, spec: LossSpec, params, targets: Targets,
     at the network's precision."""
     return loss_terms(apply_features(module, params, image), targets, image, spec,
                       fp32_precision(module.precision))
-
-
-def blended_targets(module: VGGFeatures, spec: LossSpec, params, content: jax.Array,
-                    styles: list[jax.Array], guides: dict | None = None) -> Targets:
-    """Content features and, per style layer, sum_i blend_i * Gram_i over the style images
-    (or sum_i blend_i * mean_i and sum_i blend_i * covariance_i for 'meancov')."""
-    content_features = {}
-    if spec.content:
-        out = apply_features(module, params, content)
-        content_features = {l: out[l] for l, _ in spec.content}
-    layers = [l for l, _ in spec.style]
-    grams, means, covs = {}, {}, {}
-    if guides is not None:
-        style_features = [apply_features(module, params, style) for style in styles]
-        for l in layers:
-            grams[l] = jnp.concatenate([guided_grams(out[l], g[l][None])
-                                        for out, g in zip(style_features, guides["styles"])])
-        return Targets(content_features, grams, guides=guides["output"],
-                       region_weights=guides["weights"])
-    zero = jnp.zeros((), jnp.float32)
-    for blend, style in zip(spec.style_blend, styles):
-        out = apply_features(module, params, style)
-        for l in layers:
-            if spec.style_loss == "meancov":
-                mean, cov = mean_cov(out[l])
-                means[l] = means.get(l, zero) + blend * mean
-                covs[l] = covs.get(l, zero) + blend * cov
-            else:
-                grams[l] = grams.get(l, zero) + blend * gram(out[l])
-    return Targets(content_features, grams, means, covs)

@@ -23,38 +23,21 @@ backend; the backend's loss_terms/loss_gradient and the targets stay in fp32.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from functools import partial
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nst.config import ADAM_BETA1, Config, LossSpec
-from nst.backends.jax.losses import Targets, objective
+from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, Targets
+from nst.run_settings import ADAM_BETA1, RunSettings
+from nst.backends.jax.losses import objective
 from nst.backends.jax.vgg import VGGFeatures
 
-# torch.optim.LBFGS's strong-Wolfe search tries at most 25 evaluations per iteration.
-LINESEARCH_STEPS = 25
 
-
-class Settings(NamedTuple):
-    """The part of ``Config`` the compiled step depends on (hashable: a static jit argument,
-    so a second run with equal settings and shapes reuses the executable)."""
-
-    optimizer: str
-    step_size: float
-    lbfgs_history: int
-    adam_beta2: float
-    ema: float = 0.0
-
-    @classmethod
-    def from_config(cls, cfg: Config) -> "Settings":
-        return cls(cfg.optimizer, cfg.step_size, cfg.lbfgs_history, cfg.adam_beta2, cfg.ema)
-
-
-def make_optimizer(settings: Settings) -> optax.GradientTransformation:
+def make_optimizer(settings: RunSettings) -> optax.GradientTransformation:
     if settings.optimizer == "adam":
         return optax.adam(settings.step_size, b1=ADAM_BETA1, b2=settings.adam_beta2)
     # Mirrors torch.optim.LBFGS(lr=step_size, line_search_fn="strong_wolfe") that the torch
@@ -72,11 +55,11 @@ def make_optimizer(settings: Settings) -> optax.GradientTransformation:
         learning_rate=settings.step_size,
         memory_size=settings.lbfgs_history,
         linesearch=optax.scale_by_zoom_linesearch(
-            max_linesearch_steps=LINESEARCH_STEPS, initial_guess_strategy="one"),
+            max_linesearch_steps=LINESEARCH_EVALUATIONS, initial_guess_strategy="one"),
     )
 
 
-def run_chunk(module: VGGFeatures, spec: LossSpec, settings: Settings, image: jax.Array,
+def run_chunk(module: VGGFeatures, spec: LossSpec, settings: RunSettings, image: jax.Array,
               opt_state, average: jax.Array | None, steps: jax.Array, params, targets: Targets):
     """``steps`` optimiser steps from ``image``; returns the new image, state, moving average
     (None without ema) and the loss terms of the new iterate (one extra forward pass per
@@ -124,9 +107,10 @@ _run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2), donate_argnums=(3, 4, 
 
 class JaxOptimization:
     def __init__(self, module: VGGFeatures, params, targets: Targets, init: np.ndarray,
-                 spec: LossSpec, cfg: Config, device: jax.Device):
-        settings = Settings.from_config(cfg)
-        self._static = (module.clone(precision=cfg.precision), spec, settings)
+                 spec: LossSpec, settings: RunSettings, device: jax.Device):
+        # The compiled step depends on the optimiser's settings only; cuDNN autotuning is torch's.
+        settings = replace(settings, autotune=True)
+        self._static = (module.clone(precision=settings.precision), spec, settings)
         self._params, self._targets = params, targets
         # A private copy on the device: donation must never write into the caller's array.
         self._image = jax.device_put(np.array(init, np.float32, copy=True), device)
@@ -135,8 +119,8 @@ class JaxOptimization:
         self._opt_state = jax.tree.map(
             partial(jnp.array, copy=True),
             jax.device_put(make_optimizer(settings).init(self._image), device))
-        self._ema, self._averaged_steps = cfg.ema, 0
-        self._average = jax.device_put(np.zeros_like(init, np.float32), device) if cfg.ema else None
+        self._ema, self._averaged_steps = settings.ema, 0
+        self._average = jax.device_put(np.zeros_like(init, np.float32), device) if settings.ema else None
         # Compile ahead of time (the first advance then finds the executable cached), so the
         # driver can report compile time once and keep it out of its per-step numbers.
         started = time.perf_counter()

@@ -18,8 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from nst.backend import Preprocess
-from nst.network import Arch
+from nst.network import Arch, Preprocess
 from nst.weights import to_flax
 from nst.backends.jax.conv import conv3x3, fp32_precision
 

@@ -7,13 +7,16 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
-from nst.backend import Preprocess
-from nst.config import Config, LossSpec
+from nst import devices
 from nst.errors import NstError
 from nst.masks import Guides
-from nst.network import Arch
-from nst.backends.torch.losses import Targets, gram, guided_grams, loss_terms, mean_cov
-from nst.backends.torch.optim import TorchOptimization, to_numpy, to_tensor
+from nst.network import Arch, Preprocess
+from nst.objective import LossSpec, Targets
+from nst.run_settings import RunSettings
+from nst.backends.torch.arrays import to_numpy, to_tensor
+from nst.backends.torch.losses import loss_terms
+from nst.backends.torch.optim import TorchOptimization
+from nst.backends.torch.targets import blended_targets
 from nst.backends.torch.vgg import VGGFeatures
 
 
@@ -45,62 +48,27 @@ class TorchBackend:
     def resolve_device(self, device: str) -> torch.device:
         if device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if device == "tpu":
+        platform, index = devices.parse_device(device)
+        if platform == "tpu":
             raise NstError("the torch backend does not run on TPUs; use --backend jax")
-        if device == "gpu":
-            device = "cuda"
-        try:
-            resolved = torch.device(device)
-        except RuntimeError:
-            raise NstError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N, gpu or tpu") from None
-        if resolved.type == "cuda":
-            count = torch.cuda.device_count()
-            if count == 0:
-                raise NstError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu")
-            if (resolved.index or 0) >= count:
-                raise NstError(f"device {device!r} does not exist; this machine has {count} CUDA GPU(s)")
-        elif resolved.type != "cpu":
-            raise NstError(f"unsupported device {device!r}; use auto, cpu, cuda, cuda:N or gpu")
-        return resolved
+        if platform == "cpu":
+            return torch.device("cpu")
+        count = torch.cuda.device_count()
+        if count == 0:
+            raise devices.none_here(device, "torch", platform)
+        if (index or 0) >= count:
+            raise devices.index_out_of_range(device, count, platform)
+        return torch.device("cuda" if index is None else f"cuda:{index}")
 
     def load_network(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
                      layers: Sequence[str], pooling: str, device: str = "auto") -> TorchNetwork:
         resolved = self.resolve_device(device)
-        if resolved.type == "cuda":
-            # Measured on an H100 (VGG19, 512 px): autotuned conv algorithms cut an L-BFGS tf32
-            # step from 14.1 to 10.9 ms; the image size is fixed during a run, so tuning pays once.
-            torch.backends.cudnn.benchmark = True
         module = VGGFeatures(params, arch, preprocess, layers, pooling).to(resolved)
         return TorchNetwork(module, resolved)
 
     def prepare_targets(self, net: TorchNetwork, content: np.ndarray, styles: Sequence[np.ndarray],
                         spec: LossSpec, guides: Guides | None = None) -> Targets:
-        device = net.torch_device
-        with torch.no_grad():
-            content_features = {}
-            if spec.content:
-                out = net.module(to_tensor(content, device))
-                content_features = {l: out[l] for l, _ in spec.content}
-            layers = [l for l, _ in spec.style]
-            grams, means, covs = {}, {}, {}
-            style_features = [net.module(to_tensor(style, device)) for style in styles]
-            if guides is not None:
-                as_tensor = lambda array: torch.from_numpy(np.asarray(array, np.float32)).to(device)
-                for l in layers:
-                    grams[l] = torch.cat([guided_grams(out[l], as_tensor(g[l])[None])
-                                          for out, g in zip(style_features, guides.styles)])
-                return Targets(content_features, grams,
-                               guides={l: as_tensor(guides.output[l]) for l in layers},
-                               region_weights=as_tensor(guides.weights))
-            for blend, out in zip(spec.style_blend, style_features):
-                for l in layers:
-                    if spec.style_loss == "meancov":
-                        mean, cov = mean_cov(out[l])
-                        means[l] = means.get(l, 0) + blend * mean[0]
-                        covs[l] = covs.get(l, 0) + blend * cov[0]
-                    else:
-                        grams[l] = grams.get(l, 0) + blend * gram(out[l])[0]
-        return Targets(content_features, grams, means, covs)
+        return blended_targets(net.module, content, styles, spec, guides, net.torch_device)
 
     def loss_terms(self, net: TorchNetwork, targets: Targets, image: np.ndarray,
                    spec: LossSpec) -> dict[str, float]:
@@ -116,5 +84,5 @@ class TorchBackend:
         return to_numpy(pixels.grad)
 
     def start(self, net: TorchNetwork, targets: Targets, init: np.ndarray, spec: LossSpec,
-              cfg: Config) -> TorchOptimization:
-        return TorchOptimization(net.module, targets, init, spec, cfg, net.torch_device)
+              settings: RunSettings) -> TorchOptimization:
+        return TorchOptimization(net.module, targets, init, spec, settings, net.torch_device)

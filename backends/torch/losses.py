@@ -1,10 +1,10 @@
-"""The objective of ``nst.config.LossSpec`` in torch (formulas documented there)."""
+"""The objective of ``nst.objective.LossSpec`` in torch (formulas documented there)."""
 
 from __future__ import annotations
 
 import torch
 
-from nst.config import LossSpec, style_normaliser
+from nst.objective import GUIDE_FLOOR, LossSpec, Targets, style_normaliser
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -12,10 +12,6 @@ def gram(features: torch.Tensor) -> torch.Tensor:
     n, c, h, w = features.shape
     flat = features.float().reshape(n, c, h * w)  # fp32 even when the network ran in bf16
     return flat @ flat.transpose(1, 2) / (h * w)
-
-
-# Guarding a guide that pooled away to nothing at a deep layer (its region is then skipped).
-GUIDE_FLOOR = 1e-8
 
 
 def guided_grams(features: torch.Tensor, guides: torch.Tensor) -> torch.Tensor:
@@ -62,7 +58,7 @@ def meancov_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: 
     return style_normaliser(combined, channels, normalization)
 
 
-def layer_style_loss(features: torch.Tensor, targets: "Targets", layer: str,
+def layer_style_loss(features: torch.Tensor, targets: Targets, layer: str,
                      spec: LossSpec) -> torch.Tensor:
     if targets.guides:
         return guided_style_loss(features, targets.guides[layer], targets.grams[layer],
@@ -83,7 +79,7 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return (dx + dy) / image.numel()
 
 
-def loss_terms(features: dict[str, torch.Tensor], targets: "Targets", image: torch.Tensor,
+def loss_terms(features: dict[str, torch.Tensor], targets: Targets, image: torch.Tensor,
                spec: LossSpec) -> dict[str, torch.Tensor]:
     zero = image.new_zeros(())
     content = sum((w * content_loss(features[l], targets.content[l], spec.normalization)
@@ -91,22 +87,3 @@ def loss_terms(features: dict[str, torch.Tensor], targets: "Targets", image: tor
     style = sum((w * layer_style_loss(features[l], targets, l, spec) for l, w in spec.style), zero)
     tv = spec.tv * tv_loss(image) if spec.tv else zero
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
-
-
-class Targets:
-    """Content features and the blended style statistics, on the network's device: Grams
-    for ``style_loss`` 'gram', means and covariances for 'meancov' (the others stay empty).
-    With spatial guides (``nst.masks``): per layer S x C x C guided Grams, one per style, the
-    output's S x H x W guides and the S region weights."""
-
-    def __init__(self, content: dict[str, torch.Tensor], grams: dict[str, torch.Tensor],
-                 means: dict[str, torch.Tensor] | None = None,
-                 covs: dict[str, torch.Tensor] | None = None,
-                 guides: dict[str, torch.Tensor] | None = None,
-                 region_weights: torch.Tensor | None = None):
-        self.content = content
-        self.grams = grams
-        self.means = means or {}
-        self.covs = covs or {}
-        self.guides = guides or {}
-        self.region_weights = region_weights

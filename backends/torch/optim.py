@@ -15,39 +15,45 @@ re-evaluates the closure at the point it starts from. Without ``ema`` nothing ch
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import numpy as np
 import torch
 
-from nst.config import ADAM_BETA1, Config, LossSpec
-from nst.backends.torch.losses import Targets, loss_terms
+from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, Targets
+from nst.run_settings import ADAM_BETA1, RunSettings
+from nst.backends.torch.arrays import to_numpy, to_tensor
+from nst.backends.torch.losses import loss_terms
 from nst.backends.torch.vgg import VGGFeatures
 
 
 class TorchOptimization:
+    compile_seconds = 0.0  # eager: nothing is compiled
+
     def __init__(self, net: VGGFeatures, targets: Targets, init: np.ndarray, spec: LossSpec,
-                 cfg: Config, device: torch.device):
-        self.net, self.targets, self.spec = net, targets, spec
+                 settings: RunSettings, device: torch.device):
+        self.net, self.targets, self.spec, self.settings = net, targets, spec, settings
         self.pixels = to_tensor(init, device).requires_grad_(True)
         self.last_terms: dict[str, torch.Tensor] = {}
-        self.autocast_bf16 = cfg.precision == "bf16"
-        self.ema = cfg.ema
+        self.autocast_bf16 = settings.precision == "bf16"
+        self.ema = settings.ema
         self.average = torch.zeros_like(self.pixels) if self.ema else None
         self.averaged_steps = 0
-        self.autotune_memory_released = not self.pixels.is_cuda
-        set_tf32(cfg.precision == "tf32")
-        if cfg.optimizer == "lbfgs":
+        self.autotune_memory_released = not (self.pixels.is_cuda and settings.autotune)
+        self.optimizer: torch.optim.Optimizer
+        if settings.optimizer == "lbfgs":
             # Strong-Wolfe line search keeps lr=1 steps stable from any init (the paper's
             # Caffe L-BFGS had none; neural-style runs without one and sometimes diverges).
             # tolerance_grad below zero: never stop on a small gradient. tolerance_change stays
-            # at torch's 1e-9: it also ends the line search's zoom once the bracket is that
-            # narrow; at -1 every zoom ran its 25 evaluations (measured: 2.0 s instead of
-            # 0.1 s per step at 128 px on 2 cores).
+            # at torch's default: it also ends the line search's zoom once the bracket is that
+            # narrow, and without it every zoom runs all its evaluations (docs/performance.md).
             self.optimizer = torch.optim.LBFGS(
-                [self.pixels], lr=cfg.step_size, history_size=cfg.lbfgs_history,
+                [self.pixels], lr=settings.step_size, history_size=settings.lbfgs_history,
                 line_search_fn="strong_wolfe", tolerance_grad=-1)
         else:
-            self.optimizer = torch.optim.Adam([self.pixels], lr=cfg.step_size,
-                                              betas=(ADAM_BETA1, cfg.adam_beta2))
+            self.optimizer = torch.optim.Adam([self.pixels], lr=settings.step_size,
+                                              betas=(ADAM_BETA1, settings.adam_beta2))
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
@@ -59,13 +65,19 @@ class TorchOptimization:
         return terms["total"]
 
     def advance(self, steps: int) -> dict[str, float]:
+        with run_flags(self.settings):
+            self._steps(steps)
+        self._release_autotune_memory()
+        return {k: float(v) for k, v in self.last_terms.items()}
+
+    def _steps(self, steps: int) -> None:
         if isinstance(self.optimizer, torch.optim.LBFGS):
             group = self.optimizer.param_groups[0]
             # One call runs `steps` iterations and keeps its curvature history across calls.
             # With an average to update, one iteration per call (see the module's docstring).
             per_call = 1 if self.ema else steps
             group["max_iter"] = per_call
-            group["max_eval"] = per_call * 25
+            group["max_eval"] = per_call * LINESEARCH_EVALUATIONS
             for _ in range(steps // per_call):
                 self.optimizer.step(self._closure)
                 self._update_average()
@@ -73,17 +85,15 @@ class TorchOptimization:
             for _ in range(steps):
                 self.optimizer.step(self._closure)
                 self._update_average()
-        self._release_autotune_memory()
-        return {k: float(v) for k, v in self.last_terms.items()}
 
     def _release_autotune_memory(self) -> None:
         """Once the first steps have run, hand the allocator's cached blocks back to the driver.
 
-        cuDNN's autotuner (``cudnn.benchmark``, set in backend.py) tries each convolution's
-        algorithms with their workspaces on the first forward and backward at a new shape:
-        32.7 GiB at its peak for VGG16 at 512 px on an H200 (0.8 GiB without autotuning). torch's
-        caching allocator would keep all of it reserved for the rest of the process, away from
-        other processes and from JAX in this one; later steps need none of it.
+        cuDNN's autotuner (``RunSettings.autotune``) tries each convolution's
+        algorithms with their workspaces on the first forward and backward at a new shape: far
+        more memory than the steps need (docs/performance.md#cudnn-autotune). torch's caching
+        allocator would keep all of it reserved for the rest of the process, away from other
+        processes and from JAX in this one; later steps need none of it.
         """
         if not self.autotune_memory_released:
             torch.cuda.empty_cache()
@@ -101,19 +111,17 @@ class TorchOptimization:
         return to_numpy(self.pixels.detach())
 
 
-def set_tf32(enabled: bool) -> None:
-    """TF32 is process-wide state in torch; each run sets it to what its precision asks."""
-    torch.backends.cuda.matmul.allow_tf32 = enabled
-    torch.backends.cudnn.allow_tf32 = enabled
-
-
-def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
-    """H x W x 3 numpy -> 1 x 3 x H x W float32 tensor on ``device``."""
-    array = np.ascontiguousarray(np.asarray(image, np.float32).transpose(2, 0, 1)[None])
-    return torch.from_numpy(array).to(device)
-
-
-def to_numpy(image: torch.Tensor) -> np.ndarray:
-    """1 x 3 x H x W -> a new H x W x 3 array (on CPU, .numpy() alone would share the
-    optimiser's storage and change under the caller's feet)."""
-    return np.array(image[0].permute(1, 2, 0).float().cpu().numpy())
+@contextlib.contextmanager
+def run_flags(settings: RunSettings) -> Iterator[None]:
+    """torch's process-wide TF32 and cuDNN-autotune switches as ``settings`` asks, for the
+    steps of one ``advance``; what the caller had is restored afterwards."""
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+             torch.backends.cudnn.benchmark)
+    tf32 = settings.precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
+    torch.backends.cudnn.benchmark = settings.autotune
+    try:
+        yield
+    finally:
+        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
+         torch.backends.cudnn.benchmark) = saved

@@ -9,8 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nst.backend import Preprocess
-from nst.network import Arch
+from nst.network import Arch, Preprocess
 
 
 class VGGFeatures(nn.Module):

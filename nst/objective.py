@@ -1,0 +1,139 @@
+"""The objective: what a backend minimises, defined once for both backends and the oracle.
+
+``LossSpec`` is the loss with its terms resolved to per-layer weights, so the two backends
+compute the same objective from the same numbers; ``Targets`` is the shape in which a backend
+keeps the targets of one run on its device (its arrays are the backend's own).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
+
+from nst.errors import NstError
+
+# Guards a guide that pooled away to nothing at a deep layer (its region is then skipped).
+GUIDE_FLOOR = 1e-8
+# The strong-Wolfe line search's most evaluations per L-BFGS iteration (torch.optim.LBFGS's).
+LINESEARCH_EVALUATIONS = 25
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """The objective, resolved: total = sum content[l]*C_l + sum style[l]*E_l + tv*TV.
+
+    The formulas, shared by both backends and the numpy oracle (``nst.reference``), with
+    F the C x M feature matrix of a layer (C = N_l channels, M = H*W positions):
+      Gram           G = F F^T / M   (per-position average; the paper's sum is M*G)
+      style  'mse'   E = sum (G - A)^2 / C^4          == MSE of F F^T / (C*M)
+             'paper' E = sum (G - A)^2 / (4 C^2)      == 1/(4 N^2 M^2) sum (FF^T - AA^T)^2
+    With ``style_loss`` 'meancov' the style statistic is the per-channel mean and covariance,
+      mu = F 1 / M,  S = (F - mu)(F - mu)^T / M   (population covariance; G = S + mu mu^T),
+    compared with the targets mu_t = sum_i b_i mu_i and S_t = sum_i b_i S_i over the style
+    images (b = style_blend, as the Gram target is A = sum_i b_i G_i):
+             E = n * (2 C sum (mu - mu_t)^2 + sum (S - S_t)^2)
+    with n the Gram's normaliser (1 / C^4 'mse', 1 / (4 C^2) 'paper'). The covariance term is
+    the Gram term's S part exactly (G - A = (S - S_t) + (mu mu^T - mu_t mu_t^T)); the mean term
+    is the Gram's mean part, ||1 dmu^T + dmu 1^T||^2 ~= 2 C ||dmu||^2 to first order, for a
+    unit mean activation (VGG16's are of that order), so the same style weight suits both
+    statistics (docs/losses.md has the measurements).
+    Dividing the Gram by M makes targets from style images of another size comparable.
+    With spatial guides (``--mask``, ``nst.masks``; Gatys et al. 2017's guided Grams), style s
+    has a guide g_s on the output and h_s on its own image, pooled to each layer's grid, and
+      G_s = sum_p g_s(p)^2 F_p F_p^T / sum_p g_s(p)^2,   A_s likewise from style s and h_s,
+      E = sum_s r_s * (the 'mse' or 'paper' Gram error of G_s against A_s)
+    with r_s = b_s * mean(g_s) / sum_t b_t * mean(g_t) (blend weight times the region's share
+    of the output); a single all-white guide gives the plain Gram loss.
+    """
+
+    content: tuple[tuple[str, float], ...]
+    style: tuple[tuple[str, float], ...]
+    tv: float
+    normalization: str
+    style_blend: tuple[float, ...] = (1.0,)
+    style_loss: str = "gram"
+
+    @property
+    def layers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([n for n, _ in self.content] + [n for n, _ in self.style]))
+
+
+def style_normaliser(squared, channels, normalization: str):
+    """A squared style error scaled as ``LossSpec`` says: / C^4 ('mse') or / (4 C^2) ('paper').
+    For the backends' tensors and arrays alike (``nst.reference`` spells it out on its own)."""
+    if normalization == "mse":
+        return squared / channels**4
+    if normalization == "paper":
+        return squared / (4 * channels**2)
+    # 'relative' reaches a backend only if the driver did not resolve it (TermScales.rescale).
+    raise ValueError(f"no style normaliser for {normalization!r}")
+
+
+def layer_weights(layers, weights, overall) -> tuple[tuple[str, float], ...]:
+    """(layer, overall * w / sum(weights)) per layer; equal weights when ``weights`` is None."""
+    weights = weights or (1.0,) * len(layers)
+    total = sum(weights)
+    if layers and total <= 0:
+        raise NstError(f"layer weights for {', '.join(layers)} sum to zero")
+    return tuple((name, overall * w / total) for name, w in zip(layers, weights))
+
+
+class Targets(NamedTuple):
+    """Content features and the blended style statistics of one run, as backend arrays.
+
+    ``grams`` per style layer for ``style_loss`` 'gram' (C x C), ``means`` (C) and ``covs``
+    (C x C) for 'meancov'; the others stay empty. With spatial guides (``nst.masks``),
+    ``grams`` holds S x C x C guided Grams per layer, one per style image, ``guides`` the
+    output's S x H x W guides per layer and ``region_weights`` the S region weights. A
+    NamedTuple is a JAX pytree, so the JAX backend passes it into jitted functions as is.
+    """
+
+    content: Mapping[str, Any]
+    grams: Mapping[str, Any]
+    means: Mapping[str, Any] = {}
+    covs: Mapping[str, Any] = {}
+    guides: Mapping[str, Any] = {}
+    region_weights: Any = None
+
+
+@dataclass(frozen=True)
+class TermScales:
+    """Each loss term's value for all-zero features of the image, per layer, under 'mse':
+    content mean(P^2) of the content features P, style ||A||^2 / C^4 of the blended Gram target
+    A. ``--normalization relative`` divides every term by its scale, so each term measures a
+    relative error and one weight suits any network, preprocessing and image pair."""
+
+    content: Mapping[str, float]
+    style: Mapping[str, float]
+
+    def rescale(self, spec: LossSpec) -> LossSpec:
+        """``spec`` (with 'mse' terms) with each layer's weight divided by its term's scale."""
+        return LossSpec(
+            content=tuple((l, w / self.content[l]) for l, w in spec.content),
+            style=tuple((l, w / self.style[l]) for l, w in spec.style),
+            tv=spec.tv, normalization="mse", style_blend=spec.style_blend,
+            style_loss=spec.style_loss)
+
+
+def term_scales(content_features: Mapping[str, np.ndarray],
+                style_features: Sequence[Mapping[str, np.ndarray]], spec: LossSpec) -> TermScales:
+    """``TermScales`` from the content's and the style images' C x H x W features. With masks
+    or 'meancov' the scale is still the plain blended Gram's: it sets a layer's weight, not
+    its statistic. A target that is all zeros keeps scale 1 (its layer's weight unchanged)."""
+
+    def floor(value: float) -> float:
+        return value if value > 0 else 1.0
+
+    def gram(features: np.ndarray) -> np.ndarray:
+        flat = np.asarray(features, np.float64).reshape(features.shape[0], -1)
+        return flat @ flat.T / flat.shape[1]
+
+    content = {l: floor(float(np.mean(np.square(content_features[l], dtype=np.float64))))
+               for l, _ in spec.content}
+    style = {}
+    for l, _ in spec.style:
+        target = sum(b * gram(f[l]) for b, f in zip(spec.style_blend, style_features))
+        style[l] = floor(float(np.sum(np.square(target)) / target.shape[0] ** 4))
+    return TermScales(content, style)
