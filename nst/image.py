@@ -163,7 +163,7 @@ def resize_longest(image: np.ndarray, size: int) -> np.ndarray:
     """Resize so the longest side is ``size`` px, keeping the aspect ratio (each side >= 1 px)."""
     if size < 1:
         raise NstError(f"image size must be at least 1 px, got {size}")
-    return resize_to(image, *longest_side_shape(*image.shape[:2], size))
+    return resize_to(image, *longest_side_shape(image.shape[0], image.shape[1], size))
 
 
 def resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -47,7 +47,7 @@ class Arch:
         return tuple(names)
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        shapes = {}
+        shapes: dict[str, tuple[int, ...]] = {}
         for name, cin, cout in self.convs:
             shapes[f"{name}.weight"] = (cout, cin, 3, 3)
             shapes[f"{name}.bias"] = (cout,)
@@ -56,7 +56,10 @@ class Arch:
     def channels(self, layer: str) -> int:
         """Output channels of a named layer."""
         self.check_layers([layer])
-        block, _, index = re.fullmatch(r"[a-z]+(\d+)_?(\d*)", layer).group(1, 1, 2)
+        match = re.fullmatch(r"[a-z]+(\d+)_?(\d*)", layer)
+        if match is None:  # check_layers has refused it already
+            raise NstError(f"unknown layer {layer!r}")
+        block, _, index = match.group(1, 1, 2)
         widths = self.blocks[int(block) - 1]
         return widths[int(index) - 1] if index else widths[-1]
 

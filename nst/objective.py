@@ -134,6 +134,6 @@ def term_scales(content_features: Mapping[str, np.ndarray],
                for l, _ in spec.content}
     style = {}
     for l, _ in spec.style:
-        target = sum(b * gram(f[l]) for b, f in zip(spec.style_blend, style_features))
+        target = np.sum([b * gram(f[l]) for b, f in zip(spec.style_blend, style_features)], axis=0)
         style[l] = floor(float(np.sum(np.square(target)) / target.shape[0] ** 4))
     return TermScales(content, style)

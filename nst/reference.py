@@ -81,7 +81,7 @@ def tv_loss(image: np.ndarray) -> float:
 def blended_grams(style_features: list[dict[str, np.ndarray]], spec: LossSpec) -> dict[str, np.ndarray]:
     """The style target of each layer: the blend-weighted sum of the styles' Grams."""
     return {
-        layer: sum(w * gram(f[layer]) for w, f in zip(spec.style_blend, style_features))
+        layer: np.sum([w * gram(f[layer]) for w, f in zip(spec.style_blend, style_features)], axis=0)
         for layer, _ in spec.style
     }
 
@@ -93,8 +93,8 @@ def blended_mean_covs(style_features: list[dict[str, np.ndarray]],
     out = {}
     for layer, _ in spec.style:
         stats = [mean_cov(f[layer]) for f in style_features]
-        out[layer] = (sum(w * m for w, (m, _) in zip(spec.style_blend, stats)),
-                      sum(w * c for w, (_, c) in zip(spec.style_blend, stats)))
+        out[layer] = (np.sum([w * m for w, (m, _) in zip(spec.style_blend, stats)], axis=0),
+                      np.sum([w * c for w, (_, c) in zip(spec.style_blend, stats)], axis=0))
     return out
 
 

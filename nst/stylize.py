@@ -12,7 +12,7 @@ import functools
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,8 @@ from nst.errors import NonFiniteLoss, NstError
 from nst.masks import build_guides, load_masks
 from nst.normalize import normalize_params
 from nst.objective import LossSpec, Targets, term_scales
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -104,16 +106,35 @@ class StyleTransfer:
     def __init__(self, cfg: Config | None = None, backend: str | Backend | None = None,
                  weights=None, log: Callable[[str], None] | None = None):
         self.cfg = cfg or Config()
-        self.backend = backend if hasattr(backend, "start") else resolve_backend(backend)
+        self.backend: Backend = (resolve_backend(backend) if backend is None or isinstance(backend, str)
+                                 else backend)
         self.log = log or (lambda message: None)
         self.weights = weights or _load_weights(self.cfg.weights, self.cfg.preprocess)
         self.log(f"weights: {self.weights.name} ({self.weights.description}); "
                  f"preprocessing: {self.weights.preprocessing}")
-        self.spec: LossSpec | None = None
-        self.inputs: Inputs | None = None
-        self.net: Network | None = None
-        self.scale: Scale | None = None
+        # Set by prepare (the first three) and by each scale's use_scale.
+        self._spec: LossSpec | None = None
+        self._inputs: Inputs | None = None
+        self._net: Network | None = None
+        self._scale: Scale | None = None
         self.history: list[dict[str, Any]] = []
+
+    @property
+    def spec(self) -> LossSpec:
+        """The objective as the options give it ('relative' unresolved; see ``Scale.spec``)."""
+        return _prepared(self._spec)
+
+    @property
+    def inputs(self) -> Inputs:
+        return _prepared(self._inputs)
+
+    @property
+    def net(self) -> Network:
+        return _prepared(self._net)
+
+    @property
+    def scale(self) -> Scale:
+        return _prepared(self._scale)
 
     @_out_of_memory_as_error
     def prepare(self, content, styles: Sequence, masks: Sequence | None = None,
@@ -132,13 +153,13 @@ class StyleTransfer:
         spec = cfg.loss_spec(len(styles))
         arch = self.weights.arch
         arch.check_layers(spec.layers)
-        self.spec = spec
+        self._spec = spec
         content_image = img.load_image(content)
-        self._check_cpu_memory(content_image)
+        self._check_cpu_memory(content_image, spec)
         init_file = None
         if cfg.init not in ("content", "noise", "style"):
             init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
-        self.inputs = Inputs(
+        self._inputs = Inputs(
             content=content_image,
             styles=[(img.load_image(source), img.describe_source(source)) for source in styles],
             output_masks=load_masks(cfg.mask if masks is None else masks, len(styles), "--mask",
@@ -156,20 +177,20 @@ class StyleTransfer:
             self.log("normalised the network: mean activations over the content and style "
                      "images are 1")
         # A normalised network depends on the images: load it again for every prepare.
-        if self.net is None or self.net.layers != spec.layers or cfg.normalize_network:
-            self.net = self.backend.load_network(params, arch, self.weights.preprocess,
+        if self._net is None or self._net.layers != spec.layers or cfg.normalize_network:
+            self._net = self.backend.load_network(params, arch, self.weights.preprocess,
                                                  spec.layers, cfg.pooling, cfg.device)
         self.use_scale(cfg.scale_sizes[0])
         return self
 
-    def _check_cpu_memory(self, content: np.ndarray) -> None:
+    def _check_cpu_memory(self, content: np.ndarray, spec: LossSpec) -> None:
         """Refuse a CPU run that cannot fit in this machine's memory (see ``nst.memory``)."""
         cfg = self.cfg
         on_cpu = (all(d.startswith("cpu") for d in self.backend.devices()) if cfg.device == "auto"
                   else cfg.device.startswith("cpu"))
-        height, width = img.longest_side_shape(*content.shape[:2], cfg.size)
+        height, width = img.longest_side_shape(content.shape[0], content.shape[1], cfg.size)
         needed = memory.estimated_peak_bytes(self.backend.name, height * width, cfg.optimizer,
-                                             cfg.lbfgs_history, self.weights.arch, self.spec.layers)
+                                             cfg.lbfgs_history, self.weights.arch, spec.layers)
         machine = memory.machine_memory_bytes()
         if on_cpu and needed and machine and needed > machine:
             raise NstError(f"--size {cfg.size} ({width}x{height} px) needs about "
@@ -212,7 +233,7 @@ class StyleTransfer:
             spec = term_scales(self.net.features(content_input),
                                [self.net.features(style) for style in styles], spec).rescale(spec)
         targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides)
-        self.scale = Scale(size, content, content_input, styles, spec, targets)
+        self._scale = Scale(size, content, content_input, styles, spec, targets)
 
     @property
     def total_steps(self) -> int:
@@ -231,7 +252,7 @@ class StyleTransfer:
             return self.scale.content_input.copy()
         if init == "noise":
             return np.random.default_rng(self.cfg.seed).random(shape, dtype=np.float32)
-        source = self.scale.styles[0] if init == "style" else self.inputs.init_file
+        source = self.scale.styles[0] if init == "style" else _prepared(self.inputs.init_file)
         return img.resize_to(source, shape[0], shape[1])
 
     @_out_of_memory_as_error
@@ -240,18 +261,19 @@ class StyleTransfer:
 
         Ctrl-C or a non-finite loss end the run early with the best image so far.
         """
-        if self.scale is None:
+        if self._scale is None:
             raise NstError("call prepare(content, styles) before run()")
         cfg, total = self.cfg, self.total_steps
         sizes = cfg.scale_sizes
-        last_good, done, self.history = None, 0, []
+        last_good: np.ndarray | None = None
+        done, self.history = 0, []
         started = time.perf_counter()
         try:
             for index, (size, steps) in enumerate(zip(sizes, cfg.steps_per_scale)):
                 if self.scale.size != size:  # a later scale, or a second run()
                     self.use_scale(size)
                 height, width = self.scale.content.shape[:2]
-                start_image = (self.initial_image() if index == 0
+                start_image = (self.initial_image() if last_good is None
                                else img.resize_to(last_good, height, width))
                 last_good = start_image
                 if len(sizes) > 1:
@@ -275,13 +297,18 @@ class StyleTransfer:
                         callback(Progress(done, total, losses, seconds,
                                           lambda: self.output_image(current)))
         except KeyboardInterrupt:
-            if last_good is None:
-                last_good = self.initial_image()
-            return self._result(last_good, done, Stopped.INTERRUPTED)
-        return self._result(last_good, done, Stopped.COMPLETED)
+            return self._result(self.initial_image() if last_good is None else last_good, done,
+                                Stopped.INTERRUPTED)
+        return self._result(_prepared(last_good), done, Stopped.COMPLETED)
 
     def _result(self, image: np.ndarray, steps: int, stopped: Stopped) -> Result:
         return Result(self.output_image(image), steps, stopped, self.history)
+
+
+def _prepared(value: T | None) -> T:
+    if value is None:
+        raise NstError("call prepare(content, styles) first")
+    return value
 
 
 def chunk_sizes(steps: int, print_every: int, save_every: int, offset: int = 0):
