@@ -163,7 +163,8 @@ def main(argv=None) -> int:
     write_markdown(report, args.out / f"{stem}.md")
     write_plot(report, args.out / f"{stem}.png")
     partial.unlink()
-    counts = {status: sum(c["status"] == status for c in results) for status in ("ok", "unavailable", "failed")}
+    counts = {status: sum(c["status"] == status for c in results)
+              for status in ("ok", "unavailable", "failed")}
     print(f"wrote {args.out / stem}.json, .md, .png ({report['wall_seconds']:.0f} s); "
           + ", ".join(f"{count} {status}" for status, count in counts.items()))
     if counts["failed"]:

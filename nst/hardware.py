@@ -49,4 +49,5 @@ def describe_cpu_bf16() -> str:
     found = sorted(flags & BF16_FLAGS)
     if found:
         return f"CPU bf16: native ({', '.join(found)})"
-    return "CPU bf16: emulated (no AVX512_BF16 or AMX), much slower than fp32; use --precision fp32 on the CPU"
+    return ("CPU bf16: emulated (no AVX512_BF16 or AMX), much slower than fp32; "
+            "use --precision fp32 on the CPU")

@@ -38,10 +38,12 @@ def test_quick_bench_writes_json_markdown_and_plot(tmp_path):
     assert not failed, "\n".join(line for c in failed for line in c["error"])
     measured = [c for c in report["cells"] if c["status"] == "ok"]
     # Only a framework that is not installed here may leave a cell unmeasured.
-    assert all(c["reason"].endswith("is not installed") for c in report["cells"] if c["status"] == "unavailable")
+    unavailable = [c for c in report["cells"] if c["status"] == "unavailable"]
+    assert all(c["reason"].endswith("is not installed") for c in unavailable)
     assert {c["backend"] for c in measured} >= {"baseline", "torch"}
     for cell in report["cells"]:
-        assert cell["weights"] == {"name": "vgg16-random", "description": "vgg16 with random He-init weights, seed 0"}
+        assert cell["weights"] == {"name": "vgg16-random",
+                                   "description": "vgg16 with random He-init weights, seed 0"}
         assert cell["images"] == bench_cell.image_sources() and set(cell["images"]) == {"content", "style"}
     for cell in measured:
         assert cell["step_seconds_median"] > 0 and cell["achieved_tflops"] > 0
@@ -86,7 +88,8 @@ def test_a_cell_that_crashes_is_failed_with_its_error_and_the_bench_exits_1(tmp_
     (hooks / "sitecustomize.py").write_text(CRASHING_SITECUSTOMIZE)
     (hooks / "crashing_backend.py").write_text(CRASHING_BACKEND)
     monkeypatch.setenv("PYTHONPATH", str(hooks))
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--backends", "jax", "--optimizers", "adam",
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--backends", "jax",
+                           "--optimizers", "adam",
                            "--out", str(tmp_path), "--name", "crash"],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 1, done.stdout + done.stderr
@@ -94,7 +97,8 @@ def test_a_cell_that_crashes_is_failed_with_its_error_and_the_bench_exits_1(tmp_
     [cell] = json.loads((tmp_path / "crash.json").read_text())["cells"]
     assert cell["status"] == "failed"
     assert cell["error"][-1] == "RuntimeError: simulated crash inside the backend"
-    assert any("load_network" in line for line in cell["error"])  # the traceback's frames, not just the message
+    # The traceback's frames, not just the message.
+    assert any("load_network" in line for line in cell["error"])
     assert cell["weights"]["name"] == "vgg16-random" and cell["images"] == bench_cell.image_sources()
     table = (tmp_path / "crash.md").read_text()
     assert "| jax | vgg16-random | 96 | adam | fp32 | FAILED: RuntimeError: simulated crash" in table
@@ -129,13 +133,14 @@ def test_a_bf16_cell_on_a_cpu_without_bf16_hardware_is_marked_emulated(tmp_path,
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")  # an AVX2-only EPYC
     monkeypatch.setattr(hardware, "CPUINFO", cpuinfo)
-    spec = {"backend": "torch", "size": 32, "optimizer": "adam", "precision": "bf16", "network": "vgg16-random",
-            "device": "cpu", "steps": 3, "chunk": 1, "seed": 0}
+    spec = {"backend": "torch", "size": 32, "optimizer": "adam", "precision": "bf16",
+            "network": "vgg16-random", "device": "cpu", "steps": 3, "chunk": 1, "seed": 0}
     result = {**bench_cell.run_cell(spec), "images": bench_cell.image_sources(),
               "weights": bench_cell.describe_weights("vgg16-random")}
     assert result["status"] == "ok" and result["bf16_emulated"] is True
     add_comparisons([result])
-    report = {"environment": describe_environment("cpu"), "quick": True, "wall_seconds": 1.0, "cells": [result]}
+    report = {"environment": describe_environment("cpu"), "quick": True, "wall_seconds": 1.0,
+              "cells": [result]}
     write_markdown(report, tmp_path / "bf16.md")
     table = (tmp_path / "bf16.md").read_text()
     assert "| torch | vgg16-random | 32 | adam | bf16 (emulated) |" in table
