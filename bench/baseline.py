@@ -77,6 +77,8 @@ def build(params, arch: Arch, content, style, content_layers, style_layers):
 class BaselineRun:
     """Adam or L-BFGS as in the tutorials; one `advance` step = one loss evaluation."""
 
+    compile_seconds = 0.0  # eager PyTorch: nothing compiles
+
     def __init__(self, params, arch, content, style, spec, optimizer: str, lr: float):
         self.model, self.content_losses, self.style_losses = build(
             params, arch, content, style, dict(spec.content), dict(spec.style))

@@ -1,5 +1,10 @@
 """One benchmark cell in a fresh process: `python -m bench.cell '<json spec>'` prints a JSON result.
 
+A cell this machine cannot run (its framework is not installed, its device is not here) prints
+status "unavailable" with the reason; one it can run prints status "ok" and its measurements.
+Anything else that goes wrong raises: the harness records the cell as failed with the last
+lines of the traceback.
+
 Phases, each timed on its own with the device synchronised (every `advance` returns Python
 floats, which waits for the device): weight loading; compile / first step; then `steps` steps
 in chunks, each chunk timed, giving the steady-state per-step median and spread and a
@@ -8,7 +13,9 @@ loss-versus-wall-time curve from which the harness reads the time to a target lo
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import resource
 import statistics
 import sys
@@ -18,12 +25,21 @@ from pathlib import Path
 import numpy as np
 
 from bench.flops import step_flops
+from nst import hardware
 from nst import image as img
 from nst.backend import get_backend
 from nst.config import make_config
+from nst.errors import NstError
 from nst.network import ARCHS, TORCHVISION, random_params
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+REPOSITORY = Path(__file__).resolve().parents[1]
+IMAGES = REPOSITORY.parent / "shared" / "images"
+PAPER_IMAGES = {"content": "tubingen.jpg", "style": "starry_night.jpg"}
+DEMO_IMAGES = {"content": "nst.demo's astronaut photo (scikit-image)",
+               "style": "nst.demo's generated painting"}
+# The framework each cell imports: without it the cell is unavailable, while a backend that is
+# installed but fails to import is a failure (get_backend reports both as "not installed").
+FRAMEWORKS = {"baseline": "torch", "torch": "torch", "jax": "jax"}
 
 
 def load_network_params(network: str):
@@ -38,10 +54,28 @@ def load_network_params(network: str):
     return loaded.params, loaded.arch, loaded.preprocess
 
 
+def describe_weights(network: str) -> dict[str, str]:
+    """The weights a cell uses, as reports name them, without loading them."""
+    from nst.weights import list_sources
+
+    if network.endswith("-random"):
+        return {"name": network, "description": f"{network.removesuffix('-random')} with random "
+                                                 "He-init weights, seed 0"}
+    sources = {source.name: source.description for source in list_sources()}
+    return {"name": network, "description": sources.get(network, f"weights file {network}")}
+
+
+def image_sources() -> dict[str, str]:
+    """The content and style images every cell uses, as reports name them: the paper's
+    photographs (relative to the repository) when ../shared/images is there, else nst's demo pair."""
+    if IMAGES.is_dir():
+        return {role: os.path.relpath(IMAGES / name, REPOSITORY) for role, name in PAPER_IMAGES.items()}
+    return dict(DEMO_IMAGES)
+
+
 def load_images(size: int):
     if IMAGES.is_dir():
-        content, style = IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg"
-        content, style = img.load_image(content), img.load_image(style)
+        content, style = (img.load_image(IMAGES / PAPER_IMAGES[role]) for role in ("content", "style"))
     else:
         from nst.demo import demo_content, demo_style
 
@@ -49,6 +83,19 @@ def load_images(size: int):
     content = img.resize_longest(content, size)
     # Style at the content's shape: the tutorial loop (the baseline) can only take that.
     return content, img.resize_to(style, *content.shape[:2])
+
+
+def unavailable_reason(spec: dict) -> str | None:
+    """Why this machine cannot run the cell (no framework, no such device), or None."""
+    framework = FRAMEWORKS[spec["backend"]]
+    if importlib.util.find_spec(framework) is None:
+        return f"{framework} is not installed"
+    backend = get_backend("torch" if spec["backend"] == "baseline" else spec["backend"])
+    try:
+        backend.resolve_device(spec["device"])  # refuses a device that is not here (NstError)
+    except NstError as error:
+        return str(error)
+    return None
 
 
 def run_cell(spec: dict) -> dict:
@@ -85,9 +132,10 @@ def run_cell(spec: dict) -> dict:
     height, width = content.shape[:2]
     flops = step_flops(arch, loss_spec.layers, height, width)
     return {
-        **spec, "device_name": device, "height": height, "width": width,
+        **spec, "status": "ok", "device_name": device,
+        "bf16_emulated": hardware.bf16_emulated(spec["precision"], device), "height": height, "width": width,
         "setup_seconds": setup_seconds, "first_step_seconds": first_step_seconds,
-        "compile_seconds": getattr(run, "compile_seconds", None),
+        "compile_seconds": run.compile_seconds,
         "step_seconds_median": median, "step_seconds_iqr": quartiles[2] - quartiles[0],
         "step_flops": flops, "achieved_tflops": flops / median / 1e12,
         "peak_memory_bytes": _peak_memory(spec),
@@ -100,7 +148,7 @@ def _baseline(params, arch, content, style, loss_spec, cfg):
 
     from bench.baseline import BaselineRun
 
-    # The torch backend's device rules: a GPU that is not there is skipped, not replaced by the CPU.
+    # The torch backend's device rules: a GPU that is not there is unavailable, not replaced by the CPU.
     device = get_backend("torch").resolve_device(cfg.device)
     # The baseline's row is fp32: PyTorch's default lets cuDNN convolve in TF32 on NVIDIA GPUs,
     # which would compare a TF32 loop with nst's true-fp32 cells.
@@ -126,5 +174,12 @@ def _peak_memory(spec) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def main(argv: list[str]) -> int:
+    spec = json.loads(argv[0])
+    reason = unavailable_reason(spec)
+    print(json.dumps({**spec, "status": "unavailable", "reason": reason} if reason else run_cell(spec)))
+    return 0
+
+
 if __name__ == "__main__":
-    print(json.dumps(run_cell(json.loads(sys.argv[1]))))
+    sys.exit(main(sys.argv[1:]))

@@ -6,6 +6,8 @@ import importlib.metadata
 import os
 import platform
 
+from nst import hardware
+
 
 def _version(package: str) -> str | None:
     try:
@@ -16,29 +18,25 @@ def _version(package: str) -> str | None:
 
 def _cpu_model() -> str:
     try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        with open("/proc/cpuinfo") as lines:
+            for line in lines:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
     return platform.processor()
 
 
 def _cpu_flags() -> list[str]:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                return sorted(f for f in flags if f.startswith(("avx512", "amx")))
-    except OSError:
-        pass
-    return []
+    """The AVX-512 and AMX flags: which vector and bf16 units the CPU cells could use."""
+    return sorted(f for f in hardware.cpu_flags() or () if f.startswith(("avx512", "amx")))
 
 
 def describe_environment(device: str) -> dict:
     env = {
         "device": device, "python": platform.python_version(), "platform": platform.platform(),
         "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "cpu_bf16_flags": _cpu_flags(),
+        "cpu_bf16": {True: "native", False: "emulated", None: "unknown"}[hardware.cpu_has_bf16()],
         "versions": {p: _version(p) for p in ("nst", "numpy", "torch", "jax", "jaxlib", "flax", "optax")},
         "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "XLA_FLAGS", "OPENBLAS_CORETYPE") if k in os.environ},
     }

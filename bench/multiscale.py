@@ -26,7 +26,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from bench.cell import load_images
+from bench.cell import image_sources, load_images
 from bench.environment import describe_environment
 from nst.option_kinds import whole_numbers
 from nst.config import Config, make_config
@@ -56,6 +56,8 @@ def parse_args(argv=None):
     parser.add_argument("--weights", default="vgg16-offline", help="network weights (default: vgg16-offline)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
     parser.add_argument("--name", help="file stem (default: multiscale-<device>-<date>)")
+    parser.add_argument("--notes", help="text written into the report (JSON and Markdown): how it was "
+                                        "run, what to read it with")
     return parser.parse_args(argv)
 
 
@@ -98,11 +100,12 @@ def benchmark(args) -> int:
         run(args, scales, (WARM_UP_STEPS,) * len(sizes))
     by_seed = [compare(args, schedules, seed) for seed in args.seeds]
     report = {"environment": describe_environment(args.device), "backend": args.backend,
-              "weights": args.weights, "size": args.size, "init": args.init,
+              "weights": args.weights, "images": image_sources(), "size": args.size, "init": args.init,
               "optimizer": args.optimizer, "precision": args.precision,
               **({"adam_beta2": args.adam_beta2} if args.optimizer == "adam" else {}),
               "single_scale_iterations": args.iterations, "seeds": list(args.seeds),
-              "by_seed": by_seed, "median_ratio": median_ratios(by_seed)}
+              "by_seed": by_seed, "median_ratio": median_ratios(by_seed),
+              **({"notes": args.notes} if args.notes else {})}
     stem = args.out / (args.name or f"multiscale-{args.device}-{date.today().isoformat()}")
     print(write_report(report, stem))
     return 0
@@ -167,6 +170,8 @@ def write_report(report: dict, stem: Path) -> str:
                   for r, m in zip(report["by_seed"][0]["multi"], report["median_ratio"])]
     path(".md").write_text(
         f"# Multi-scale vs single scale\n\n{summary}\n\n"
+        f"Images: content {report['images']['content']}, style {report['images']['style']}; "
+        f"weights: {report['weights']}.\n\n"
         + (f"{report['notes']}\n\n" if report.get("notes") else "")
         + "| coarse to fine: px x steps | seed | final loss | time to the target (share of single's) |\n"
         "| --- | --- | --- | --- |\n" + "\n".join(lines) + "\n")

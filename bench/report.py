@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nst.hardware import BF16_EMULATED
+
 # The target loss is the one the fp32 PyTorch cell reaches after this fraction of its steps,
 # so every cell is timed to the same quality.
 TARGET_FRACTION = 0.5
@@ -15,7 +17,7 @@ def _key(cell):
 
 def add_comparisons(cells: list[dict]) -> None:
     """Speed-up over the baseline loop and time to the fp32 PyTorch cell's target loss."""
-    measured = [c for c in cells if "skipped" not in c]
+    measured = [c for c in cells if c["status"] == "ok"]
     baseline = {_key(c): c for c in measured if c["backend"] == "baseline"}
     reference = {_key(c): c for c in measured if c["backend"] == "torch" and c["precision"] == "fp32"}
     for cell in measured:
@@ -37,8 +39,35 @@ def _fmt(value, pattern):
     return "-" if value is None else pattern.format(value)
 
 
+def _precision(cell) -> str:
+    return f"{cell['precision']} (emulated)" if cell.get("bf16_emulated") else cell["precision"]
+
+
+def _label(cell) -> str:
+    return f"{cell['backend']} {cell['optimizer']} {_precision(cell)}"
+
+
+def _not_measured(cell) -> str:
+    """Why a cell has no numbers: its status and reason or last error line."""
+    if cell["status"] == "unavailable":
+        return f"unavailable: {cell['reason']}"
+    return f"FAILED: {cell['error'][-1]}"
+
+
+def _inputs(cells: list[dict]) -> list[str]:
+    """One line each for the images and weights the cells used (usually one set of each)."""
+    if not cells:
+        return []
+    images = {(c["images"]["content"], c["images"]["style"]) for c in cells}
+    weights = {(c["weights"]["name"], c["weights"]["description"]) for c in cells}
+    return ["Images: " + "; ".join(f"content {content}, style {style}" for content, style in sorted(images))
+            + " (content at the cell's size, style resized to the content's shape).",
+            "Weights: " + "; ".join(f"{name} ({description})" for name, description in sorted(weights)) + "."]
+
+
 def write_markdown(report: dict, path: Path) -> None:
     env = report["environment"]
+    cells = report["cells"]
     lines = [f"# nst benchmark: {env.get('gpu') or env['cpu']} ({env['device']})", "",
              f"torch {env['versions'].get('torch')}, jax {env['versions'].get('jax')}, "
              f"{env['cpu_count']} CPU threads; {'quick' if report['quick'] else 'full'} matrix, "
@@ -46,13 +75,14 @@ def write_markdown(report: dict, path: Path) -> None:
              f"first step (IQR after ±); L-BFGS steps include their line-search evaluations; "
              f"TFLOP/s counts one forward and one input-gradient pass per step.", "",
              *([report["notes"], ""] if report.get("notes") else []),
+             *_inputs(cells), *([""] if cells else []),
              "| backend | network | size | optimizer | precision | setup s | first step s | "
              "step ms | TFLOP/s | x baseline | s to target | peak MB | final loss |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c in report["cells"]:
-        head = f"| {c['backend']} | {c['network']} | {c['size']} | {c['optimizer']} | {c['precision']} |"
-        if "skipped" in c:
-            lines.append(f"{head} skipped: {c['skipped']} |||||||||")
+    for c in cells:
+        head = f"| {c['backend']} | {c['network']} | {c['size']} | {c['optimizer']} | {_precision(c)} |"
+        if c["status"] != "ok":
+            lines.append(f"{head} {_not_measured(c).replace('|', '/')} |" + " |" * 7)
             continue
         lines.append(
             f"{head} {c['setup_seconds']:.2f} | {c['first_step_seconds']:.2f} | "
@@ -60,6 +90,13 @@ def write_markdown(report: dict, path: Path) -> None:
             f"{c['achieved_tflops']:.2f} | {_fmt(c['speedup_vs_baseline'], '{:.2f}')} | "
             f"{_fmt(c['seconds_to_target'], '{:.2f}')} | {c['peak_memory_bytes'] / 2**20:.0f} | "
             f"{c['final_losses']['total']:.4g} |")
+    if any(c.get("bf16_emulated") for c in cells):
+        lines += ["", f"bf16 (emulated): {BF16_EMULATED}."]
+    failed = [c for c in cells if c["status"] == "failed"]
+    if failed:
+        lines += ["", "## Failed cells"]
+    for c in failed:
+        lines += ["", f"{_label(c)}, {c['network']} at {c['size']} px:", "```", *c["error"], "```"]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -69,12 +106,14 @@ def write_plot(report: dict, path: Path) -> None:
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    cells = [c for c in report["cells"] if "skipped" not in c]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    cells = [c for c in report["cells"] if c["status"] == "ok"]
+    not_measured = [f"{_label(c)} {c['size']} px: {_not_measured(c)}"
+                    for c in report["cells"] if c["status"] != "ok"]
+    listing = 0.15 * len(not_measured)  # inches under the axes, one line per cell without numbers
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5 + listing))
     series = {}
     for c in cells:
-        label = f"{c['backend']} {c['optimizer']} {c['precision']}"
-        series.setdefault(label, []).append((c["size"], c["step_seconds_median"] * 1e3))
+        series.setdefault(_label(c), []).append((c["size"], c["step_seconds_median"] * 1e3))
     for label, points in sorted(series.items()):
         points.sort()
         left.plot(*zip(*points), marker="o", label=label)
@@ -86,13 +125,15 @@ def write_plot(report: dict, path: Path) -> None:
     for c in cells:
         if c["size"] == largest and c["curve"]:
             _, seconds, losses = zip(*c["curve"])
-            right.plot([s + c["first_step_seconds"] for s in seconds], losses,
-                       label=f"{c['backend']} {c['optimizer']} {c['precision']}")
+            right.plot([s + c["first_step_seconds"] for s in seconds], losses, label=_label(c))
     right.set(xlabel="wall time (s, incl. first step)", ylabel="total loss", yscale="log",
               title=f"loss vs wall time at {largest} px")
     if right.lines:
         right.legend(fontsize=7)
     fig.suptitle(report["environment"].get("gpu") or report["environment"]["cpu"])
-    fig.tight_layout()
+    # Cells without numbers are listed under the axes, so that the plot alone does not hide them.
+    fig.text(0.01, 0.01, "\n".join(line[:150] for line in not_measured), fontsize=7, va="bottom",
+             color="firebrick")
+    fig.tight_layout(rect=(0, listing / (4.5 + listing), 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -7,6 +7,7 @@ import platform
 import sys
 from pathlib import Path
 
+from nst import hardware
 from nst import image as img
 from nst.backend import REGISTRY, get_backend
 from nst.config_args import EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
@@ -53,6 +54,8 @@ def _run_and_write(transfer: StyleTransfer, output: Path) -> int:
     sizes = " -> ".join(f"{size}" for size in cfg.scale_sizes)
     _log(f"backend {transfer.backend.name} on {transfer.net.device}, longest side {sizes} px, "
          f"{transfer.total_steps} {cfg.optimizer} steps")
+    if hardware.bf16_emulated(cfg.precision, transfer.net.device):
+        _log(hardware.BF16_EMULATED)
     bar = tqdm(total=transfer.total_steps, unit="step", file=sys.stderr, dynamic_ncols=True)
 
     def on_progress(progress: Progress) -> None:
@@ -109,6 +112,7 @@ def info(args) -> int:
         versions = ", ".join(f"{package} {importlib.metadata.version(package)}"
                              for package in _framework_packages(name))
         print(f"backend {name}: {versions}; devices: {', '.join(backend.devices())}")
+    print(hardware.describe_cpu_bf16())
     return 0
 
 

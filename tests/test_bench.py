@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from bench import cell as bench_cell
 from bench import multiscale, step_cost
+from bench.environment import describe_environment
 from bench.flops import forward_flops, step_flops
+from bench.report import add_comparisons, write_markdown
 from nst.network import VGG16
 from tests.helpers import tiny_weights_file
 
@@ -27,36 +30,136 @@ def test_flop_count_matches_the_design_order_of_magnitude():
 
 def test_quick_bench_writes_json_markdown_and_plot(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path),
-                           "--name", "ci"], cwd=REPO, capture_output=True, text=True, timeout=600)
+                           "--name", "ci", "--notes", "Run by the test suite."],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "ci.json").read_text())
-    measured = [c for c in report["cells"] if "skipped" not in c]
+    failed = [c for c in report["cells"] if c["status"] == "failed"]
+    assert not failed, "\n".join(line for c in failed for line in c["error"])
+    measured = [c for c in report["cells"] if c["status"] == "ok"]
+    # Only a framework that is not installed here may leave a cell unmeasured.
+    unavailable = [c for c in report["cells"] if c["status"] == "unavailable"]
+    assert all(c["reason"].endswith("is not installed") for c in unavailable)
     assert {c["backend"] for c in measured} >= {"baseline", "torch"}
+    for cell in report["cells"]:
+        assert cell["weights"] == {"name": "vgg16-random",
+                                   "description": "vgg16 with random He-init weights, seed 0"}
+        assert cell["images"] == bench_cell.image_sources() and set(cell["images"]) == {"content", "style"}
     for cell in measured:
         assert cell["step_seconds_median"] > 0 and cell["achieved_tflops"] > 0
         assert len(cell["curve"]) >= 2
     torch_cells = [c for c in measured if c["backend"] == "torch"]
     assert all(c["speedup_vs_baseline"] is not None for c in torch_cells)
     assert all(c["seconds_to_target"] is not None for c in torch_cells)  # it reaches its own target
-    assert "| torch |" in (tmp_path / "ci.md").read_text()
+    table = (tmp_path / "ci.md").read_text()
+    assert "| torch |" in table and "Weights: vgg16-random" in table and "FAILED" not in table
+    assert report["notes"] == "Run by the test suite." and "\nRun by the test suite.\n" in table
     assert (tmp_path / "ci.png").read_bytes()[:4] == b"\x89PNG"
     assert report["environment"]["versions"]["torch"]
+    assert report["environment"]["cpu_bf16"] in ("native", "emulated", "unknown")
+
+
+# Loaded by the cells' interpreters through PYTHONPATH: the jax backend becomes one whose
+# load_network raises, as a crash inside a backend would.
+CRASHING_SITECUSTOMIZE = """
+import nst.backend
+
+nst.backend.REGISTRY["jax"] = ("crashing_backend", "jax")
+"""
+CRASHING_BACKEND = """
+class Crashing:
+    name = "jax"
+
+    def resolve_device(self, device):
+        return device
+
+    def load_network(self, *args):
+        raise RuntimeError("simulated crash inside the backend")
+
+
+BACKEND = Crashing()
+"""
+
+
+def test_a_cell_that_crashes_is_failed_with_its_error_and_the_bench_exits_1(tmp_path, monkeypatch):
+    pytest.importorskip("jax")
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(CRASHING_SITECUSTOMIZE)
+    (hooks / "crashing_backend.py").write_text(CRASHING_BACKEND)
+    monkeypatch.setenv("PYTHONPATH", str(hooks))
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--backends", "jax",
+                           "--optimizers", "adam",
+                           "--out", str(tmp_path), "--name", "crash"],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAILED jax" in done.stdout and "1 cell(s) failed" in done.stderr
+    [cell] = json.loads((tmp_path / "crash.json").read_text())["cells"]
+    assert cell["status"] == "failed"
+    assert cell["error"][-1] == "RuntimeError: simulated crash inside the backend"
+    # The traceback's frames, not just the message.
+    assert any("load_network" in line for line in cell["error"])
+    assert cell["weights"]["name"] == "vgg16-random" and cell["images"] == bench_cell.image_sources()
+    table = (tmp_path / "crash.md").read_text()
+    assert "| jax | vgg16-random | 96 | adam | fp32 | FAILED: RuntimeError: simulated crash" in table
+    assert "## Failed cells" in table
+    assert (tmp_path / "crash.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cells_for_a_device_that_is_not_there_are_unavailable_and_the_bench_exits_0(tmp_path):
+    # PyTorch never has a TPU, whatever the machine.
+    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--device", "tpu",
+                           "--backends", "baseline,torch", "--optimizers", "adam", "--out", str(tmp_path),
+                           "--name", "tpu"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert sum(line.startswith("unavailable ") for line in done.stdout.splitlines()) == 2
+    assert "the torch backend does not run on TPUs" in done.stdout
+    report = json.loads((tmp_path / "tpu.json").read_text())
+    assert [c["status"] for c in report["cells"]] == ["unavailable", "unavailable"]
+    assert ("| torch | vgg16-random | 96 | adam | fp32 | unavailable: the torch backend does not run on TPUs"
+            in (tmp_path / "tpu.md").read_text())
+
+
+def test_a_framework_that_is_not_installed_makes_its_cells_unavailable(monkeypatch):
+    monkeypatch.setitem(bench_cell.FRAMEWORKS, "jax", "no_such_framework")
+    spec = {"backend": "jax", "device": "cpu"}
+    assert bench_cell.unavailable_reason(spec) == "no_such_framework is not installed"
+    assert bench_cell.unavailable_reason({"backend": "torch", "device": "cpu"}) is None
+
+
+def test_a_bf16_cell_on_a_cpu_without_bf16_hardware_is_marked_emulated(tmp_path, monkeypatch):
+    from nst import hardware
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")  # an AVX2-only EPYC
+    monkeypatch.setattr(hardware, "CPUINFO", cpuinfo)
+    spec = {"backend": "torch", "size": 32, "optimizer": "adam", "precision": "bf16",
+            "network": "vgg16-random", "device": "cpu", "steps": 3, "chunk": 1, "seed": 0}
+    result = {**bench_cell.run_cell(spec), "images": bench_cell.image_sources(),
+              "weights": bench_cell.describe_weights("vgg16-random")}
+    assert result["status"] == "ok" and result["bf16_emulated"] is True
+    add_comparisons([result])
+    report = {"environment": describe_environment("cpu"), "quick": True, "wall_seconds": 1.0,
+              "cells": [result]}
+    write_markdown(report, tmp_path / "bf16.md")
+    table = (tmp_path / "bf16.md").read_text()
+    assert "| torch | vgg16-random | 32 | adam | bf16 (emulated) |" in table
+    assert f"bf16 (emulated): {hardware.BF16_EMULATED}." in table
 
 
 def test_the_baseline_loop_runs_in_true_fp32_whatever_torch_defaults_to():
     import numpy as np
     import torch
 
-    from bench import cell
     from nst.config import make_config
     from nst.network import TINY, random_params
 
-    # As PyTorch's default lets cuDNN do on NVIDIA GPUs.
+    # As PyTorch's default lets cuDNN do on NVIDIA GPUs (conftest turns both off for the tests).
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     try:
         cfg = make_config(size=32, device="cpu")
         image = np.full((24, 32, 3), 0.5, np.float32)
-        cell._baseline(random_params(TINY, seed=0), TINY, image, image, cfg.loss_spec(1), cfg)
+        bench_cell._baseline(random_params(TINY, seed=0), TINY, image, image, cfg.loss_spec(1), cfg)
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
     finally:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
@@ -66,9 +169,13 @@ def test_multiscale_bench_compares_against_the_single_scale_loss(tmp_path):
     weights = tiny_weights_file(tmp_path)
     done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--scales", "2",
                            "--iterations", "10", "--weights", str(weights), "--out", str(tmp_path),
-                           "--name", "ms"], cwd=REPO, capture_output=True, text=True, timeout=600)
+                           "--name", "ms", "--notes", "Two scales, tiny VGG."],
+                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    seed = json.loads((tmp_path / "ms.json").read_text())["by_seed"][0]
+    report = json.loads((tmp_path / "ms.json").read_text())
+    assert report["notes"] == "Two scales, tiny VGG." and report["images"] == bench_cell.image_sources()
+    assert "\nTwo scales, tiny VGG.\n" in (tmp_path / "ms.md").read_text()
+    seed = report["by_seed"][0]
     assert seed["multi"][0]["scales"] == [45, 64] and seed["single"]["scales"] == [64]
     assert seed["target_loss"] == seed["single"]["history"][-1]["total"]
     assert {e["size"] for e in seed["multi"][0]["history"]} == {45, 64}
@@ -191,6 +298,7 @@ def test_multiscale_bench_refuses_a_schedule_that_is_not_numbers(tmp_path):
     (["--sizes", "abc"], "'abc' is not a whole number"), (["--sizes", "0"], "at least 1"),
     (["--precisions", "fp8"], "unknown 'fp8'"), (["--steps", "x"], "'x' is not a whole number"),
     (["--steps", "60,70"], "--steps must be a whole number"),
+    (["--networks", "vgg99-random"], "--networks: unknown 'vgg99-random'"),
 ])
 def test_the_matrix_refuses_what_no_cell_can_run(tmp_path, option, message):
     done = subprocess.run([sys.executable, "-m", "bench", "--quick", *option, "--out", str(tmp_path)],
@@ -199,7 +307,7 @@ def test_the_matrix_refuses_what_no_cell_can_run(tmp_path, option, message):
     assert list(tmp_path.iterdir()) == []  # refused before any cell ran or any file was written
 
 
-def test_a_device_that_is_not_there_is_skipped_with_a_line(tmp_path):
+def test_a_gpu_that_is_not_there_makes_its_cells_unavailable_with_a_line(tmp_path):
     import torch
 
     if torch.cuda.is_available():
@@ -208,9 +316,10 @@ def test_a_device_that_is_not_there_is_skipped_with_a_line(tmp_path):
                            "--backends", "baseline,torch", "--optimizers", "adam", "--out", str(tmp_path),
                            "--name", "none"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.count("skipped") == 2 and "no CUDA GPU" in done.stdout
+    assert sum(line.startswith("unavailable ") for line in done.stdout.splitlines()) == 2
+    assert "torch sees no GPU here" in done.stdout
     report = json.loads((tmp_path / "none.json").read_text())
-    assert all("skipped" in cell for cell in report["cells"])
+    assert all(cell["status"] == "unavailable" for cell in report["cells"])
 
 
 def test_conv_layers_times_every_block_on_each_library(capsys):
