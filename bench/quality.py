@@ -34,10 +34,10 @@ from bench.environment import describe_environment
 from bench.judge import SIZE, Judge, Score, Target
 from nst import image as img
 from nst.backend import resolve_backend
-from nst.cli import add_config_flags, config_from_args
+from nst.config_args import add_config_flags, config_from_args
 from nst.config import Config
 from nst.errors import NstError
-from nst.stylize import StyleTransfer
+from nst.stylize import Stopped, StyleTransfer
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED = REPOSITORY.parent / "shared"  # as tests/conftest.py finds the paper's images
@@ -219,8 +219,8 @@ class Runner:
         transfer = self._transfer(chunked).prepare(content, styles)
         result = transfer.run(take)
         wall = time.perf_counter() - started - overhead
-        if result.stopped:
-            raise NstError(f"the {label} run stopped early ({result.stopped}) after {result.steps} steps")
+        if result.stopped is not Stopped.COMPLETED:
+            raise NstError(f"the {label} run stopped early ({result.stopped.value}) after {result.steps} steps")
         self.device = str(transfer.net.device)
         seconds = result.history[-1]["seconds"] - overhead
         points = [(step, at, judge.score(image, target)) for step, at, image in iterates]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 
 import numpy as np
 import pytest
@@ -137,7 +138,8 @@ def test_quick_run_writes_json_markdown_and_png(tmp_path, capsys):
     assert [p["step"] for p in default["intermediates"]] == [2, 4, 5]
     assert default["intermediates"][-1]["content"] == default["score"]["content"]
     assert (case["reference_score"] is None) == (default["dominates_reference"] is None)
-    assert Image.open(default["output"]).size[0] == 64
+    with Image.open(default["output"]) as output:
+        assert max(output.size) == 64
     markdown = json_path.with_suffix(".md").read_text()
     assert "| starry |" in markdown and "| style weight 100000 |" in markdown
     with Image.open(json_path.with_suffix(".png")) as plot:
@@ -147,11 +149,16 @@ def test_quick_run_writes_json_markdown_and_png(tmp_path, capsys):
 def test_score_prints_both_distances(tmp_path, capsys):
     content, style = tmp_path / "c.png", tmp_path / "s.png"
     img.save_image(smooth_image(48, 64, seed=1), content)
-    img.save_image(smooth_image(64, 64, seed=2), style)
+    # The content's shape: an output is resized to the content's shape, a style keeps its own.
+    img.save_image(smooth_image(48, 64, seed=2), style)
     assert quality.main(["--score", str(content), str(style), "--content", str(content), "--style", str(style)]) == 0
-    first, second = capsys.readouterr().out.splitlines()
-    assert first == f"{content}: content distance 0.0000, " + first.split(", ")[1]
-    assert second.endswith("style distance 0.0000") and float(first.rsplit(" ", 1)[1]) > 0
+    lines = capsys.readouterr().out.splitlines()
+    pattern = re.compile(r"(.+): content distance (\S+), style distance (\S+)")
+    (photo, c_of_photo, s_of_photo), (painting, c_of_painting, s_of_painting) = (
+        pattern.fullmatch(line).groups() for line in lines)
+    assert (photo, painting) == (str(content), str(style))
+    assert c_of_photo == s_of_painting == "0.0000"
+    assert float(s_of_photo) > 0 and float(c_of_painting) > 0
 
 
 def test_parse_config_reads_options_as_nst_stylize_does():
@@ -170,6 +177,8 @@ def test_parse_config_reads_options_as_nst_stylize_does():
 ])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, words):
     monkeypatch.chdir(tmp_path)
+    for name in ("c.png", "s.png"):
+        img.save_image(smooth_image(48, 64, seed=1), tmp_path / name)
     assert quality.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err and "Traceback" not in err
