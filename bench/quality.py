@@ -231,23 +231,34 @@ class Runner:
                                   for step, at, s in points]), result.image
 
 
-def load_case(args, name: str):
-    """(content, styles, reference or None, description) of a case; --quick falls back to
-    nst's demo images, without a reference, when the paper's images are absent."""
+def case_files(args, name: str) -> tuple[list[Path], Path | None]:
+    """The case's content and style files, and its reference output. --quick goes on without
+    the reference, and makes do with synthetic images (an empty list) without the paper's."""
     case = CASES[name]
-    files = [args.images / f"{stem}.jpg" for stem in (case.content, *case.styles)]
-    if args.quick and not all(path.is_file() for path in files):
+    images = [args.images / f"{stem}.jpg" for stem in (case.content, *case.styles)]
+    reference = args.anchors / case.reference
+    if args.quick:
+        present = all(path.is_file() for path in images)
+        return (images if present else []), (reference if present and reference.is_file() else None)
+    missing = next((path for path in (*images, reference) if not path.is_file()), None)
+    if missing is not None:
+        raise NstError(f"{missing} is missing (give the paper's images with --images and the "
+                       "reference outputs with --anchors)")
+    return images, reference
+
+
+def load_case(args, name: str):
+    """(content, styles, reference or None, a description of the images)."""
+    images, reference = case_files(args, name)
+    if not images:
         from nst.demo import demo_style
 
         # Two of the demo's generated paintings: they need no package beyond nst's own.
         return (demo_style(96, 128, seed=1), [demo_style(128, 128, seed=2)], None,
                 "two of nst demo's generated paintings (the paper's images are absent)")
-    content, *styles = [img.load_image(path) for path in files]
-    anchor = args.anchors / case.reference
-    if args.quick and not anchor.is_file():
-        return content, styles, None, f"{files[0].name} x {' + '.join(p.name for p in files[1:])}"
-    reference = img.load_image(anchor)
-    return content, styles, reference, f"{files[0].name} x {' + '.join(p.name for p in files[1:])}"
+    content, *styles = [img.load_image(path) for path in images]
+    described = f"{images[0].name} x {' + '.join(path.name for path in images[1:])}"
+    return content, styles, None if reference is None else img.load_image(reference), described
 
 
 def run_case(args, name: str, runner: Runner, judge: Judge, stem: str) -> dict:
@@ -272,7 +283,7 @@ def run_case(args, name: str, runner: Runner, judge: Judge, stem: str) -> dict:
         runner.log(f"{name} {label}: content {run.score.content:.3f}, style {run.score.style:.3f}"
                    f"{' (dominates the reference)' if dominated else ''}, {run.seconds:.1f} s")
     return {"name": name, "images": described, "styles": list(CASES[name].styles),
-            "reference": None if reference is None else str(args.anchors / CASES[name].reference),
+            "reference": None if reference is None else str(case_files(args, name)[1]),
             "reference_score": None if reference_score is None else asdict(reference_score),
             "photo_score": asdict(photo_score),
             "runs": [_run_report(run, reference_score) for run in runs]}
@@ -300,6 +311,8 @@ def device_word(device: str | None, environment: dict) -> str:
 
 
 def benchmark(args) -> int:
+    for name in args.cases:  # a missing image stops the bench before its first run, not after hours
+        case_files(args, name)
     for folder in (args.out, args.outputs):
         folder.mkdir(parents=True, exist_ok=True)
     judge = Judge()
@@ -426,11 +439,13 @@ def plot(report: dict, path: Path) -> None:
         default = runs[0]
         reference = case["reference_score"]
         if reference:
-            # Everything in the shaded box dominates the reference.
             axis.fill_between([0, reference["content"]], 0, reference["style"], color="tab:green",
-                              alpha=0.08, linewidth=0)
+                              alpha=0.08, linewidth=0, label="dominates the reference")
             axis.scatter(reference["content"], reference["style"], marker="X", s=120, color="tab:red",
                          zorder=5, label="reference (neural-style)")
+        photo = case["photo_score"]
+        axis.scatter(0, photo["style"], marker="o", s=60, color="white", edgecolor="black", zorder=5,
+                     clip_on=False, label="content photo")
         if len(default["intermediates"]) > 1:
             axis.plot([p["content"] for p in default["intermediates"]],
                       [p["style"] for p in default["intermediates"]], color="gray", linewidth=0.8,
