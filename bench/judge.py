@@ -16,8 +16,8 @@ output dominates another when it is no worse on both.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -37,7 +37,7 @@ class Score:
     content: float
     style: float
 
-    def dominates(self, other: "Score") -> bool:
+    def dominates(self, other: Score) -> bool:
         """No worse than ``other`` on both distances."""
         return self.content <= other.content and self.style <= other.style
 
@@ -91,15 +91,15 @@ class Judge:
     def target(self, content: np.ndarray, styles: Sequence[np.ndarray]) -> Target:
         content = img.resize_longest(content, self.size)
         style_grams = [[gram(f) for f in self.features(img.resize_longest(s, self.size))] for s in styles]
-        grams = [np.mean(layer, axis=0) for layer in zip(*style_grams)]
+        grams = [np.mean(layer, axis=0) for layer in zip(*style_grams, strict=True)]
         return Target(content.shape[:2], self.features(content), grams)
 
     def score(self, output: np.ndarray, target: Target) -> Score:
         features = self.features(img.resize_to(output, *target.shape))
         content = np.mean([np.mean((f - c) ** 2) / np.mean(c ** 2)
-                           for f, c in zip(features, target.content)])
+                           for f, c in zip(features, target.content, strict=True)])
         style = np.mean([np.sum((gram(f) - g) ** 2) / np.sum(g ** 2)
-                         for f, g in zip(features, target.grams)])
+                         for f, g in zip(features, target.grams, strict=True)])
         return Score(float(content), float(style))
 
 

@@ -34,8 +34,8 @@ from bench.environment import describe_environment
 from bench.judge import SIZE, Judge, Score, Target
 from nst import image as img
 from nst.backend import resolve_backend
-from nst.config_args import add_config_flags, config_from_args
 from nst.config import Config
+from nst.config_args import add_config_flags, config_from_args
 from nst.errors import NstError
 from nst.stylize import Stopped, StyleTransfer
 
@@ -83,15 +83,19 @@ def parse_args(argv=None):
                              "(e.g. --set init=noise --set iterations=300; preset=NAME picks a preset)")
     parser.add_argument("--baseline", nargs="*", default=None, metavar="KEY[=VALUE]",
                         help="also run each case at nst's defaults with these options instead of "
-                             "--set's (e.g. --baseline init=content iterations=500), timed in the same process")
+                             "--set's (e.g. --baseline init=content iterations=500), timed in the same "
+                             "process")
     parser.add_argument("--save-every", type=int, default=0, metavar="N",
-                        help="score every N-th step's image, for the time to dominate the reference (default: 0, off)")
+                        help="score every N-th step's image, for the time to dominate the reference "
+                             "(default: 0, off)")
     parser.add_argument("--backend", default=None, help="torch or jax (default: $NST_BACKEND, else torch)")
-    parser.add_argument("--device", default="auto", help="nst's device (default: auto); the judge runs on the CPU")
+    parser.add_argument("--device", default="auto",
+                        help="nst's device (default: auto); the judge runs on the CPU")
     parser.add_argument("--quick", action="store_true",
                         help=f"CI: case {QUICK_CASE} (synthetic images when ../shared is absent), "
                              f"{QUICK_SIZE} px, {QUICK_SET['iterations']} steps, vgg16-offline")
-    parser.add_argument("--name", default=None, help="a word for the file stem (default: none; --quick: quick)")
+    parser.add_argument("--name", default=None,
+                        help="a word for the file stem (default: none; --quick: quick)")
     parser.add_argument("--out", type=Path, default=REPOSITORY / "bench" / "results",
                         help="folder for the JSON, Markdown and PNG (default: bench/results)")
     parser.add_argument("--outputs", type=Path, default=REPOSITORY / "out" / "quality",
@@ -115,7 +119,8 @@ def parse_args(argv=None):
     args.cases = [name for name in args.cases.split(",") if name]
     unknown = [name for name in args.cases if name not in CASES]
     if unknown or not args.cases:
-        parser.error(f"--cases: unknown {unknown[0] if unknown else 'empty list'!r}; choose from {', '.join(CASES)}")
+        parser.error(f"--cases: unknown {unknown[0] if unknown else 'empty list'!r}; "
+                     f"choose from {', '.join(CASES)}")
     args.size = args.size or (QUICK_SIZE if args.quick else Config().size)
     args.name = args.name or ("quick" if args.quick else None)
     args.style_weights = _numbers(parser, "--style-weights", args.style_weights)
@@ -220,7 +225,8 @@ class Runner:
         result = transfer.run(take)
         wall = time.perf_counter() - started - overhead
         if result.stopped is not Stopped.COMPLETED:
-            raise NstError(f"the {label} run stopped early ({result.stopped.value}) after {result.steps} steps")
+            raise NstError(f"the {label} run stopped early ({result.stopped.value}) "
+                           f"after {result.steps} steps")
         self.device = str(transfer.net.device)
         seconds = result.history[-1]["seconds"] - overhead
         points = [(step, at, judge.score(image, target)) for step, at, image in iterates]
@@ -306,7 +312,8 @@ def device_word(device: str | None, environment: dict) -> str:
     """'cpu', 'cuda-h200' (the GPU's name), 'tpu': the file stem's device."""
     kind = (device or "cpu").split(":")[0]
     if kind == "cuda" and environment.get("gpu"):
-        return "cuda-" + re.sub(r"[^a-z0-9]+", "-", environment["gpu"].lower().replace("nvidia", "")).strip("-")
+        name = environment["gpu"].lower().replace("nvidia", "")
+        return "cuda-" + re.sub(r"[^a-z0-9]+", "-", name).strip("-")
     return kind
 
 
@@ -345,7 +352,9 @@ def benchmark(args) -> int:
 # ------------------------------------------------------------------------------------ reporting
 
 def write_report(report: dict, stem: Path) -> list[Path]:
-    path = lambda suffix: stem.parent / f"{stem.name}{suffix}"  # the stem may hold dots
+    def path(suffix: str) -> Path:
+        return stem.parent / f"{stem.name}{suffix}"  # the stem may hold dots
+
     path(".json").write_text(json.dumps(report, indent=1))
     path(".md").write_text(markdown(report))
     plot(report, path(".png"))
@@ -354,6 +363,10 @@ def write_report(report: dict, stem: Path) -> list[Path]:
 
 def _point(score: dict | None) -> str:
     return "-" if score is None else f"{score['content']:.3f}, {score['style']:.3f}"
+
+
+def _cells(score: dict) -> str:
+    return f"{score['content']:.3f} | {score['style']:.3f}"
 
 
 def _yes_no(value: bool | None) -> str:
@@ -397,7 +410,8 @@ def markdown(report: dict) -> str:
         "Times: optimisation seconds as nst counts them (compile excluded); wall: preparing the "
         "targets and running, compile included. Run with --save-every N for the time to dominate.",
         "",
-        "| case | reference (content, style) | content photo | nst default | dominates | time (s) | wall (s) | time to dominate (s) |",
+        "| case | reference (content, style) | content photo | nst default | dominates | time (s) "
+        "| wall (s) | time to dominate (s) |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for case in report["cases"]:
@@ -411,11 +425,12 @@ def markdown(report: dict) -> str:
                 f"{_seconds(run['seconds_to_dominate'], run['step_to_dominate'])} |")
     for case in report["cases"]:
         lines += ["", f"## {case['name']}: {case['images']}", "",
-                  "| run | settings | steps | content | style | dominates the reference | time (s) | time to dominate (s) |",
+                  "| run | settings | steps | content | style | dominates the reference | time (s) "
+                  "| time to dominate (s) |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         if case["reference_score"]:
-            lines.append(f"| reference | neural-style | - | {_point(case['reference_score']).replace(', ', ' | ')} | - | - | - |")
-        lines.append(f"| content photo | - | - | {_point(case['photo_score']).replace(', ', ' | ')} | - | - | - |")
+            lines.append(f"| reference | neural-style | - | {_cells(case['reference_score'])} | - | - | - |")
+        lines.append(f"| content photo | - | - | {_cells(case['photo_score'])} | - | - | - |")
         for run in case["runs"]:
             lines.append(f"| {run['label']} | {_settings(run['settings'])} | {run['steps']} | "
                          f"{run['score']['content']:.3f} | {run['score']['style']:.3f} | "
@@ -434,7 +449,7 @@ def plot(report: dict, path: Path) -> None:
     columns = min(2, len(cases))
     rows = -(-len(cases) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 5 * rows), squeeze=False)
-    for axis, case in zip(axes.flat, cases):
+    for axis, case in zip(axes.flat, cases, strict=False):  # a 2-column grid may have a spare axis
         runs = case["runs"]
         default = runs[0]
         reference = case["reference_score"]
@@ -469,7 +484,8 @@ def plot(report: dict, path: Path) -> None:
                              label=f"baseline ({run['seconds']:.0f} s)")
         axis.set_xlim(left=0)
         axis.set_ylim(bottom=0)
-        axis.set(title=f"{case['name']}: {case['images']}", xlabel="content distance (lower: closer to the photo)",
+        axis.set(title=f"{case['name']}: {case['images']}",
+                 xlabel="content distance (lower: closer to the photo)",
                  ylabel="style distance (lower: closer to the painting)")
         axis.title.set_fontsize(9)
         axis.grid(alpha=0.3)

@@ -53,10 +53,11 @@ def numpy_alexnet(image: np.ndarray) -> list[np.ndarray]:
         x = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
         rows, cols, _, channels = kernel.shape
         height, width = (x.shape[0] - rows) // stride + 1, (x.shape[1] - cols) // stride + 1
-        y = np.broadcast_to(convs[f"Conv_{index}"]["bias"].astype(np.float64), (height, width, channels)).copy()
+        y = np.zeros((height, width, channels)) + convs[f"Conv_{index}"]["bias"]
         for i in range(rows):
             for j in range(cols):
-                y += x[i:i + stride * (height - 1) + 1:stride, j:j + stride * (width - 1) + 1:stride] @ kernel[i, j]
+                window = x[i:i + stride * (height - 1) + 1:stride, j:j + stride * (width - 1) + 1:stride]
+                y += window @ kernel[i, j]
         x = np.maximum(y, 0)
         out.append(x.reshape(-1, channels).T)
         if pool:
@@ -79,19 +80,23 @@ def test_flat_grey_scores_what_numpy_computes(judge):
     content, style = smooth_image(288, 384, seed=1), smooth_image(384, 384, seed=2)
     grey = np.full((288, 384, 3), 0.5, np.float32)
     o, c, s = numpy_alexnet(grey), numpy_alexnet(content), numpy_alexnet(style)
-    gram = lambda f: f @ f.T / f.shape[1]
-    expected = Score(np.mean([np.mean((a - b) ** 2) / np.mean(b ** 2) for a, b in zip(o, c)]),
-                     np.mean([np.sum((gram(a) - gram(b)) ** 2) / np.sum(gram(b) ** 2) for a, b in zip(o, s)]))
+    def gram(f):
+        return f @ f.T / f.shape[1]
+
+    expected = Score(
+        np.mean([np.mean((a - b) ** 2) / np.mean(b ** 2) for a, b in zip(o, c, strict=True)]),
+        np.mean([np.sum((gram(a) - gram(b)) ** 2) / np.sum(gram(b) ** 2) for a, b in zip(o, s, strict=True)]))
     # The layers' shapes are torchvision's at 288 x 384: 71x95, 35x47, then 17x23 three times.
-    assert [f.shape for f in o] == [(64, 71 * 95), (192, 35 * 47), (384, 17 * 23), (256, 17 * 23), (256, 17 * 23)]
+    assert [f.shape for f in o] == [(64, 71 * 95), (192, 35 * 47), (384, 17 * 23), (256, 17 * 23),
+                                    (256, 17 * 23)]
     got = judge.score(grey, judge.target(content, [style]))
     np.testing.assert_allclose([got.content, got.style], [expected.content, expected.style], rtol=1e-4)
 
 
 def test_two_styles_are_scored_against_their_blended_gram(judge):
     content, first, second = (smooth_image(96, 128, seed=k) for k in (1, 2, 3))
-    target, a, b = judge.target(content, [first, second]), judge.target(content, [first]), judge.target(content, [second])
-    for blended, one, other in zip(target.grams, a.grams, b.grams):
+    blend, a, b = (judge.target(content, styles) for styles in ([first, second], [first], [second]))
+    for blended, one, other in zip(blend.grams, a.grams, b.grams, strict=True):
         np.testing.assert_allclose(blended, (one + other) / 2)
 
 
@@ -151,7 +156,8 @@ def test_score_prints_both_distances(tmp_path, capsys):
     img.save_image(smooth_image(48, 64, seed=1), content)
     # The content's shape: an output is resized to the content's shape, a style keeps its own.
     img.save_image(smooth_image(48, 64, seed=2), style)
-    assert quality.main(["--score", str(content), str(style), "--content", str(content), "--style", str(style)]) == 0
+    argv = ["--score", str(content), str(style), "--content", str(content), "--style", str(style)]
+    assert quality.main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     pattern = re.compile(r"(.+): content distance (\S+), style distance (\S+)")
     (photo, c_of_photo, s_of_photo), (painting, c_of_painting, s_of_painting) = (
@@ -162,7 +168,8 @@ def test_score_prints_both_distances(tmp_path, capsys):
 
 
 def test_parse_config_reads_options_as_nst_stylize_does():
-    cfg = quality.parse_config(["init=noise", "iterations=30", "style_layers=relu1_1:2,relu2_1"], {"size": 64})
+    pairs = ["init=noise", "iterations=30", "style_layers=relu1_1:2,relu2_1"]
+    cfg = quality.parse_config(pairs, {"size": 64})
     assert (cfg.init, cfg.iterations, cfg.size) == ("noise", 30, 64)
     assert cfg.style_layers == ("relu1_1", "relu2_1") and cfg.style_layer_weights == (2.0, 1.0)
     assert quality.parse_config(["size=128"], {"size": 64}).size == 128
