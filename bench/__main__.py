@@ -20,18 +20,35 @@ from bench.cell import describe_weights, image_sources
 from bench.environment import describe_environment
 from bench.report import add_comparisons, write_markdown, write_plot
 from nst.backend import REGISTRY
-from nst.devices import DEVICE_NAME
-from nst.option_kinds import whole_numbers
 from nst.config import option_choices
+from nst.devices import DEVICE_NAME
 from nst.network import ARCHS
+from nst.option_kinds import whole_numbers
 
-FULL = {"backends": "baseline,torch,jax", "sizes": "256,512", "optimizers": "lbfgs,adam",
-        "precisions": "fp32,tf32,bf16", "networks": "vgg19-random", "steps": 60, "chunk": 10}
+FULL = {
+    "backends": "baseline,torch,jax",
+    "sizes": "256,512",
+    "optimizers": "lbfgs,adam",
+    "precisions": "fp32,tf32,bf16",
+    "networks": "vgg19-random",
+    "steps": 60,
+    "chunk": 10,
+}
 # What each list may name: the tutorial loop and nst's backends, optimisers and precisions.
-CHOICES = {"backends": ("baseline", *REGISTRY), "optimizers": option_choices("optimizer"),
-           "precisions": option_choices("precision")}
-QUICK = {"backends": "baseline,torch,jax", "sizes": "96", "optimizers": "lbfgs,adam",
-         "precisions": "fp32", "networks": "vgg16-random", "steps": 12, "chunk": 4}
+CHOICES = {
+    "backends": ("baseline", *REGISTRY),
+    "optimizers": option_choices("optimizer"),
+    "precisions": option_choices("precision"),
+}
+QUICK = {
+    "backends": "baseline,torch,jax",
+    "sizes": "96",
+    "optimizers": "lbfgs,adam",
+    "precisions": "fp32",
+    "networks": "vgg16-random",
+    "steps": 12,
+    "chunk": 4,
+}
 ERROR_LINES = 8  # of a failed cell's stderr, kept in the report: the traceback's last frames
 
 
@@ -41,8 +58,10 @@ def parse_args(argv=None):
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
     parser.add_argument("--device", default="cpu", help="cpu, cuda or tpu (default: cpu)")
     parser.add_argument("--name", help="file stem (default: <device>-<date>)")
-    parser.add_argument("--notes", help="text written into the report (JSON and Markdown): how it was "
-                                        "run, what to read it with")
+    parser.add_argument(
+        "--notes",
+        help="text written into the report (JSON and Markdown): how it was run, what to read it with",
+    )
     for key in FULL:
         kind = "a whole number" if key in ("steps", "chunk") else "comma list"
         parser.add_argument(f"--{key}", default=None, help=f"{kind} (full default: {FULL[key]})")
@@ -73,8 +92,9 @@ def check_args(parser: argparse.ArgumentParser, args) -> None:
         except argparse.ArgumentTypeError as error:
             parser.error(f"--{key}: {error}")
         if not counts or min(counts) < 1 or (single and len(counts) != 1):
-            parser.error(f"--{key} must be {'a whole number' if single else 'whole numbers'} "
-                         f"of at least 1, got {text}")
+            parser.error(
+                f"--{key} must be {'a whole number' if single else 'whole numbers'} of at least 1, got {text}"
+            )
         setattr(args, key, counts[0] if single else counts)
     if args.device != "auto" and not DEVICE_NAME.fullmatch(args.device):
         parser.error(f"unknown device {args.device!r}; use auto, cpu, cuda, cuda:N, gpu or tpu")
@@ -93,22 +113,34 @@ def split(text) -> list[str]:
 
 def cells(args):
     for network, size, optimizer, precision, backend in itertools.product(
-            split(args.networks), args.sizes, split(args.optimizers),
-            split(args.precisions), split(args.backends)):
+        split(args.networks), args.sizes, split(args.optimizers), split(args.precisions), split(args.backends)
+    ):
         if backend == "baseline" and precision != "fp32":
             continue  # the tutorial loop is fp32 only
         if precision == "tf32" and args.device == "cpu":
             continue  # TF32 exists on NVIDIA GPUs only
-        yield {"backend": backend, "size": size, "optimizer": optimizer, "precision": precision,
-               "network": network, "device": args.device, "steps": args.steps,
-               "chunk": args.chunk, "seed": 0}
+        yield {
+            "backend": backend,
+            "size": size,
+            "optimizer": optimizer,
+            "precision": precision,
+            "network": network,
+            "device": args.device,
+            "steps": args.steps,
+            "chunk": args.chunk,
+            "seed": 0,
+        }
 
 
 def run_cell(spec: dict) -> dict:
     """A fresh interpreter per cell: no compile cache, allocator or thread pool carried over.
     Every result names the images and weights the cell was given, whatever its status."""
-    done = subprocess.run([sys.executable, "-m", "bench.cell", json.dumps(spec)],
-                          capture_output=True, text=True, env=os.environ.copy())
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.cell", json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
     inputs = {"images": image_sources(), "weights": describe_weights(spec["network"])}
     result = _parse_result(done.stdout) if done.returncode == 0 else None
     if result is not None:
@@ -137,8 +169,10 @@ def describe(label: str, result: dict) -> str:
     if result["status"] == "failed":
         return f"FAILED {label}: {result['error'][-1]}"
     emulated = " (bf16 emulated: this CPU has no bf16 hardware)" if result["bf16_emulated"] else ""
-    return (f"{label}: {result['step_seconds_median'] * 1e3:.1f} ms/step, "
-            f"{result['achieved_tflops']:.2f} TFLOP/s{emulated}")
+    return (
+        f"{label}: {result['step_seconds_median'] * 1e3:.1f} ms/step, "
+        f"{result['achieved_tflops']:.2f} TFLOP/s{emulated}"
+    )
 
 
 def main(argv=None) -> int:
@@ -149,27 +183,38 @@ def main(argv=None) -> int:
     results = []
     partial = args.out / f"{stem}.partial.json"
     for spec in cells(args):
-        label = f"{spec['backend']:8} {spec['network']} {spec['size']}px {spec['optimizer']} {spec['precision']}"
+        label = (
+            f"{spec['backend']:8} {spec['network']} {spec['size']}px {spec['optimizer']} {spec['precision']}"
+        )
         result = run_cell(spec)
         results.append(result)
         print(describe(label, result), flush=True)
         # A run cut short (a time limit, Ctrl-C) keeps the cells it finished.
         partial.write_text(json.dumps({"cells": results}, indent=1))
     add_comparisons(results)
-    report = {"environment": describe_environment(args.device), "quick": args.quick,
-              "wall_seconds": time.perf_counter() - started,
-              **({"notes": args.notes} if args.notes else {}), "cells": results}
+    report = {
+        "environment": describe_environment(args.device),
+        "quick": args.quick,
+        "wall_seconds": time.perf_counter() - started,
+        **({"notes": args.notes} if args.notes else {}),
+        "cells": results,
+    }
     (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1))
     write_markdown(report, args.out / f"{stem}.md")
     write_plot(report, args.out / f"{stem}.png")
     partial.unlink()
-    counts = {status: sum(c["status"] == status for c in results)
-              for status in ("ok", "unavailable", "failed")}
-    print(f"wrote {args.out / stem}.json, .md, .png ({report['wall_seconds']:.0f} s); "
-          + ", ".join(f"{count} {status}" for status, count in counts.items()))
+    counts = {
+        status: sum(c["status"] == status for c in results) for status in ("ok", "unavailable", "failed")
+    }
+    print(
+        f"wrote {args.out / stem}.json, .md, .png ({report['wall_seconds']:.0f} s); "
+        + ", ".join(f"{count} {status}" for status, count in counts.items())
+    )
     if counts["failed"]:
-        print(f"python -m bench: {counts['failed']} cell(s) failed; their errors are in {args.out / stem}.md",
-              file=sys.stderr)
+        print(
+            f"python -m bench: {counts['failed']} cell(s) failed; their errors are in {args.out / stem}.md",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

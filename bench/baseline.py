@@ -81,12 +81,14 @@ class BaselineRun:
 
     def __init__(self, params, arch, content, style, spec, optimizer: str, lr: float):
         self.model, self.content_losses, self.style_losses = build(
-            params, arch, content, style, dict(spec.content), dict(spec.style))
+            params, arch, content, style, dict(spec.content), dict(spec.style)
+        )
         self.content_weight = sum(w for _, w in spec.content)
         self.style_weight = sum(w for _, w in spec.style)
         self.image = content.clone().requires_grad_(True)
-        self.optimizer = (torch.optim.LBFGS([self.image]) if optimizer == "lbfgs"
-                          else torch.optim.Adam([self.image], lr=lr))
+        self.optimizer = (
+            torch.optim.LBFGS([self.image]) if optimizer == "lbfgs" else torch.optim.Adam([self.image], lr=lr)
+        )
         self.loss = float("nan")
 
     def _closure(self):

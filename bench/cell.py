@@ -35,8 +35,10 @@ from nst.network import ARCHS, TORCHVISION, random_params
 REPOSITORY = Path(__file__).resolve().parents[1]
 IMAGES = REPOSITORY.parent / "shared" / "images"
 PAPER_IMAGES = {"content": "tubingen.jpg", "style": "starry_night.jpg"}
-DEMO_IMAGES = {"content": "nst.demo's astronaut photo (scikit-image)",
-               "style": "nst.demo's generated painting"}
+DEMO_IMAGES = {
+    "content": "nst.demo's astronaut photo (scikit-image)",
+    "style": "nst.demo's generated painting",
+}
 # The framework each cell imports: without it the cell is unavailable, while a backend that is
 # installed but fails to import is a failure (get_backend reports both as "not installed").
 FRAMEWORKS = {"baseline": "torch", "torch": "torch", "jax": "jax"}
@@ -59,8 +61,10 @@ def describe_weights(network: str) -> dict[str, str]:
     from nst.weights import list_sources
 
     if network.endswith("-random"):
-        return {"name": network, "description": f"{network.removesuffix('-random')} with random "
-                                                 "He-init weights, seed 0"}
+        return {
+            "name": network,
+            "description": f"{network.removesuffix('-random')} with random He-init weights, seed 0",
+        }
     sources = {source.name: source.description for source in list_sources()}
     return {"name": network, "description": sources.get(network, f"weights file {network}")}
 
@@ -99,8 +103,13 @@ def unavailable_reason(spec: dict) -> str | None:
 
 
 def run_cell(spec: dict) -> dict:
-    cfg = make_config(size=spec["size"], optimizer=spec["optimizer"], precision=spec["precision"],
-                      device=spec["device"], seed=spec["seed"])
+    cfg = make_config(
+        size=spec["size"],
+        optimizer=spec["optimizer"],
+        precision=spec["precision"],
+        device=spec["device"],
+        seed=spec["seed"],
+    )
     content, style = load_images(cfg.size)
     loss_spec = cfg.loss_spec(1)
     started = time.perf_counter()
@@ -132,14 +141,22 @@ def run_cell(spec: dict) -> dict:
     height, width = content.shape[:2]
     flops = step_flops(arch, loss_spec.layers, height, width)
     return {
-        **spec, "status": "ok", "device_name": device,
-        "bf16_emulated": hardware.bf16_emulated(spec["precision"], device), "height": height, "width": width,
-        "setup_seconds": setup_seconds, "first_step_seconds": first_step_seconds,
+        **spec,
+        "status": "ok",
+        "device_name": device,
+        "bf16_emulated": hardware.bf16_emulated(spec["precision"], device),
+        "height": height,
+        "width": width,
+        "setup_seconds": setup_seconds,
+        "first_step_seconds": first_step_seconds,
         "compile_seconds": run.compile_seconds,
-        "step_seconds_median": median, "step_seconds_iqr": quartiles[2] - quartiles[0],
-        "step_flops": flops, "achieved_tflops": flops / median / 1e12,
+        "step_seconds_median": median,
+        "step_seconds_iqr": quartiles[2] - quartiles[0],
+        "step_flops": flops,
+        "achieved_tflops": flops / median / 1e12,
         "peak_memory_bytes": _peak_memory(spec),
-        "final_losses": losses, "curve": curve,
+        "final_losses": losses,
+        "curve": curve,
     }
 
 
@@ -153,8 +170,13 @@ def _baseline(params, arch, content, style, loss_spec, cfg):
     # The baseline's row is fp32: PyTorch's default lets cuDNN convolve in TF32 on NVIDIA GPUs,
     # which would compare a TF32 loop with nst's true-fp32 cells.
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
-    as_tensor = lambda a: torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)[None])).to(device)
-    run = BaselineRun(params, arch, as_tensor(content), as_tensor(style), loss_spec, cfg.optimizer, cfg.step_size)
+
+    def as_tensor(a):
+        return torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1)[None])).to(device)
+
+    run = BaselineRun(
+        params, arch, as_tensor(content), as_tensor(style), loss_spec, cfg.optimizer, cfg.step_size
+    )
     return run, str(device)
 
 

@@ -44,8 +44,11 @@ def timers(cin: int, cout: int, height: int, width: int) -> dict:
     tx, tw = torch.from_numpy(x), torch.from_numpy(w)
     bx, bw = tx.bfloat16(), tw.bfloat16()
     jx, jw = jax.numpy.asarray(x.transpose(0, 2, 3, 1)), jax.numpy.asarray(w.transpose(2, 3, 1, 0))
-    conv = jax.jit(lambda a, b: lax.conv_general_dilated(
-        a, b, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    conv = jax.jit(
+        lambda a, b: lax.conv_general_dilated(
+            a, b, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+    )
     return {
         "torch fp32": lambda: torch.nn.functional.conv2d(tx, tw, padding=1),
         "torch bf16": lambda: torch.nn.functional.conv2d(bx, bw, padding=1),
@@ -54,10 +57,14 @@ def timers(cin: int, cout: int, height: int, width: int) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.conv_layers", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=whole_numbers, default=(128, 256),
-                        help="input longest sides, 4:3 (default: 128,256)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.conv_layers",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--sizes", type=whole_numbers, default=(128, 256), help="input longest sides, 4:3 (default: 128,256)"
+    )
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per layer (default: 20)")
     args = parser.parse_args(argv)
     if min(args.sizes, default=0) < SMALLEST_SIZE or args.repeats < 1:

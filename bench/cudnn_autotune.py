@@ -10,23 +10,33 @@ memory still reserved after the run, and the step time after the first chunk. CU
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 FIRST_CHUNK = 10  # steps timed apart: the first ones at a new shape pay for autotuning
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench.cudnn_autotune", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cudnn_autotune",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--size", type=int, default=512, help="longest side (default: 512)")
-    parser.add_argument("--steps", type=int, default=60,
-                        help=f"L-BFGS steps, timed after the first {FIRST_CHUNK} (default: 60)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=60,
+        help=f"L-BFGS steps, timed after the first {FIRST_CHUNK} (default: 60)",
+    )
     parser.add_argument("--precision", default="tf32", help="fp32, tf32 or bf16 (default: tf32)")
-    parser.add_argument("--weights", default="vgg16-offline",
-                        help="vgg16-offline, or vgg16-random / vgg19-random (default: vgg16-offline)")
+    parser.add_argument(
+        "--weights",
+        default="vgg16-offline",
+        help="vgg16-offline, or vgg16-random / vgg19-random (default: vgg16-offline)",
+    )
     parser.add_argument("--autotune", choices=("on", "off"), help=argparse.SUPPRESS)  # one child run
     return parser.parse_args(argv)
 
@@ -54,10 +64,13 @@ def measure(args) -> str:
     run.advance(args.steps - FIRST_CHUNK)
     first, rest = first_done - started, time.perf_counter() - first_done
     gib = 2**30
-    return (f"autotune {args.autotune}: peak {torch.cuda.max_memory_allocated() / gib:.2f} GiB allocated, "
-            f"{torch.cuda.max_memory_reserved() / gib:.2f} GiB reserved; {torch.cuda.memory_reserved() / gib:.2f} GiB "
-            f"reserved after the run; first {FIRST_CHUNK} steps {first:.2f} s, then "
-            f"{1e3 * rest / (args.steps - FIRST_CHUNK):.1f} ms/step")
+    return (
+        f"autotune {args.autotune}: peak {torch.cuda.max_memory_allocated() / gib:.2f} GiB allocated, "
+        f"{torch.cuda.max_memory_reserved() / gib:.2f} GiB reserved; "
+        f"{torch.cuda.memory_reserved() / gib:.2f} GiB "
+        f"reserved after the run; first {FIRST_CHUNK} steps {first:.2f} s, then "
+        f"{1e3 * rest / (args.steps - FIRST_CHUNK):.1f} ms/step"
+    )
 
 
 def main(argv=None) -> int:
@@ -73,10 +86,16 @@ def main(argv=None) -> int:
     if args.autotune:
         print(measure(args), flush=True)
         return 0
-    forwarded = [f"--size={args.size}", f"--steps={args.steps}", f"--precision={args.precision}",
-                 f"--weights={args.weights}"]
+    forwarded = [
+        f"--size={args.size}",
+        f"--steps={args.steps}",
+        f"--precision={args.precision}",
+        f"--weights={args.weights}",
+    ]
     for setting in ("on", "off"):
-        done = subprocess.run([sys.executable, "-m", "bench.cudnn_autotune", *forwarded, f"--autotune={setting}"])
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.cudnn_autotune", *forwarded, f"--autotune={setting}"]
+        )
         if done.returncode:
             return done.returncode
     return 0

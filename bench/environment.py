@@ -34,11 +34,17 @@ def _cpu_flags() -> list[str]:
 
 def describe_environment(device: str) -> dict:
     env = {
-        "device": device, "python": platform.python_version(), "platform": platform.platform(),
-        "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "cpu_bf16_flags": _cpu_flags(),
+        "device": device,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "cpu_bf16_flags": _cpu_flags(),
         "cpu_bf16": {True: "native", False: "emulated", None: "unknown"}[hardware.cpu_has_bf16()],
         "versions": {p: _version(p) for p in ("nst", "numpy", "torch", "jax", "jaxlib", "flax", "optax")},
-        "env": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "XLA_FLAGS", "OPENBLAS_CORETYPE") if k in os.environ},
+        "env": {
+            k: os.environ[k] for k in ("OMP_NUM_THREADS", "XLA_FLAGS", "OPENBLAS_CORETYPE") if k in os.environ
+        },
     }
     if _version("torch"):
         import torch

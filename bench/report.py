@@ -22,8 +22,9 @@ def add_comparisons(cells: list[dict]) -> None:
     reference = {_key(c): c for c in measured if c["backend"] == "torch" and c["precision"] == "fp32"}
     for cell in measured:
         base = baseline.get(_key(cell))
-        cell["speedup_vs_baseline"] = (base["step_seconds_median"] / cell["step_seconds_median"]
-                                       if base else None)
+        cell["speedup_vs_baseline"] = (
+            base["step_seconds_median"] / cell["step_seconds_median"] if base else None
+        )
         ref = reference.get(_key(cell))
         cell["target_loss"] = cell["seconds_to_target"] = None
         if ref and ref["curve"]:
@@ -31,8 +32,13 @@ def add_comparisons(cells: list[dict]) -> None:
             target = next(loss for step, _, loss in ref["curve"] if step >= target_step)
             cell["target_loss"] = target
             cell["seconds_to_target"] = next(
-                (cell["first_step_seconds"] + seconds for _, seconds, loss in cell["curve"] if loss <= target),
-                None)
+                (
+                    cell["first_step_seconds"] + seconds
+                    for _, seconds, loss in cell["curve"]
+                    if loss <= target
+                ),
+                None,
+            )
 
 
 def _fmt(value, pattern):
@@ -60,25 +66,33 @@ def _inputs(cells: list[dict]) -> list[str]:
         return []
     images = {(c["images"]["content"], c["images"]["style"]) for c in cells}
     weights = {(c["weights"]["name"], c["weights"]["description"]) for c in cells}
-    return ["Images: " + "; ".join(f"content {content}, style {style}" for content, style in sorted(images))
-            + " (content at the cell's size, style resized to the content's shape).",
-            "Weights: " + "; ".join(f"{name} ({description})" for name, description in sorted(weights)) + "."]
+    return [
+        "Images: "
+        + "; ".join(f"content {content}, style {style}" for content, style in sorted(images))
+        + " (content at the cell's size, style resized to the content's shape).",
+        "Weights: " + "; ".join(f"{name} ({description})" for name, description in sorted(weights)) + ".",
+    ]
 
 
 def write_markdown(report: dict, path: Path) -> None:
     env = report["environment"]
     cells = report["cells"]
-    lines = [f"# nst benchmark: {env.get('gpu') or env['cpu']} ({env['device']})", "",
-             f"torch {env['versions'].get('torch')}, jax {env['versions'].get('jax')}, "
-             f"{env['cpu_count']} CPU threads; {'quick' if report['quick'] else 'full'} matrix, "
-             f"{report['wall_seconds']:.0f} s. Step times are medians over chunks after the "
-             f"first step (IQR after ±); L-BFGS steps include their line-search evaluations; "
-             f"TFLOP/s counts one forward and one input-gradient pass per step.", "",
-             *([report["notes"], ""] if report.get("notes") else []),
-             *_inputs(cells), *([""] if cells else []),
-             "| backend | network | size | optimizer | precision | setup s | first step s | "
-             "step ms | TFLOP/s | x baseline | s to target | peak MB | final loss |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# nst benchmark: {env.get('gpu') or env['cpu']} ({env['device']})",
+        "",
+        f"torch {env['versions'].get('torch')}, jax {env['versions'].get('jax')}, "
+        f"{env['cpu_count']} CPU threads; {'quick' if report['quick'] else 'full'} matrix, "
+        f"{report['wall_seconds']:.0f} s. Step times are medians over chunks after the "
+        f"first step (IQR after ±); L-BFGS steps include their line-search evaluations; "
+        f"TFLOP/s counts one forward and one input-gradient pass per step.",
+        "",
+        *([report["notes"], ""] if report.get("notes") else []),
+        *_inputs(cells),
+        *([""] if cells else []),
+        "| backend | network | size | optimizer | precision | setup s | first step s | "
+        "step ms | TFLOP/s | x baseline | s to target | peak MB | final loss |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in cells:
         head = f"| {c['backend']} | {c['network']} | {c['size']} | {c['optimizer']} | {_precision(c)} |"
         if c["status"] != "ok":
@@ -89,7 +103,8 @@ def write_markdown(report: dict, path: Path) -> None:
             f"{c['step_seconds_median'] * 1e3:.1f} ± {c['step_seconds_iqr'] * 1e3:.1f} | "
             f"{c['achieved_tflops']:.2f} | {_fmt(c['speedup_vs_baseline'], '{:.2f}')} | "
             f"{_fmt(c['seconds_to_target'], '{:.2f}')} | {c['peak_memory_bytes'] / 2**20:.0f} | "
-            f"{c['final_losses']['total']:.4g} |")
+            f"{c['final_losses']['total']:.4g} |"
+        )
     if any(c.get("bf16_emulated") for c in cells):
         lines += ["", f"bf16 (emulated): {BF16_EMULATED}."]
     failed = [c for c in cells if c["status"] == "failed"]
@@ -107,8 +122,9 @@ def write_plot(report: dict, path: Path) -> None:
     from matplotlib import pyplot as plt
 
     cells = [c for c in report["cells"] if c["status"] == "ok"]
-    not_measured = [f"{_label(c)} {c['size']} px: {_not_measured(c)}"
-                    for c in report["cells"] if c["status"] != "ok"]
+    not_measured = [
+        f"{_label(c)} {c['size']} px: {_not_measured(c)}" for c in report["cells"] if c["status"] != "ok"
+    ]
     listing = 0.15 * len(not_measured)  # inches under the axes, one line per cell without numbers
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5 + listing))
     series = {}
@@ -117,8 +133,12 @@ def write_plot(report: dict, path: Path) -> None:
     for label, points in sorted(series.items()):
         points.sort()
         left.plot(*zip(*points), marker="o", label=label)
-    left.set(xlabel="image size (longest side, px)", ylabel="ms per step", yscale="log",
-             title="steady-state step time")
+    left.set(
+        xlabel="image size (longest side, px)",
+        ylabel="ms per step",
+        yscale="log",
+        title="steady-state step time",
+    )
     if series:
         left.legend(fontsize=7)
     largest = max((c["size"] for c in cells), default=0)
@@ -126,14 +146,19 @@ def write_plot(report: dict, path: Path) -> None:
         if c["size"] == largest and c["curve"]:
             _, seconds, losses = zip(*c["curve"])
             right.plot([s + c["first_step_seconds"] for s in seconds], losses, label=_label(c))
-    right.set(xlabel="wall time (s, incl. first step)", ylabel="total loss", yscale="log",
-              title=f"loss vs wall time at {largest} px")
+    right.set(
+        xlabel="wall time (s, incl. first step)",
+        ylabel="total loss",
+        yscale="log",
+        title=f"loss vs wall time at {largest} px",
+    )
     if right.lines:
         right.legend(fontsize=7)
     fig.suptitle(report["environment"].get("gpu") or report["environment"]["cpu"])
     # Cells without numbers are listed under the axes, so that the plot alone does not hide them.
-    fig.text(0.01, 0.01, "\n".join(line[:150] for line in not_measured), fontsize=7, va="bottom",
-             color="firebrick")
+    fig.text(
+        0.01, 0.01, "\n".join(line[:150] for line in not_measured), fontsize=7, va="bottom", color="firebrick"
+    )
     fig.tight_layout(rect=(0, listing / (4.5 + listing), 1, 1))
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -24,13 +24,24 @@ CPU_SECONDS_PER_STEP = {256: 0.48, 362: 0.93, 512: 2.14}
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m bench.step_cost", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.step_cost",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("result", type=Path, help="a bench.multiscale JSON")
-    parser.add_argument("--seconds-per-step", type=size_seconds, default=CPU_SECONDS_PER_STEP,
-                        help="SIZE=SECONDS,... (default: the 2-core CPU's, 256=0.48,362=0.93,512=2.14)")
-    parser.add_argument("--against", type=whole_numbers, default=None,
-                        help="single-scale step counts whose loss is the target (default: its last)")
+    parser.add_argument(
+        "--seconds-per-step",
+        type=size_seconds,
+        default=CPU_SECONDS_PER_STEP,
+        help="SIZE=SECONDS,... (default: the 2-core CPU's, 256=0.48,362=0.93,512=2.14)",
+    )
+    parser.add_argument(
+        "--against",
+        type=whole_numbers,
+        default=None,
+        help="single-scale step counts whose loss is the target (default: its last)",
+    )
     return parser.parse_args(argv)
 
 
@@ -51,8 +62,9 @@ def costed_curve(history: list[dict], seconds_per_step: dict[int, float]) -> lis
     return curve
 
 
-def costed_share(single_curve: list[tuple[float, dict]], multi_curve: list[tuple[float, dict]],
-                 against: int, size: int) -> float | None:
+def costed_share(
+    single_curve: list[tuple[float, dict]], multi_curve: list[tuple[float, dict]], against: int, size: int
+) -> float | None:
     """Costed time for the multi-scale run to reach, at ``size``, single's loss after ``against``
     steps, as a share of single's costed time to those steps; None if it never does.
     Both curves come from ``costed_curve``."""
@@ -74,8 +86,12 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError) as error:
         print(f"bench.step_cost: {args.result} is not a bench.multiscale result ({error})", file=sys.stderr)
         return 2
-    sizes = {entry["size"] for seed in seeds for run in [seed["single"], *seed["multi"]]
-             for entry in run["history"]}
+    sizes = {
+        entry["size"]
+        for seed in seeds
+        for run in [seed["single"], *seed["multi"]]
+        for entry in run["history"]
+    }
     missing = sizes - set(args.seconds_per_step)
     if missing:
         print(f"bench.step_cost: no --seconds-per-step for {sorted(missing)} px", file=sys.stderr)
@@ -83,8 +99,11 @@ def main(argv=None) -> int:
     single_steps = min(seed["single"]["history"][-1]["step"] for seed in seeds)
     against = args.against or (single_steps,)
     if max(against) > single_steps:
-        print(f"bench.step_cost: the single-scale runs have {single_steps} steps, "
-              f"--against asks for {max(against)}", file=sys.stderr)
+        print(
+            f"bench.step_cost: the single-scale runs have {single_steps} steps, "
+            f"--against asks for {max(against)}",
+            file=sys.stderr,
+        )
         return 2
     print(f"shares of the single-scale costed time to its loss after {', '.join(map(str, against))} steps")
     cost = args.seconds_per_step
@@ -93,7 +112,9 @@ def main(argv=None) -> int:
         table = []
         for seed, single_curve in zip(seeds, single_curves):
             multi_curve = costed_curve(seed["multi"][index]["history"], cost)
-            table.append([costed_share(single_curve, multi_curve, steps, report["size"]) for steps in against])
+            table.append(
+                [costed_share(single_curve, multi_curve, steps, report["size"]) for steps in against]
+            )
         print(describe_schedule(run))
         for seed, shares in zip(seeds, table):
             print(f"  seed {seed['seed']}: {' / '.join(map(describe_share, shares))}")

@@ -7,6 +7,15 @@ from nst.config import Config, LossSpec, make_config
 from nst.errors import NonFiniteLoss, NstError
 from nst.stylize import Progress, Result, StyleTransfer, stylize
 
-__all__ = ["Config", "LossSpec", "make_config", "NstError", "NonFiniteLoss", "Progress",
-           "Result", "StyleTransfer", "stylize"]
+__all__ = [
+    "Config",
+    "LossSpec",
+    "make_config",
+    "NstError",
+    "NonFiniteLoss",
+    "Progress",
+    "Result",
+    "StyleTransfer",
+    "stylize",
+]
 __version__ = "0.1.0"

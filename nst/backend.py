@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Any, Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -61,29 +62,43 @@ class Backend(Protocol):
         there is no such device here."""
         ...
 
-    def load_network(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
-                     layers: Sequence[str], pooling: str, device: str) -> Network:
+    def load_network(
+        self,
+        params: Mapping[str, np.ndarray],
+        arch: Arch,
+        preprocess: Preprocess,
+        layers: Sequence[str],
+        pooling: str,
+        device: str,
+    ) -> Network:
         """The network cut after the deepest of ``layers``, its weights frozen on ``device``."""
         ...
 
-    def prepare_targets(self, net: Network, content: np.ndarray, styles: Sequence[np.ndarray],
-                        spec: LossSpec, guides: Guides | None = None) -> Targets:
+    def prepare_targets(
+        self,
+        net: Network,
+        content: np.ndarray,
+        styles: Sequence[np.ndarray],
+        spec: LossSpec,
+        guides: Guides | None = None,
+    ) -> Targets:
         """Content features and the blended style statistics, kept on the device; with
         ``guides`` (``nst.masks``), one guided Gram per style image and the output's guides."""
         ...
 
-    def loss_terms(self, net: Network, targets: Targets, image: np.ndarray,
-                   spec: LossSpec) -> dict[str, float]:
+    def loss_terms(
+        self, net: Network, targets: Targets, image: np.ndarray, spec: LossSpec
+    ) -> dict[str, float]:
         """content, style, tv and total loss of ``image``, in fp32."""
         ...
 
-    def loss_gradient(self, net: Network, targets: Targets, image: np.ndarray,
-                      spec: LossSpec) -> np.ndarray:
+    def loss_gradient(self, net: Network, targets: Targets, image: np.ndarray, spec: LossSpec) -> np.ndarray:
         """d total / d image, H x W x 3, in fp32."""
         ...
 
-    def start(self, net: Network, targets: Targets, init: np.ndarray, spec: LossSpec,
-              settings: RunSettings) -> Optimization:
+    def start(
+        self, net: Network, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
+    ) -> Optimization:
         """An optimisation from ``init``; any compilation happens here, not in ``advance``."""
         ...
 

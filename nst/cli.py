@@ -29,32 +29,49 @@ def build_parser() -> argparse.ArgumentParser:
     subcommands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     stylize = subcommands.add_parser(
-        "stylize", help="render a content image in the style of one or more style images",
+        "stylize",
+        help="render a content image in the style of one or more style images",
         description="Render CONTENT in the style of STYLE (several styles are blended).",
-        epilog=preset_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=preset_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     stylize.add_argument("content", metavar="CONTENT", help="the content photo")
     stylize.add_argument("styles", metavar="STYLE", nargs="+", help="one or more style images")
-    stylize.add_argument("-o", "--output", required=True, metavar="OUT",
-                         help="where to write the result (png, jpg, webp, tif, bmp)")
+    stylize.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="where to write the result (png, jpg, webp, tif, bmp)",
+    )
     _add_backend_flag(stylize)
-    stylize.add_argument("--preset", default="default", choices=tuple(PRESETS),
-                         help="a named set of settings, listed below (default: default)")
+    stylize.add_argument(
+        "--preset",
+        default="default",
+        choices=tuple(PRESETS),
+        help="a named set of settings, listed below (default: default)",
+    )
     add_config_flags(stylize)
 
     demo = subcommands.add_parser("demo", help="stylize a bundled photo with a generated painting, offline")
-    demo.add_argument("-o", "--output", default="nst-demo.png", metavar="OUT",
-                      help="where to write the result (default: nst-demo.png)")
+    demo.add_argument(
+        "-o",
+        "--output",
+        default="nst-demo.png",
+        metavar="OUT",
+        help="where to write the result (default: nst-demo.png)",
+    )
     _add_backend_flag(demo)
     demo.add_argument("--device", default="auto", help="device (default: auto)")
     demo.add_argument("--size", type=number(int), default=256, help="longest side (default: 256)")
-    demo.add_argument("--iterations", type=number(int), default=100,
-                      help="L-BFGS iterations (default: 100)")
+    demo.add_argument("--iterations", type=number(int), default=100, help="L-BFGS iterations (default: 100)")
 
     weights = subcommands.add_parser("weights", help="list or convert network weights")
     weight_subcommands = weights.add_subparsers(dest="weights_command", required=True, parser_class=_Parser)
     weight_subcommands.add_parser("list", help="known weight sources, and which are available here")
     convert = weight_subcommands.add_parser(
-        "convert", help="convert weights to .safetensors/.npz (canonical) or .msgpack (Flax)")
+        "convert", help="convert weights to .safetensors/.npz (canonical) or .msgpack (Flax)"
+    )
     convert.add_argument("source", metavar="SRC", help="a weight name (vgg16-offline, ...) or file")
     convert.add_argument("-o", "--output", required=True, metavar="DST")
 
@@ -65,15 +82,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_backend_flag(parser):
-    parser.add_argument("--backend", default=None,
-                        help="torch or jax (default: $NST_BACKEND, else torch)")
+    parser.add_argument("--backend", default=None, help="torch or jax (default: $NST_BACKEND, else torch)")
 
 
 def main(argv=None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        handler = {"stylize": commands.stylize, "demo": commands.demo, "weights": commands.weights,
-                   "info": commands.info, "layers": commands.layers}[args.command]
+        handler = {
+            "stylize": commands.stylize,
+            "demo": commands.demo,
+            "weights": commands.weights,
+            "info": commands.info,
+            "layers": commands.layers,
+        }[args.command]
         return handler(args)
     except NstError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)

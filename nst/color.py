@@ -13,7 +13,7 @@ turns an optimised image into the one the user gets.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -21,9 +21,9 @@ COLOR_MODES = ("style", "luminance", "histogram")
 
 # NTSC YIQ (FCC 1953 coefficients). Y is the Rec. 601 luma; the paper uses YIQ for the same
 # reason: I and Q carry the colour, Y the intensity, independently.
-_RGB_TO_YIQ = np.array([[0.299, 0.587, 0.114],
-                        [0.595716, -0.274453, -0.321263],
-                        [0.211456, -0.522591, 0.311135]])
+_RGB_TO_YIQ = np.array(
+    [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
+)
 _YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
 
 # Added to the source covariance before inverting it: the variance of 8-bit quantisation noise,
@@ -32,6 +32,7 @@ _COVARIANCE_FLOOR = (1 / 255) ** 2 / 12
 
 
 # ------------------------------------------------------------------------------ colour spaces
+
 
 def rgb_to_yiq(image: np.ndarray) -> np.ndarray:
     """RGB -> YIQ: Y (luminance) in [0, 1], I and Q (chrominance) about zero."""
@@ -55,6 +56,7 @@ def gray_to_rgb(gray: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- statistics matching
 
+
 def match_color_histogram(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     """``source`` recoloured so its RGB mean and covariance match ``target``'s.
 
@@ -73,8 +75,9 @@ def color_statistics(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return pixels.mean(0), np.cov(pixels, rowvar=False)
 
 
-def blended_color_statistics(images: Sequence[np.ndarray], weights: Sequence[float]
-                             ) -> tuple[np.ndarray, np.ndarray]:
+def blended_color_statistics(
+    images: Sequence[np.ndarray], weights: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance of the mixture of the images' pixels, image i drawn with weight
     ``weights[i]`` (the weights sum to 1): the colours of a blend of style images."""
     stats = [color_statistics(image) for image in images]
@@ -97,7 +100,7 @@ def recolor(source: np.ndarray, target_mean: np.ndarray, target_cov: np.ndarray)
 def _symmetric_power(matrix: np.ndarray, power: float) -> np.ndarray:
     eigenvalues, eigenvectors = np.linalg.eigh(matrix)
     eigenvalues = np.maximum(eigenvalues, 0.0)  # rounding can make a flat image's slightly negative
-    return (eigenvectors * eigenvalues ** power) @ eigenvectors.T
+    return (eigenvectors * eigenvalues**power) @ eigenvectors.T
 
 
 def match_luminance(source: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -113,8 +116,10 @@ def match_luminance(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 # ------------------------------------------------------------------------------- the driver's use
 
-def transfer_inputs(mode: str, content: np.ndarray, styles: Sequence[np.ndarray]
-                    ) -> tuple[np.ndarray, list[np.ndarray]]:
+
+def transfer_inputs(
+    mode: str, content: np.ndarray, styles: Sequence[np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """The content and style images the optimisation sees under colour ``mode``."""
     if mode == "style":
         return content, list(styles)
@@ -123,7 +128,8 @@ def transfer_inputs(mode: str, content: np.ndarray, styles: Sequence[np.ndarray]
     if mode == "luminance":
         content_luma = luminance(content)
         return gray_to_rgb(content_luma), [
-            gray_to_rgb(match_luminance(luminance(style), content_luma)) for style in styles]
+            gray_to_rgb(match_luminance(luminance(style), content_luma)) for style in styles
+        ]
     raise ValueError(f"unknown colour mode {mode!r}; choose from {', '.join(COLOR_MODES)}")
 
 

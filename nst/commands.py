@@ -10,8 +10,8 @@ from pathlib import Path
 from nst import hardware
 from nst import image as img
 from nst.backend import REGISTRY, get_backend
-from nst.config_args import EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
 from nst.config import make_config
+from nst.config_args import EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
 from nst.errors import NstError
 from nst.network import ARCHS
 from nst.stylize import Progress, Result, Stopped, StyleTransfer
@@ -36,8 +36,7 @@ def demo(args) -> int:
     from nst.demo import demo_content, demo_style
 
     output = img.check_output_path(args.output)
-    cfg = make_config(size=args.size, iterations=args.iterations, weights="vgg16-offline",
-                      device=args.device)
+    cfg = make_config(size=args.size, iterations=args.iterations, weights="vgg16-offline", device=args.device)
     content = demo_content()
     style = demo_style()
     style_path = output.with_name(f"{output.stem}-style.png")
@@ -52,8 +51,10 @@ def _run_and_write(transfer: StyleTransfer, output: Path) -> int:
 
     cfg = transfer.cfg
     sizes = " -> ".join(f"{size}" for size in cfg.scale_sizes)
-    _log(f"backend {transfer.backend.name} on {transfer.net.device}, longest side {sizes} px, "
-         f"{transfer.total_steps} {cfg.optimizer} steps")
+    _log(
+        f"backend {transfer.backend.name} on {transfer.net.device}, longest side {sizes} px, "
+        f"{transfer.total_steps} {cfg.optimizer} steps"
+    )
     if hardware.bf16_emulated(cfg.precision, transfer.net.device):
         _log(hardware.BF16_EMULATED)
     bar = tqdm(total=transfer.total_steps, unit="step", file=sys.stderr, dynamic_ncols=True)
@@ -70,11 +71,15 @@ def _run_and_write(transfer: StyleTransfer, output: Path) -> int:
         bar.close()
     img.save_image(result.image, output)
     if result.stopped is Stopped.INTERRUPTED:
-        _log(f"interrupted at step {result.steps}/{transfer.total_steps}; wrote the current image to {output}")
+        _log(
+            f"interrupted at step {result.steps}/{transfer.total_steps}; wrote the current image to {output}"
+        )
         return EXIT_INTERRUPTED
     if result.stopped is Stopped.NON_FINITE:
-        _log(f"error: the loss became non-finite after step {result.steps}; wrote the last finite "
-             f"image to {output}; try a smaller --lr or --style-weight")
+        _log(
+            f"error: the loss became non-finite after step {result.steps}; wrote the last finite "
+            f"image to {output}; try a smaller --lr or --style-weight"
+        )
         return EXIT_USAGE
     print(f"wrote {output}")
     return 0
@@ -86,8 +91,15 @@ def weights(args) -> int:
     if args.weights_command == "list":
         rows = [("name", "available", "size", "preprocessing", "source")]
         for source in nst_weights.list_sources():
-            rows.append((source.name, "yes" if source.available_here else "no",
-                         f"{source.size_bytes / 1e6:.0f} MB", source.preprocessing, source.location))
+            rows.append(
+                (
+                    source.name,
+                    "yes" if source.available_here else "no",
+                    f"{source.size_bytes / 1e6:.0f} MB",
+                    source.preprocessing,
+                    source.location,
+                )
+            )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -101,16 +113,19 @@ def weights(args) -> int:
 
 
 def info(args) -> int:
-    print(f"nst {importlib.metadata.version('nst')}, Python {platform.python_version()}, "
-          f"numpy {importlib.metadata.version('numpy')}, {platform.machine()}")
+    print(
+        f"nst {importlib.metadata.version('nst')}, Python {platform.python_version()}, "
+        f"numpy {importlib.metadata.version('numpy')}, {platform.machine()}"
+    )
     for name, (_, extra) in REGISTRY.items():
         try:
             backend = get_backend(name)
         except NstError:
             print(f"backend {name}: not installed (pip install 'nst[{extra}]')")
             continue
-        versions = ", ".join(f"{package} {importlib.metadata.version(package)}"
-                             for package in _framework_packages(name))
+        versions = ", ".join(
+            f"{package} {importlib.metadata.version(package)}" for package in _framework_packages(name)
+        )
         print(f"backend {name}: {versions}; devices: {', '.join(backend.devices())}")
     print(hardware.describe_cpu_bf16())
     return 0

@@ -16,8 +16,18 @@ from nst.color import COLOR_MODES
 from nst.errors import NstError
 from nst.network import PREPROCESSES
 from nst.objective import LossSpec, layer_weights
-from nst.option_kinds import (FLAG, FLOAT, INT, LAYERS, OPTIONAL_FLOAT, OPTIONAL_FLOATS,
-                              OPTIONAL_INTS, OPTIONAL_PATHS, STR, Kind)
+from nst.option_kinds import (
+    FLAG,
+    FLOAT,
+    INT,
+    LAYERS,
+    OPTIONAL_FLOAT,
+    OPTIONAL_FLOATS,
+    OPTIONAL_INTS,
+    OPTIONAL_PATHS,
+    STR,
+    Kind,
+)
 from nst.run_settings import RunSettings
 from nst.scales import scale_iterations, scale_sizes
 
@@ -26,84 +36,159 @@ CONTENT_LAYERS = ("relu4_2",)
 
 
 def _opt(kind: Kind, default, help, choices=None, metavar=None):
-    return field(default=default, metadata={"kind": kind, "help": help, "choices": choices,
-                                            "metavar": metavar})
+    return field(
+        default=default, metadata={"kind": kind, "help": help, "choices": choices, "metavar": metavar}
+    )
 
 
 @dataclass(frozen=True)
 class Config:
     size: int = _opt(INT, 512, "longest side of the output in pixels")
-    iterations: int = _opt(INT, 500, "optimisation steps (L-BFGS iterations or Adam steps) at the last "
-                                "scale; each coarser scale takes 0.3 of them")
-    scales: int = _opt(INT, 0, "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
-                       "ending at --size; 0: auto, one scale from the content photo (recolored or not), else two "
-                       "when the smaller is at least 256 px (362, 512 at 512 px); 1: one scale")
-    scale_iterations: tuple[int, ...] | None = _opt(OPTIONAL_INTS, None, "steps at each scale, coarsest first, e.g. 300,200,100; without it, 0.3 of "
-              "--iterations at each coarser scale and --iterations at the last")
+    iterations: int = _opt(
+        INT,
+        500,
+        "optimisation steps (L-BFGS iterations or Adam steps) at the last "
+        "scale; each coarser scale takes 0.3 of them",
+    )
+    scales: int = _opt(
+        INT,
+        0,
+        "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
+        "ending at --size; 0: auto, one scale from the content photo (recolored or not), else two "
+        "when the smaller is at least 256 px (362, 512 at 512 px); 1: one scale",
+    )
+    scale_iterations: tuple[int, ...] | None = _opt(
+        OPTIONAL_INTS,
+        None,
+        "steps at each scale, coarsest first, e.g. 300,200,100; without it, 0.3 of "
+        "--iterations at each coarser scale and --iterations at the last",
+    )
     content_weight: float = _opt(FLOAT, 1.0, "alpha: weight of the content loss")
     # Far above the paper's beta: torchvision's [0,1]-normalised input makes features much
     # smaller than the paper's Caffe input (0..255). Chosen by eye; see docs/losses.md.
     style_weight: float = _opt(FLOAT, 1e6, "beta: weight of the style loss")
     tv_weight: float = _opt(FLOAT, 0.0, "weight of the total-variation smoothness loss")
     content_layers: tuple[str, ...] = _opt(LAYERS, CONTENT_LAYERS, "layers whose features carry the content")
-    content_layer_weights: tuple[float, ...] | None = _opt(OPTIONAL_FLOATS, None, "per-layer content weights (default: equal, summing to 1)")
+    content_layer_weights: tuple[float, ...] | None = _opt(
+        OPTIONAL_FLOATS, None, "per-layer content weights (default: equal, summing to 1)"
+    )
     style_layers: tuple[str, ...] = _opt(LAYERS, STYLE_LAYERS, "layers whose Gram matrices carry the style")
-    style_layer_weights: tuple[float, ...] | None = _opt(OPTIONAL_FLOATS, None, "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)")
-    style_blend: tuple[float, ...] | None = _opt(OPTIONAL_FLOATS, None, "weights of the style images in the blended Gram target (default: equal)")
-    style_scale: float = _opt(FLOAT, 1.0, "resize each style image so its longest side is this times --size before its "
-        "features are taken (smaller: finer brush strokes)")
-    colors: str = _opt(STR, "style", "colours of the result (Gatys et al. 2017): style (the painting's), luminance "
+    style_layer_weights: tuple[float, ...] | None = _opt(
+        OPTIONAL_FLOATS, None, "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)"
+    )
+    style_blend: tuple[float, ...] | None = _opt(
+        OPTIONAL_FLOATS, None, "weights of the style images in the blended Gram target (default: equal)"
+    )
+    style_scale: float = _opt(
+        FLOAT,
+        1.0,
+        "resize each style image so its longest side is this times --size before its "
+        "features are taken (smaller: finer brush strokes)",
+    )
+    colors: str = _opt(
+        STR,
+        "style",
+        "colours of the result (Gatys et al. 2017): style (the painting's), luminance "
         "(transfer luminance only, keep the content's colours), histogram (recolour each style "
-        "image to the content's colour mean and covariance first)", choices=COLOR_MODES)
-    style_loss: str = _opt(STR, "gram", "style statistic: 'gram' (Gram matrices, the paper) or 'meancov' (per-channel "
+        "image to the content's colour mean and covariance first)",
+        choices=COLOR_MODES,
+    )
+    style_loss: str = _opt(
+        STR,
+        "gram",
+        "style statistic: 'gram' (Gram matrices, the paper) or 'meancov' (per-channel "
         "means and covariances; comparable in scale to gram at the same --style-weight)",
-        choices=("gram", "meancov"))
-    mask: tuple[str, ...] | None = _opt(OPTIONAL_PATHS, None, "spatial control: comma list of mask images, one per style image, white where "
+        choices=("gram", "meancov"),
+    )
+    mask: tuple[str, ...] | None = _opt(
+        OPTIONAL_PATHS,
+        None,
+        "spatial control: comma list of mask images, one per style image, white where "
         "that style goes (one mask with two styles: the second takes the rest); resized to the "
-        "output", metavar="MASK[,MASK...]")
-    style_mask: tuple[str, ...] | None = _opt(OPTIONAL_PATHS, None, "comma list of masks on the style images, one per style, white where to take the "
-        "style from (default: all of each)", metavar="MASK[,MASK...]")
+        "output",
+        metavar="MASK[,MASK...]",
+    )
+    style_mask: tuple[str, ...] | None = _opt(
+        OPTIONAL_PATHS,
+        None,
+        "comma list of masks on the style images, one per style, white where to take the "
+        "style from (default: all of each)",
+        metavar="MASK[,MASK...]",
+    )
     normalization: str = _opt(
-        STR, "mse", "loss normalisation: 'relative' (each layer's term divided by its value "
+        STR,
+        "mse",
+        "loss normalisation: 'relative' (each layer's term divided by its value "
         "for zero features, so every layer counts alike and weights suit any network), 'mse' "
         "(Gram / (C*H*W), mean squared error, as most tools) or 'paper' (1/(4 N^2 M^2) and "
-        "1/2 sum of squares, Gatys et al. 2016)", choices=("relative", "mse", "paper"))
-    init: str = _opt(STR, "content", "starting image: content, recolored (the content photo in "
-                     "the style images' colour mean and covariance), noise (white noise, the "
-                     "paper), style, or the path of an image",
-                     metavar="{content,recolored,noise,style,PATH}")
-    optimizer: str = _opt(STR, "lbfgs", "lbfgs (the paper) or adam (less memory)",
-                          choices=("lbfgs", "adam"))
+        "1/2 sum of squares, Gatys et al. 2016)",
+        choices=("relative", "mse", "paper"),
+    )
+    init: str = _opt(
+        STR,
+        "content",
+        "starting image: content, recolored (the content photo in "
+        "the style images' colour mean and covariance), noise (white noise, the "
+        "paper), style, or the path of an image",
+        metavar="{content,recolored,noise,style,PATH}",
+    )
+    optimizer: str = _opt(STR, "lbfgs", "lbfgs (the paper) or adam (less memory)", choices=("lbfgs", "adam"))
     lr: float | None = _opt(OPTIONAL_FLOAT, None, "step size (default: 1.0 for lbfgs, 0.02 for adam)")
     # Not torch's and optax's 0.999: from noise the first gradients dwarf the later ones, and
     # a ~1000-step memory of them keeps Adam's steps tiny for hundreds of steps; see docs/adam.md.
-    adam_beta2: float = _opt(FLOAT, 0.9, "Adam's second-moment decay (torch's and optax's default: "
-                             "0.999, which from noise stalls for hundreds of steps)",
-                             metavar="BETA2")
+    adam_beta2: float = _opt(
+        FLOAT,
+        0.9,
+        "Adam's second-moment decay (torch's and optax's default: "
+        "0.999, which from noise stalls for hundreds of steps)",
+        metavar="BETA2",
+    )
     lbfgs_history: int = _opt(INT, 50, "L-BFGS memory: number of past updates kept")
-    precision: str = _opt(STR, "fp32", "network arithmetic: fp32; tf32 (GPU matmuls in TensorFloat-32); bf16 (mixed "
+    precision: str = _opt(
+        STR,
+        "fp32",
+        "network arithmetic: fp32; tf32 (GPU matmuls in TensorFloat-32); bf16 (mixed "
         "precision: convolutions in bfloat16, Gram matrices and losses in fp32)",
-        choices=("fp32", "tf32", "bf16"))
-    pooling: str = _opt(STR, "max", "pooling in the network: max (VGG) or avg (the paper)",
-                        choices=("max", "avg"))
-    weights: str = _opt(STR, "auto", "network weights: auto, vgg19, vgg16, vgg16-offline, or a path "
-                        "to a .pth, .safetensors or .npz state_dict")
+        choices=("fp32", "tf32", "bf16"),
+    )
+    pooling: str = _opt(
+        STR, "max", "pooling in the network: max (VGG) or avg (the paper)", choices=("max", "avg")
+    )
+    weights: str = _opt(
+        STR,
+        "auto",
+        "network weights: auto, vgg19, vgg16, vgg16-offline, or a path "
+        "to a .pth, .safetensors or .npz state_dict",
+    )
     preprocess: str = _opt(
-        STR, "auto", "how images become the network's input: torchvision (RGB in [0, 1], ImageNet "
+        STR,
+        "auto",
+        "how images become the network's input: torchvision (RGB in [0, 1], ImageNet "
         "mean/std) or caffe (BGR in 0..255 minus the mean pixel, for Caffe-converted weights such "
         "as vgg19-d01eb7cb.pth); auto: a named source's, a file's by its name, else by its "
-        "conv1_1 scale", choices=("auto", *PREPROCESSES))
+        "conv1_1 scale",
+        choices=("auto", *PREPROCESSES),
+    )
     device: str = _opt(STR, "auto", "device: auto, cpu, cuda, cuda:N, gpu or tpu")
     seed: int = _opt(INT, 0, "random seed (noise init); same seed, backend and device: same output")
-    save_every: int = _opt(INT, 0, "write an intermediate image every N steps next to the output "
-                           "(out_0100.png); 0: never")
+    save_every: int = _opt(
+        INT, 0, "write an intermediate image every N steps next to the output (out_0100.png); 0: never"
+    )
     print_every: int = _opt(INT, 10, "update the progress line every N steps")
-    ema: float = _opt(FLOAT, 0.0, "return the exponential moving average of the iterates with this "
-                      "decay (bias-corrected, updated every step), 0 <= DECAY < 1; 0: off",
-                      metavar="DECAY")
-    normalize_network: bool = _opt(FLAG, False, "rescale the VGG as the paper did: each filter's mean activation over the "
-               "content and style images becomes 1 (the features change scale, so the "
-               "loss weights' scale changes too)")
+    ema: float = _opt(
+        FLOAT,
+        0.0,
+        "return the exponential moving average of the iterates with this "
+        "decay (bias-corrected, updated every step), 0 <= DECAY < 1; 0: off",
+        metavar="DECAY",
+    )
+    normalize_network: bool = _opt(
+        FLAG,
+        False,
+        "rescale the VGG as the paper did: each filter's mean activation over the "
+        "content and style images becomes 1 (the features change scale, so the "
+        "loss weights' scale changes too)",
+    )
 
     def __post_init__(self):
         for f in fields(self):
@@ -119,9 +204,10 @@ class Config:
             raise NstError(f"--scales must be 0 (auto) or more, got {self.scales}")
         if self.scale_iterations is not None:
             if not all(isinstance(n, int) and n >= 1 for n in self.scale_iterations):
-                raise NstError(f"--scale-iterations must be whole numbers of at least 1, "
-                               f"got {self.scale_iterations}")
-            self.steps_per_scale  # checks one count per scale
+                raise NstError(
+                    f"--scale-iterations must be whole numbers of at least 1, got {self.scale_iterations}"
+                )
+            scale_iterations(self.iterations, self.scale_iterations, len(self.scale_sizes))
         for name in ("save_every", "seed"):
             if getattr(self, name) < 0:
                 raise NstError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
@@ -137,21 +223,32 @@ class Config:
             values = getattr(self, name)
             if values is not None and not all(math.isfinite(v) and v >= 0 for v in values):
                 raise NstError(f"--{_flag(name)} must be non-negative numbers, got {values}")
-        for layers, weights in ((self.content_layers, self.content_layer_weights),
-                                (self.style_layers, self.style_layer_weights)):
+        for layers, weights in (
+            (self.content_layers, self.content_layer_weights),
+            (self.style_layers, self.style_layer_weights),
+        ):
             if weights is not None and len(weights) != len(layers):
-                raise NstError(f"{len(weights)} layer weights given for {len(layers)} layers "
-                               f"({', '.join(layers)})")
+                raise NstError(
+                    f"{len(weights)} layer weights given for {len(layers)} layers ({', '.join(layers)})"
+                )
         if not self.content_layers and not self.style_layers:
             raise NstError("no content and no style layers: nothing to optimise")
         if (self.mask or self.style_mask) and self.style_loss != "gram":
             raise NstError("--mask and --style-mask work with --style-loss gram only")
-        for name in ("style_loss", "normalization", "optimizer", "pooling", "precision", "colors",
-                     "preprocess"):
+        for name in (
+            "style_loss",
+            "normalization",
+            "optimizer",
+            "pooling",
+            "precision",
+            "colors",
+            "preprocess",
+        ):
             choices = option_choices(name)
             if getattr(self, name) not in choices:
-                raise NstError(f"--{_flag(name)} must be one of {', '.join(choices)}, "
-                               f"got {getattr(self, name)!r}")
+                raise NstError(
+                    f"--{_flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
+                )
 
     @property
     def scale_sizes(self) -> tuple[int, ...]:
@@ -169,8 +266,9 @@ class Config:
         return 1.0 if self.optimizer == "lbfgs" else 0.02
 
     def run_settings(self) -> RunSettings:
-        return RunSettings(self.optimizer, self.step_size, self.lbfgs_history, self.adam_beta2,
-                           self.ema, self.precision)
+        return RunSettings(
+            self.optimizer, self.step_size, self.lbfgs_history, self.adam_beta2, self.ema, self.precision
+        )
 
     def loss_spec(self, n_styles: int = 1) -> LossSpec:
         blend = self.style_blend or (1.0,) * n_styles

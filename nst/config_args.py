@@ -36,23 +36,32 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         if kind.parse is None:  # a switch: given means True
             parser.add_argument(flag, dest=f.name, default=None, action="store_true", help=help_text)
             continue
-        parser.add_argument(flag, dest=f.name, default=None, type=kind.parse,
-                            choices=meta["choices"],
-                            metavar=meta["metavar"] or (None if meta["choices"] else f.name.upper()),
-                            help=help_text)
+        parser.add_argument(
+            flag,
+            dest=f.name,
+            default=None,
+            type=kind.parse,
+            choices=meta["choices"],
+            metavar=meta["metavar"] or (None if meta["choices"] else f.name.upper()),
+            help=help_text,
+        )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     given = {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name) is not None}
-    for layers, weights in (("content_layers", "content_layer_weights"),
-                            ("style_layers", "style_layer_weights")):
+    for layers, weights in (
+        ("content_layers", "content_layer_weights"),
+        ("style_layers", "style_layer_weights"),
+    ):
         if layers in given:
             names, inline = given[layers]
             given[layers] = names
             if inline is not None:
                 if weights in given:
-                    raise NstError(f"--{layers.replace('_', '-')} has NAME:WEIGHT entries and "
-                                   f"--{weights.replace('_', '-')} is given too; use one")
+                    raise NstError(
+                        f"--{layers.replace('_', '-')} has NAME:WEIGHT entries and "
+                        f"--{weights.replace('_', '-')} is given too; use one"
+                    )
                 given[weights] = inline
     return make_config(args.preset, **given)
 
@@ -60,6 +69,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
 def preset_help() -> str:
     lines = ["presets (--preset NAME sets these; your own flags win):"]
     for name, overrides in PRESETS.items():
-        settings = ", ".join(f"{k}={describe_default(v)}" for k, v in overrides.items()) or "the defaults above"
+        settings = (
+            ", ".join(f"{k}={describe_default(v)}" for k, v in overrides.items()) or "the defaults above"
+        )
         lines.append(f"  {name}: {settings}")
     return "\n".join(lines)

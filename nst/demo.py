@@ -16,19 +16,22 @@ from nst.errors import NstError
 from nst.image import load_image
 
 # A limited vivid palette (RGB 0..255): night-sky blues, chrome yellows, warm reds, greens.
-PALETTE = np.array([
-    (18, 32, 92),     # ultramarine, deep
-    (34, 78, 170),    # cobalt
-    (78, 146, 214),   # cerulean
-    (168, 208, 228),  # pale sky
-    (248, 206, 48),   # chrome yellow
-    (238, 142, 34),   # orange
-    (206, 54, 38),    # vermilion
-    (34, 120, 84),    # viridian
-    (132, 184, 62),   # leaf green
-    (246, 240, 222),  # lead white
-    (24, 26, 38),     # ivory black
-], dtype=np.float64)
+PALETTE = np.array(
+    [
+        (18, 32, 92),  # ultramarine, deep
+        (34, 78, 170),  # cobalt
+        (78, 146, 214),  # cerulean
+        (168, 208, 228),  # pale sky
+        (248, 206, 48),  # chrome yellow
+        (238, 142, 34),  # orange
+        (206, 54, 38),  # vermilion
+        (34, 120, 84),  # viridian
+        (132, 184, 62),  # leaf green
+        (246, 240, 222),  # lead white
+        (24, 26, 38),  # ivory black
+    ],
+    dtype=np.float64,
+)
 
 # Passes of strokes from broad to fine: (width in px, strokes per 512x512 image, length in steps).
 # Widths span 3..20 px: the scales VGG's relu1_1..relu4_1 receptive fields see.
@@ -42,8 +45,10 @@ def demo_content() -> np.ndarray:
     try:
         from skimage import data
     except ImportError:
-        raise NstError("the demo's content image comes with scikit-image, which is not "
-                       "installed; pip install 'nst[demo]'") from None
+        raise NstError(
+            "the demo's content image comes with scikit-image, which is not "
+            "installed; pip install 'nst[demo]'"
+        ) from None
     return load_image(data.astronaut())
 
 
@@ -55,13 +60,13 @@ def demo_style(height: int = 512, width: int = 512, seed: int = 0) -> np.ndarray
     angle = _flow_angle(height, width, rng)
     region = _smooth_field(height, width, rng, waves=4, max_cycles=2.0)
     canvas = Image.fromarray(_underpainting(region)).resize(
-        (width * SUPERSAMPLE, height * SUPERSAMPLE), Image.Resampling.NEAREST)
+        (width * SUPERSAMPLE, height * SUPERSAMPLE), Image.Resampling.NEAREST
+    )
     draw = ImageDraw.Draw(canvas)
     scale = height * width / (512 * 512)
     for stroke_width, count, steps in STROKE_PASSES:
         starts = rng.random((max(1, round(count * scale)), 2)) * (width, height)
-        for points, color in zip(_trace(starts, angle, steps, rng),
-                                 _stroke_colors(starts, region, rng)):
+        for points, color in zip(_trace(starts, angle, steps, rng), _stroke_colors(starts, region, rng)):
             _paint_stroke(draw, points * SUPERSAMPLE, color, stroke_width * SUPERSAMPLE)
     canvas = canvas.resize((width, height), Image.Resampling.LANCZOS)
     image = np.asarray(canvas, dtype=np.float32) / 255.0
@@ -88,7 +93,7 @@ def _flow_angle(height, width, rng) -> np.ndarray:
     for _ in range(4):  # round swirls around Gaussian bumps, like Van Gogh's stars
         cy, cx = rng.uniform(0.1, 0.9, size=2) * (height, width) / max(height, width)
         radius = rng.uniform(0.06, 0.16)
-        stream += rng.choice((-1.5, 1.5)) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * radius ** 2))
+        stream += rng.choice((-1.5, 1.5)) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * radius**2))
     d_dy, d_dx = np.gradient(stream)
     return np.arctan2(-d_dx, d_dy)  # velocity (d/dy, -d/dx) is tangent to the level lines
 

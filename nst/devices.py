@@ -26,10 +26,10 @@ def parse_device(device: str) -> tuple[str, int | None]:
 
 
 def none_here(device: str, framework: str, platform: str) -> NstError:
-    return NstError(f"device {device!r} asked for, but {framework} sees no "
-                    f"{KIND_NAMES[platform]} here; use --device cpu")
+    return NstError(
+        f"device {device!r} asked for, but {framework} sees no {KIND_NAMES[platform]} here; use --device cpu"
+    )
 
 
 def index_out_of_range(device: str, count: int, platform: str) -> NstError:
-    return NstError(f"device {device!r} does not exist; this machine has {count} "
-                    f"{KIND_NAMES[platform]}(s)")
+    return NstError(f"device {device!r} does not exist; this machine has {count} {KIND_NAMES[platform]}(s)")

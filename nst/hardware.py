@@ -11,8 +11,10 @@ from pathlib import Path
 
 CPUINFO = Path("/proc/cpuinfo")
 BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-BF16_EMULATED = ("this CPU has no bf16 hardware (no AVX512_BF16 or AMX); bf16 is emulated and "
-                 "much slower; use --precision fp32")
+BF16_EMULATED = (
+    "this CPU has no bf16 hardware (no AVX512_BF16 or AMX); bf16 is emulated and "
+    "much slower; use --precision fp32"
+)
 
 
 def cpu_flags() -> frozenset[str] | None:
@@ -49,5 +51,6 @@ def describe_cpu_bf16() -> str:
     found = sorted(flags & BF16_FLAGS)
     if found:
         return f"CPU bf16: native ({', '.join(found)})"
-    return ("CPU bf16: emulated (no AVX512_BF16 or AMX), much slower than fp32; "
-            "use --precision fp32 on the CPU")
+    return (
+        "CPU bf16: emulated (no AVX512_BF16 or AMX), much slower than fp32; use --precision fp32 on the CPU"
+    )

@@ -39,6 +39,7 @@ _DTYPE_FULL_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 # ---------------------------------------------------------------------------------- loading
 
+
 def describe_source(source) -> str:
     """A short human name for an image source, for messages."""
     if isinstance(source, (str, os.PathLike)):
@@ -63,8 +64,9 @@ def load_image(source) -> np.ndarray:
         return from_pil(source)
     if isinstance(source, np.ndarray):
         return _from_array(source)
-    raise NstError(f"cannot read an image from {describe_source(source)}; "
-                   "give a file path, a PIL image or a numpy array")
+    raise NstError(
+        f"cannot read an image from {describe_source(source)}; give a file path, a PIL image or a numpy array"
+    )
 
 
 def _load_file(path: Path) -> np.ndarray:
@@ -78,8 +80,9 @@ def _load_file(path: Path) -> np.ndarray:
     except PermissionError:
         raise NstError(f"cannot read {path}: permission denied (check the file's permissions)") from None
     except UnidentifiedImageError:
-        raise NstError(f"{path} is not an image that PIL can read "
-                       "(use a PNG, JPEG, WebP, TIFF or BMP file)") from None
+        raise NstError(
+            f"{path} is not an image that PIL can read (use a PNG, JPEG, WebP, TIFF or BMP file)"
+        ) from None
     except Image.DecompressionBombError as error:
         raise NstError(f"{path} is too large to decode safely ({error}); resize it first") from None
     except (OSError, SyntaxError, ValueError) as error:  # what PIL's decoders raise on bad data
@@ -115,8 +118,9 @@ def _from_array(array: np.ndarray) -> np.ndarray:
     if array.ndim == 2:
         array = array[..., None]
     if array.ndim != 3 or array.shape[-1] not in (1, 3, 4):
-        raise NstError(f"cannot use {what} as an image: expected H x W, H x W x 1, "
-                       "H x W x 3 (RGB) or H x W x 4 (RGBA)")
+        raise NstError(
+            f"cannot use {what} as an image: expected H x W, H x W x 1, H x W x 3 (RGB) or H x W x 4 (RGBA)"
+        )
     _check_not_empty(array.shape[0], array.shape[1], what)
     values = _array_to_unit_floats(array, what)
     if values.shape[-1] == 4:
@@ -130,8 +134,9 @@ def _array_to_unit_floats(array: np.ndarray, what: str) -> np.ndarray:
     if array.dtype in _DTYPE_FULL_SCALE:
         return array.astype(np.float32) / np.float32(_DTYPE_FULL_SCALE[array.dtype])
     if array.dtype.kind != "f":
-        raise NstError(f"cannot use {what} as an image: use uint8 (0..255), "
-                       "uint16 (0..65535) or float values in [0, 1]")
+        raise NstError(
+            f"cannot use {what} as an image: use uint8 (0..255), uint16 (0..65535) or float values in [0, 1]"
+        )
     if not np.isfinite(array).all():
         raise NstError(f"{what} contains NaN or infinite values; give finite values in [0, 1]")
     return np.clip(array.astype(np.float32), 0.0, 1.0)
@@ -153,6 +158,7 @@ def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------------- resizing
 
+
 def longest_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
     """Height and width with the longest side ``size`` px and the aspect ratio kept (each >= 1)."""
     scale = size / max(height, width)
@@ -171,24 +177,31 @@ def resize_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
     if (height, width) == image.shape[:2]:
         return image.astype(np.float32, copy=True)
     channels = [
-        np.asarray(Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32))
-                   .resize((width, height), Image.Resampling.LANCZOS))
+        np.asarray(
+            Image.fromarray(np.ascontiguousarray(image[..., c], dtype=np.float32)).resize(
+                (width, height), Image.Resampling.LANCZOS
+            )
+        )
         for c in range(image.shape[-1])
     ]
     # Lanczos rings slightly past the input range at sharp edges.
     return np.clip(np.stack(channels, axis=-1), 0.0, 1.0)
 
 
-def check_min_size(image_hw: tuple[int, int], min_side: int, what: str,
-                   fix: str = "use a larger --size or image") -> None:
+def check_min_size(
+    image_hw: tuple[int, int], min_side: int, what: str, fix: str = "use a larger --size or image"
+) -> None:
     """Refuse an image smaller than the network can take (``min_side`` px per side)."""
     height, width = image_hw
     if min(height, width) < min_side:
-        raise NstError(f"{what} is {width}x{height} px after resizing; the network needs at least "
-                       f"{min_side} px per side ({fix})")
+        raise NstError(
+            f"{what} is {width}x{height} px after resizing; the network needs at least "
+            f"{min_side} px per side ({fix})"
+        )
 
 
 # ---------------------------------------------------------------------------------- saving
+
 
 def to_pil(image: np.ndarray) -> Image.Image:
     """An nst image as an 8-bit RGB PIL image (clipped to [0, 1], rounded)."""
@@ -216,8 +229,9 @@ def save_image(image, path) -> Path:
 def _write_atomically(path: Path, write) -> None:
     # Same directory, so os.replace is a rename on one file system; same suffix, for tools
     # that look at the name.
-    temporary = tempfile.NamedTemporaryFile(delete=False, dir=path.parent,
-                                            prefix=f".{path.stem}-", suffix=path.suffix)
+    temporary = tempfile.NamedTemporaryFile(
+        delete=False, dir=path.parent, prefix=f".{path.stem}-", suffix=path.suffix
+    )
     try:
         with temporary as file:
             write(file)
@@ -242,8 +256,10 @@ def _current_umask() -> int:
 def _save_format(path: Path) -> tuple[str, dict]:
     suffix = path.suffix.lower()
     if suffix not in SAVE_FORMATS:
-        raise NstError(f"cannot write {path}: unsupported image format {suffix or '(no suffix)'}; "
-                       f"use one of {', '.join(SAVE_FORMATS)}")
+        raise NstError(
+            f"cannot write {path}: unsupported image format {suffix or '(no suffix)'}; "
+            f"use one of {', '.join(SAVE_FORMATS)}"
+        )
     return SAVE_FORMATS[suffix]
 
 
@@ -262,8 +278,9 @@ def check_output_path(path) -> Path:
         with tempfile.NamedTemporaryFile(dir=directory, prefix=".nst-write-test-"):
             pass
     except OSError as error:
-        raise NstError(f"output directory is not writable: {directory} ({error.strerror}); "
-                       "choose another --output") from None
+        raise NstError(
+            f"output directory is not writable: {directory} ({error.strerror}); choose another --output"
+        ) from None
     return path
 
 
@@ -271,4 +288,3 @@ def intermediate_path(out_path, step: int) -> Path:
     """Where the image of step ``step`` goes: ``out.png`` -> ``out_0100.png``."""
     out_path = Path(out_path)
     return out_path.with_name(f"{out_path.stem}_{step:04d}{out_path.suffix}")
-

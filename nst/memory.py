@@ -39,8 +39,14 @@ def activations_per_pixel(arch: Arch, layers) -> float:
 MEASURED_ACTIVATIONS = activations_per_pixel(VGG16, STYLE_LAYERS + CONTENT_LAYERS)
 
 
-def estimated_peak_bytes(backend: str, pixels: int, optimizer: str, lbfgs_history: int,
-                         arch: Arch = VGG16, layers=STYLE_LAYERS + CONTENT_LAYERS) -> float | None:
+def estimated_peak_bytes(
+    backend: str,
+    pixels: int,
+    optimizer: str,
+    lbfgs_history: int,
+    arch: Arch = VGG16,
+    layers=STYLE_LAYERS + CONTENT_LAYERS,
+) -> float | None:
     """Peak memory of a CPU run with ``pixels`` output pixels; None for a backend not measured."""
     if backend not in BYTES_PER_PIXEL:
         return None

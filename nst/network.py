@@ -83,9 +83,7 @@ class Arch:
 
 
 VGG16 = Arch("vgg16", ((64, 64), (128, 128), (256, 256, 256), (512, 512, 512), (512, 512, 512)))
-VGG19 = Arch(
-    "vgg19", ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4)
-)
+VGG19 = Arch("vgg19", ((64, 64), (128, 128), (256,) * 4, (512,) * 4, (512,) * 4))
 # Same cfg machinery as VGG16 with a handful of channels: fast tests of every option.
 TINY = Arch("tiny", ((4, 4), (8, 8), (8, 8, 8), (16, 16, 16), (16, 16, 16)))
 
@@ -112,8 +110,14 @@ class Preprocess:
 
 
 TORCHVISION = Preprocess("torchvision", "RGB in [0, 1], ImageNet mean/std")
-CAFFE = Preprocess("caffe", "BGR in 0..255 minus the mean pixel", order=(2, 1, 0), scale=255.0,
-                   mean=(103.939, 116.779, 123.68), std=(1.0, 1.0, 1.0))
+CAFFE = Preprocess(
+    "caffe",
+    "BGR in 0..255 minus the mean pixel",
+    order=(2, 1, 0),
+    scale=255.0,
+    mean=(103.939, 116.779, 123.68),
+    std=(1.0, 1.0, 1.0),
+)
 PREPROCESSES = {p.name: p for p in (TORCHVISION, CAFFE)}
 
 

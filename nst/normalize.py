@@ -15,16 +15,23 @@ result is a new canonical numpy parameter dict.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from nst.network import Arch
 
 
-def normalize_params(backend, params: Mapping[str, np.ndarray], arch: Arch, preprocess,
-                     images: Sequence[np.ndarray], layers: Sequence[str], pooling: str,
-                     device: str) -> dict[str, np.ndarray]:
+def normalize_params(
+    backend,
+    params: Mapping[str, np.ndarray],
+    arch: Arch,
+    preprocess,
+    images: Sequence[np.ndarray],
+    layers: Sequence[str],
+    pooling: str,
+    device: str,
+) -> dict[str, np.ndarray]:
     """``params`` with every conv up to the deepest of ``layers`` normalised on ``images``."""
     relus = [name for name in arch.cut(layers) if name.startswith("relu")]
     net = backend.load_network(params, arch, preprocess, relus, pooling, device)
@@ -34,12 +41,15 @@ def normalize_params(backend, params: Mapping[str, np.ndarray], arch: Arch, prep
 def mean_activations(net, images: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
     """Per layer of ``net``, each channel's activation averaged over positions, then images."""
     per_image = [net.features(image) for image in images]
-    return {layer: np.mean([f[layer].mean(axis=(1, 2), dtype=np.float64) for f in per_image], axis=0)
-            for layer in net.layers}
+    return {
+        layer: np.mean([f[layer].mean(axis=(1, 2), dtype=np.float64) for f in per_image], axis=0)
+        for layer in net.layers
+    }
 
 
-def rescale(params: Mapping[str, np.ndarray], arch: Arch,
-            means: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def rescale(
+    params: Mapping[str, np.ndarray], arch: Arch, means: Mapping[str, np.ndarray]
+) -> dict[str, np.ndarray]:
     """Divide each conv's output channels by its relu's mean and undo the previous conv's
     division on its input channels. A channel whose mean is 0 (dead on these images) and a
     conv whose relu was not measured keep scale 1; the first conv after the measured ones
@@ -50,8 +60,9 @@ def rescale(params: Mapping[str, np.ndarray], arch: Arch,
         mean = means.get(conv.replace("conv", "relu"))
         scale = np.ones(width) if mean is None else np.where(mean > 0, mean, 1.0)
         weight = np.asarray(params[f"{conv}.weight"], np.float64)
-        out[f"{conv}.weight"] = (weight * previous[None, :, None, None]
-                                 / scale[:, None, None, None]).astype(np.float32)
+        out[f"{conv}.weight"] = (weight * previous[None, :, None, None] / scale[:, None, None, None]).astype(
+            np.float32
+        )
         out[f"{conv}.bias"] = (np.asarray(params[f"{conv}.bias"], np.float64) / scale).astype(np.float32)
         previous = scale
     return out

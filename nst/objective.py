@@ -7,8 +7,9 @@ keeps the targets of one run on its device (its arrays are the backend's own).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -113,12 +114,18 @@ class TermScales:
         return LossSpec(
             content=tuple((l, w / self.content[l]) for l, w in spec.content),
             style=tuple((l, w / self.style[l]) for l, w in spec.style),
-            tv=spec.tv, normalization="mse", style_blend=spec.style_blend,
-            style_loss=spec.style_loss)
+            tv=spec.tv,
+            normalization="mse",
+            style_blend=spec.style_blend,
+            style_loss=spec.style_loss,
+        )
 
 
-def term_scales(content_features: Mapping[str, np.ndarray],
-                style_features: Sequence[Mapping[str, np.ndarray]], spec: LossSpec) -> TermScales:
+def term_scales(
+    content_features: Mapping[str, np.ndarray],
+    style_features: Sequence[Mapping[str, np.ndarray]],
+    spec: LossSpec,
+) -> TermScales:
     """``TermScales`` from the content's and the style images' C x H x W features. With masks
     or 'meancov' the scale is still the plain blended Gram's: it sets a layer's weight, not
     its statistic. A target that is all zeros keeps scale 1 (its layer's weight unchanged)."""
@@ -130,8 +137,9 @@ def term_scales(content_features: Mapping[str, np.ndarray],
         flat = np.asarray(features, np.float64).reshape(features.shape[0], -1)
         return flat @ flat.T / flat.shape[1]
 
-    content = {l: floor(float(np.mean(np.square(content_features[l], dtype=np.float64))))
-               for l, _ in spec.content}
+    content = {
+        l: floor(float(np.mean(np.square(content_features[l], dtype=np.float64)))) for l, _ in spec.content
+    }
     style = {}
     for l, _ in spec.style:
         target = np.sum([b * gram(f[l]) for b, f in zip(spec.style_blend, style_features)], axis=0)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 import numbers
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from nst.errors import NstError
 

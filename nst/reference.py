@@ -31,19 +31,24 @@ def guided_gram(features: np.ndarray, guide: np.ndarray) -> np.ndarray:
     return (f * weights) @ f.T / max(weights.sum(), GUIDE_FLOOR)
 
 
-def guided_style_loss(features: np.ndarray, guides: np.ndarray, target_grams: np.ndarray,
-                      region_weights, normalization: str) -> float:
+def guided_style_loss(
+    features: np.ndarray, guides: np.ndarray, target_grams: np.ndarray, region_weights, normalization: str
+) -> float:
     """Sum over styles s of region_weights[s] * the Gram loss of the s-guided Grams."""
     channels = features.shape[0]
-    squared = sum(w * float(np.sum((guided_gram(features, g) - a) ** 2))
-                  for w, g, a in zip(region_weights, guides, target_grams))
+    squared = sum(
+        w * float(np.sum((guided_gram(features, g) - a) ** 2))
+        for w, g, a in zip(region_weights, guides, target_grams)
+    )
     return style_normaliser(squared, channels, normalization)
 
 
 def guided_targets(style_features: list[dict[str, np.ndarray]], guides, spec: LossSpec) -> dict:
     """Per style layer, the S guided Grams of the style images under their own guides."""
-    return {layer: np.stack([guided_gram(f[layer], g[layer]) for f, g in zip(style_features, guides.styles)])
-            for layer, _ in spec.style}
+    return {
+        layer: np.stack([guided_gram(f[layer], g[layer]) for f, g in zip(style_features, guides.styles)])
+        for layer, _ in spec.style
+    }
 
 
 def mean_cov(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -86,15 +91,18 @@ def blended_grams(style_features: list[dict[str, np.ndarray]], spec: LossSpec) -
     }
 
 
-def blended_mean_covs(style_features: list[dict[str, np.ndarray]],
-                      spec: LossSpec) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def blended_mean_covs(
+    style_features: list[dict[str, np.ndarray]], spec: LossSpec
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The 'meancov' style target of each layer: blend-weighted sums of the styles' means and
     of their covariances."""
     out = {}
     for layer, _ in spec.style:
         stats = [mean_cov(f[layer]) for f in style_features]
-        out[layer] = (np.sum([w * m for w, (m, _) in zip(spec.style_blend, stats)], axis=0),
-                      np.sum([w * c for w, (_, c) in zip(spec.style_blend, stats)], axis=0))
+        out[layer] = (
+            np.sum([w * m for w, (m, _) in zip(spec.style_blend, stats)], axis=0),
+            np.sum([w * c for w, (_, c) in zip(spec.style_blend, stats)], axis=0),
+        )
     return out
 
 
@@ -105,18 +113,31 @@ def style_targets(style_features: list[dict[str, np.ndarray]], spec: LossSpec) -
     return blended_grams(style_features, spec)
 
 
-def loss_terms(features: dict[str, np.ndarray], content_features: dict[str, np.ndarray],
-               style_targets: dict, image: np.ndarray, spec: LossSpec, guides=None) -> dict[str, float]:
+def loss_terms(
+    features: dict[str, np.ndarray],
+    content_features: dict[str, np.ndarray],
+    style_targets: dict,
+    image: np.ndarray,
+    spec: LossSpec,
+    guides=None,
+) -> dict[str, float]:
     """``style_targets``: per layer a Gram, or a (mean, covariance) pair for 'meancov', or
     with ``guides`` (``nst.masks.Guides``) the S guided Grams of ``guided_targets``."""
-    content = sum(w * content_loss(features[l], content_features[l], spec.normalization)
-                  for l, w in spec.content)
+    content = sum(
+        w * content_loss(features[l], content_features[l], spec.normalization) for l, w in spec.content
+    )
     if guides is not None:
-        style = sum(w * guided_style_loss(features[l], guides.output[l], style_targets[l],
-                                          guides.weights, spec.normalization)
-                    for l, w in spec.style)
+        style = sum(
+            w
+            * guided_style_loss(
+                features[l], guides.output[l], style_targets[l], guides.weights, spec.normalization
+            )
+            for l, w in spec.style
+        )
     else:
-        style = sum(w * style_loss(features[l], style_targets[l], spec.normalization, spec.style_loss)
-                    for l, w in spec.style)
+        style = sum(
+            w * style_loss(features[l], style_targets[l], spec.normalization, spec.style_loss)
+            for l, w in spec.style
+        )
     tv = spec.tv * tv_loss(image) if spec.tv else 0.0
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}

@@ -32,7 +32,10 @@ def scale_sizes(size: int, scales: int, init: str = "noise") -> tuple[int, ...]:
     ``scales`` 0 is auto: one scale when ``init`` is the content photo or when one step down
     would go below ``AUTO_SMALLEST_SIDE`` px (up to 361 px); otherwise two (362-512 at 512 px).
     """
-    side = lambda k: max(1, round(size / SCALE_STEP**k))
+
+    def side(k):
+        return max(1, round(size / SCALE_STEP**k))
+
     if scales == 0:
         scales = 2 if init not in PHOTO_INITS and side(1) >= AUTO_SMALLEST_SIDE else 1
     return tuple(side(k) for k in reversed(range(scales)))

@@ -11,14 +11,14 @@ import enum
 import functools
 import math
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
-from nst import color
+from nst import color, memory
 from nst import image as img
-from nst import memory
 from nst.backend import Backend, Network, resolve_backend
 from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
@@ -96,8 +96,9 @@ def _out_of_memory_as_error(method):
                 where = self.net.device if self.net is not None else self.cfg.device
             else:
                 raise
-            raise NstError(f"out of memory on {where} at --size {self.cfg.size}; "
-                           "use a smaller --size") from error
+            raise NstError(
+                f"out of memory on {where} at --size {self.cfg.size}; use a smaller --size"
+            ) from error
 
     return checked
 
@@ -105,15 +106,23 @@ def _out_of_memory_as_error(method):
 class StyleTransfer:
     """One content image, one or more style images, one configuration, one backend."""
 
-    def __init__(self, cfg: Config | None = None, backend: str | Backend | None = None,
-                 weights=None, log: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        cfg: Config | None = None,
+        backend: str | Backend | None = None,
+        weights=None,
+        log: Callable[[str], None] | None = None,
+    ):
         self.cfg = cfg or Config()
-        self.backend: Backend = (resolve_backend(backend) if backend is None or isinstance(backend, str)
-                                 else backend)
+        self.backend: Backend = (
+            resolve_backend(backend) if backend is None or isinstance(backend, str) else backend
+        )
         self.log = log or (lambda message: None)
         self.weights = weights or _load_weights(self.cfg.weights, self.cfg.preprocess)
-        self.log(f"weights: {self.weights.name} ({self.weights.description}); "
-                 f"preprocessing: {self.weights.preprocessing}")
+        self.log(
+            f"weights: {self.weights.name} ({self.weights.description}); "
+            f"preprocessing: {self.weights.preprocessing}"
+        )
         # Set by prepare (the first three) and by each scale's use_scale.
         self._spec: LossSpec | None = None
         self._inputs: Inputs | None = None
@@ -139,16 +148,19 @@ class StyleTransfer:
         return _prepared(self._scale)
 
     @_out_of_memory_as_error
-    def prepare(self, content, styles: Sequence, masks: Sequence | None = None,
-                style_masks: Sequence | None = None) -> "StyleTransfer":
+    def prepare(
+        self, content, styles: Sequence, masks: Sequence | None = None, style_masks: Sequence | None = None
+    ) -> StyleTransfer:
         """Read the images, load the network and compute the targets of the first scale.
 
         ``masks`` / ``style_masks``: spatial control, one per style image (paths, PIL images or
         arrays); default: the config's ``mask`` / ``style_mask`` paths.
         """
         if not isinstance(styles, (list, tuple)):
-            raise NstError(f"styles must be a list of style images (a single one in a list too), "
-                           f"got {img.describe_source(styles)}")
+            raise NstError(
+                f"styles must be a list of style images (a single one in a list too), "
+                f"got {img.describe_source(styles)}"
+            )
         if not styles:
             raise NstError("no style image: give at least one")
         cfg = self.cfg
@@ -164,40 +176,61 @@ class StyleTransfer:
         self._inputs = Inputs(
             content=content_image,
             styles=[(img.load_image(source), img.describe_source(source)) for source in styles],
-            output_masks=load_masks(cfg.mask if masks is None else masks, len(styles), "--mask",
-                                    complement=True),
-            style_masks=load_masks(cfg.style_mask if style_masks is None else style_masks,
-                                   len(styles), "--style-mask"),
-            init_file=init_file)
+            output_masks=load_masks(
+                cfg.mask if masks is None else masks, len(styles), "--mask", complement=True
+            ),
+            style_masks=load_masks(
+                cfg.style_mask if style_masks is None else style_masks, len(styles), "--style-mask"
+            ),
+            init_file=init_file,
+        )
         params = self.weights.params
         if cfg.normalize_network:
             # Measured on what the network sees at the final size (after --colors).
             _, content_input, style_inputs = self.inputs_at(cfg.size)
-            params = normalize_params(self.backend, params, arch, self.weights.preprocess,
-                                      [content_input, *style_inputs], spec.layers, cfg.pooling,
-                                      cfg.device)
-            self.log("normalised the network: mean activations over the content and style "
-                     "images are 1")
+            params = normalize_params(
+                self.backend,
+                params,
+                arch,
+                self.weights.preprocess,
+                [content_input, *style_inputs],
+                spec.layers,
+                cfg.pooling,
+                cfg.device,
+            )
+            self.log("normalised the network: mean activations over the content and style images are 1")
         # A normalised network depends on the images: load it again for every prepare.
         if self._net is None or self._net.layers != spec.layers or cfg.normalize_network:
-            self._net = self.backend.load_network(params, arch, self.weights.preprocess,
-                                                 spec.layers, cfg.pooling, cfg.device)
+            self._net = self.backend.load_network(
+                params, arch, self.weights.preprocess, spec.layers, cfg.pooling, cfg.device
+            )
         self.use_scale(cfg.scale_sizes[0])
         return self
 
     def _check_cpu_memory(self, content: np.ndarray, spec: LossSpec) -> None:
         """Refuse a CPU run that cannot fit in this machine's memory (see ``nst.memory``)."""
         cfg = self.cfg
-        on_cpu = (all(d.startswith("cpu") for d in self.backend.devices()) if cfg.device == "auto"
-                  else cfg.device.startswith("cpu"))
+        on_cpu = (
+            all(d.startswith("cpu") for d in self.backend.devices())
+            if cfg.device == "auto"
+            else cfg.device.startswith("cpu")
+        )
         height, width = img.longest_side_shape(content.shape[0], content.shape[1], cfg.size)
-        needed = memory.estimated_peak_bytes(self.backend.name, height * width, cfg.optimizer,
-                                             cfg.lbfgs_history, self.weights.arch, spec.layers)
+        needed = memory.estimated_peak_bytes(
+            self.backend.name,
+            height * width,
+            cfg.optimizer,
+            cfg.lbfgs_history,
+            self.weights.arch,
+            spec.layers,
+        )
         machine = memory.machine_memory_bytes()
         if on_cpu and needed and machine and needed > machine:
-            raise NstError(f"--size {cfg.size} ({width}x{height} px) needs about "
-                           f"{needed / memory.GIB:.1f} GiB on the CPU and this machine has "
-                           f"{machine / memory.GIB:.1f} GiB of memory and swap; use a smaller --size")
+            raise NstError(
+                f"--size {cfg.size} ({width}x{height} px) needs about "
+                f"{needed / memory.GIB:.1f} GiB on the CPU and this machine has "
+                f"{machine / memory.GIB:.1f} GiB of memory and swap; use a smaller --size"
+            )
 
     def inputs_at(self, size: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """The content for longest side ``size``; what the network sees of it and of the styles.
@@ -208,18 +241,24 @@ class StyleTransfer:
         min_side = 2 ** self.weights.arch.downsampling(self.spec.layers)
         content = img.resize_longest(self.inputs.content, size)
         coarser = size < self.cfg.size  # a coarse scale of a multi-scale run
-        img.check_min_size(content.shape[:2], min_side, f"content image at {size} px",
-                           "use fewer --scales or a larger --size" if coarser else
-                           "use a larger --size or image")
+        img.check_min_size(
+            content.shape[:2],
+            min_side,
+            f"content image at {size} px",
+            "use fewer --scales or a larger --size" if coarser else "use a larger --size or image",
+        )
         # --style-scale: the network's receptive fields are fixed in pixels, so a smaller style
         # image gives finer strokes. Grams are per-position averages (LossSpec): any size works.
         style_size = max(1, round(self.cfg.style_scale * size))
         styles = []
         for style, name in self.inputs.styles:
             style = img.resize_longest(style, style_size)
-            img.check_min_size(style.shape[:2], min_side, f"style image {name} at {style_size} px",
-                               ("use fewer --scales, " if coarser else "use ") +
-                               "a larger --size or --style-scale")
+            img.check_min_size(
+                style.shape[:2],
+                min_side,
+                f"style image {name} at {style_size} px",
+                ("use fewer --scales, " if coarser else "use ") + "a larger --size or --style-scale",
+            )
             styles.append(style)
         content_input, style_inputs = color.transfer_inputs(self.cfg.colors, content, styles)
         return content, content_input, style_inputs
@@ -227,13 +266,20 @@ class StyleTransfer:
     def use_scale(self, size: int) -> None:
         """Content and styles for longest side ``size``, and their targets there."""
         content, content_input, styles = self.inputs_at(size)
-        guides = build_guides(self.inputs.output_masks, self.inputs.style_masks, content.shape[:2],
-                              styles, self.weights.arch, [l for l, _ in self.spec.style],
-                              self.spec.style_blend)
+        guides = build_guides(
+            self.inputs.output_masks,
+            self.inputs.style_masks,
+            content.shape[:2],
+            styles,
+            self.weights.arch,
+            [l for l, _ in self.spec.style],
+            self.spec.style_blend,
+        )
         spec = self.spec
         if spec.normalization == "relative":
-            spec = term_scales(self.net.features(content_input),
-                               [self.net.features(style) for style in styles], spec).rescale(spec)
+            spec = term_scales(
+                self.net.features(content_input), [self.net.features(style) for style in styles], spec
+            ).rescale(spec)
         targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides)
         self._scale = Scale(size, content, content_input, styles, spec, targets)
 
@@ -280,13 +326,15 @@ class StyleTransfer:
                 if self.scale.size != size:  # a later scale, or a second run()
                     self.use_scale(size)
                 height, width = self.scale.content.shape[:2]
-                start_image = (self.initial_image() if last_good is None
-                               else img.resize_to(last_good, height, width))
+                start_image = (
+                    self.initial_image() if last_good is None else img.resize_to(last_good, height, width)
+                )
                 last_good = start_image
                 if len(sizes) > 1:
                     self.log(f"scale {index + 1}/{len(sizes)}: {width}x{height} px, {steps} steps")
-                optimization = self.backend.start(self.net, self.scale.targets, start_image,
-                                                  self.scale.spec, cfg.run_settings())
+                optimization = self.backend.start(
+                    self.net, self.scale.targets, start_image, self.scale.spec, cfg.run_settings()
+                )
                 if optimization.compile_seconds:
                     self.log(f"compiled the optimisation step in {optimization.compile_seconds:.1f} s")
                     started += optimization.compile_seconds  # progress times count optimisation only
@@ -301,11 +349,12 @@ class StyleTransfer:
                     seconds = time.perf_counter() - started
                     self.history.append({"step": done, "size": size, "seconds": seconds, **losses})
                     if callback:
-                        callback(Progress(done, total, losses, seconds,
-                                          lambda: self.output_image(current)))
+                        image = functools.partial(self.output_image, current)
+                        callback(Progress(done, total, losses, seconds, image))
         except KeyboardInterrupt:
-            return self._result(self.initial_image() if last_good is None else last_good, done,
-                                Stopped.INTERRUPTED)
+            return self._result(
+                self.initial_image() if last_good is None else last_good, done, Stopped.INTERRUPTED
+            )
         return self._result(_prepared(last_good), done, Stopped.COMPLETED)
 
     def _result(self, image: np.ndarray, steps: int, stopped: Stopped) -> Result:
@@ -337,8 +386,15 @@ def _load_weights(spec: str, preprocess: str):
     return load_weights(spec, preprocess=preprocess)
 
 
-def stylize(content, style, *, backend: str | None = None, preset: str = "default",
-            callback: Callable[[Progress], None] | None = None, **options):
+def stylize(
+    content,
+    style,
+    *,
+    backend: str | None = None,
+    preset: str = "default",
+    callback: Callable[[Progress], None] | None = None,
+    **options,
+):
     """Stylize ``content`` after ``style`` (a source or a list of sources) and return a PIL image.
 
     Sources are paths, PIL images or H x W x 3 arrays. ``options`` are ``Config`` fields
@@ -351,6 +407,7 @@ def stylize(content, style, *, backend: str | None = None, preset: str = "defaul
     if result.stopped is Stopped.INTERRUPTED:
         raise KeyboardInterrupt
     if result.stopped is Stopped.NON_FINITE:
-        raise NonFiniteLoss(f"the loss became non-finite after step {result.steps}; "
-                            f"try a smaller lr or style weight")
+        raise NonFiniteLoss(
+            f"the loss became non-finite after step {result.steps}; try a smaller lr or style weight"
+        )
     return img.to_pil(result.image)

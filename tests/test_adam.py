@@ -43,9 +43,13 @@ def numpy_adam(gradient, start, lr, beta2, steps):
 def test_adam_iterates_follow_the_update_with_the_given_beta2(backend_name, images):
     backend, references = get_backend(backend_name), {}
     for beta2 in (0.5, 0.999):
-        cfg, spec, net, targets = tiny_problem(backend, images, optimizer="adam", adam_beta2=beta2,
-                                               style_weight=1e4)
-        gradient = lambda x: backend.loss_gradient(net, targets, x, spec)
+        cfg, spec, net, targets = tiny_problem(
+            backend, images, optimizer="adam", adam_beta2=beta2, style_weight=1e4
+        )
+
+        def gradient(x, net=net, targets=targets, spec=spec):
+            return backend.loss_gradient(net, targets, x, spec)
+
         references[beta2] = numpy_adam(gradient, images["content"], cfg.step_size, beta2, STEPS)
         run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
         for step in range(STEPS):

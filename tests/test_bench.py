@@ -29,9 +29,24 @@ def test_flop_count_matches_the_design_order_of_magnitude():
 
 
 def test_quick_bench_writes_json_markdown_and_plot(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path),
-                           "--name", "ci", "--notes", "Run by the test suite."],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "ci",
+            "--notes",
+            "Run by the test suite.",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "ci.json").read_text())
     failed = [c for c in report["cells"] if c["status"] == "failed"]
@@ -42,8 +57,10 @@ def test_quick_bench_writes_json_markdown_and_plot(tmp_path):
     assert all(c["reason"].endswith("is not installed") for c in unavailable)
     assert {c["backend"] for c in measured} >= {"baseline", "torch"}
     for cell in report["cells"]:
-        assert cell["weights"] == {"name": "vgg16-random",
-                                   "description": "vgg16 with random He-init weights, seed 0"}
+        assert cell["weights"] == {
+            "name": "vgg16-random",
+            "description": "vgg16 with random He-init weights, seed 0",
+        }
         assert cell["images"] == bench_cell.image_sources() and set(cell["images"]) == {"content", "style"}
     for cell in measured:
         assert cell["step_seconds_median"] > 0 and cell["achieved_tflops"] > 0
@@ -88,10 +105,26 @@ def test_a_cell_that_crashes_is_failed_with_its_error_and_the_bench_exits_1(tmp_
     (hooks / "sitecustomize.py").write_text(CRASHING_SITECUSTOMIZE)
     (hooks / "crashing_backend.py").write_text(CRASHING_BACKEND)
     monkeypatch.setenv("PYTHONPATH", str(hooks))
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--backends", "jax",
-                           "--optimizers", "adam",
-                           "--out", str(tmp_path), "--name", "crash"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--backends",
+            "jax",
+            "--optimizers",
+            "adam",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "crash",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAILED jax" in done.stdout and "1 cell(s) failed" in done.stderr
     [cell] = json.loads((tmp_path / "crash.json").read_text())["cells"]
@@ -108,16 +141,37 @@ def test_a_cell_that_crashes_is_failed_with_its_error_and_the_bench_exits_1(tmp_
 
 def test_cells_for_a_device_that_is_not_there_are_unavailable_and_the_bench_exits_0(tmp_path):
     # PyTorch never has a TPU, whatever the machine.
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--device", "tpu",
-                           "--backends", "baseline,torch", "--optimizers", "adam", "--out", str(tmp_path),
-                           "--name", "tpu"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--device",
+            "tpu",
+            "--backends",
+            "baseline,torch",
+            "--optimizers",
+            "adam",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "tpu",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert sum(line.startswith("unavailable ") for line in done.stdout.splitlines()) == 2
     assert "the torch backend does not run on TPUs" in done.stdout
     report = json.loads((tmp_path / "tpu.json").read_text())
     assert [c["status"] for c in report["cells"]] == ["unavailable", "unavailable"]
-    assert ("| torch | vgg16-random | 96 | adam | fp32 | unavailable: the torch backend does not run on TPUs"
-            in (tmp_path / "tpu.md").read_text())
+    assert (
+        "| torch | vgg16-random | 96 | adam | fp32 | unavailable: the torch backend does not run on TPUs"
+        in (tmp_path / "tpu.md").read_text()
+    )
 
 
 def test_a_framework_that_is_not_installed_makes_its_cells_unavailable(monkeypatch):
@@ -133,14 +187,30 @@ def test_a_bf16_cell_on_a_cpu_without_bf16_hardware_is_marked_emulated(tmp_path,
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx avx2 fma\n")  # an AVX2-only EPYC
     monkeypatch.setattr(hardware, "CPUINFO", cpuinfo)
-    spec = {"backend": "torch", "size": 32, "optimizer": "adam", "precision": "bf16",
-            "network": "vgg16-random", "device": "cpu", "steps": 3, "chunk": 1, "seed": 0}
-    result = {**bench_cell.run_cell(spec), "images": bench_cell.image_sources(),
-              "weights": bench_cell.describe_weights("vgg16-random")}
+    spec = {
+        "backend": "torch",
+        "size": 32,
+        "optimizer": "adam",
+        "precision": "bf16",
+        "network": "vgg16-random",
+        "device": "cpu",
+        "steps": 3,
+        "chunk": 1,
+        "seed": 0,
+    }
+    result = {
+        **bench_cell.run_cell(spec),
+        "images": bench_cell.image_sources(),
+        "weights": bench_cell.describe_weights("vgg16-random"),
+    }
     assert result["status"] == "ok" and result["bf16_emulated"] is True
     add_comparisons([result])
-    report = {"environment": describe_environment("cpu"), "quick": True, "wall_seconds": 1.0,
-              "cells": [result]}
+    report = {
+        "environment": describe_environment("cpu"),
+        "quick": True,
+        "wall_seconds": 1.0,
+        "cells": [result],
+    }
     write_markdown(report, tmp_path / "bf16.md")
     table = (tmp_path / "bf16.md").read_text()
     assert "| torch | vgg16-random | 32 | adam | bf16 (emulated) |" in table
@@ -167,10 +237,31 @@ def test_the_baseline_loop_runs_in_true_fp32_whatever_torch_defaults_to():
 
 def test_multiscale_bench_compares_against_the_single_scale_loss(tmp_path):
     weights = tiny_weights_file(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--scales", "2",
-                           "--iterations", "10", "--weights", str(weights), "--out", str(tmp_path),
-                           "--name", "ms", "--notes", "Two scales, tiny VGG."],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.multiscale",
+            "--size",
+            "64",
+            "--scales",
+            "2",
+            "--iterations",
+            "10",
+            "--weights",
+            str(weights),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "ms",
+            "--notes",
+            "Two scales, tiny VGG.",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "ms.json").read_text())
     assert report["notes"] == "Two scales, tiny VGG." and report["images"] == bench_cell.image_sources()
@@ -185,10 +276,31 @@ def test_multiscale_bench_compares_against_the_single_scale_loss(tmp_path):
 
 def test_multiscale_bench_compares_each_schedule(tmp_path):
     weights = tiny_weights_file(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--iterations", "6",
-                           "--scale-iterations", "4,6", "--scale-iterations", "2,2,6",
-                           "--weights", str(weights), "--out", str(tmp_path), "--name", "ms"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.multiscale",
+            "--size",
+            "64",
+            "--iterations",
+            "6",
+            "--scale-iterations",
+            "4,6",
+            "--scale-iterations",
+            "2,2,6",
+            "--weights",
+            str(weights),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "ms",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     runs = json.loads((tmp_path / "ms.json").read_text())["by_seed"][0]["multi"]
     assert [run["scales"] for run in runs] == [[45, 64], [32, 45, 64]]
@@ -200,10 +312,33 @@ def test_multiscale_bench_compares_each_schedule(tmp_path):
 
 def test_multiscale_bench_repeats_the_comparison_for_each_seed(tmp_path):
     weights = tiny_weights_file(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--iterations", "6",
-                           "--scale-iterations", "4,6", "--init", "noise", "--seeds", "0,1",
-                           "--weights", str(weights), "--out", str(tmp_path), "--name", "ms"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.multiscale",
+            "--size",
+            "64",
+            "--iterations",
+            "6",
+            "--scale-iterations",
+            "4,6",
+            "--init",
+            "noise",
+            "--seeds",
+            "0,1",
+            "--weights",
+            str(weights),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "ms",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "ms.json").read_text())
     assert [seed["seed"] for seed in report["by_seed"]] == [0, 1]
@@ -215,10 +350,31 @@ def test_multiscale_bench_repeats_the_comparison_for_each_seed(tmp_path):
 
 def test_multiscale_bench_records_adams_beta2_and_keeps_dotted_names(tmp_path):
     weights = tiny_weights_file(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--iterations", "4",
-                           "--optimizer", "adam", "--adam-beta2", "0.5", "--weights", str(weights),
-                           "--out", str(tmp_path), "--name", "ms-beta2-0.5"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.multiscale",
+            "--size",
+            "64",
+            "--iterations",
+            "4",
+            "--optimizer",
+            "adam",
+            "--adam-beta2",
+            "0.5",
+            "--weights",
+            str(weights),
+            "--out",
+            str(tmp_path),
+            "--name",
+            "ms-beta2-0.5",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads((tmp_path / "ms-beta2-0.5.json").read_text())["adam_beta2"] == 0.5
     assert "adam (beta2 0.5) fp32" in (tmp_path / "ms-beta2-0.5.md").read_text()
@@ -236,11 +392,27 @@ def test_multiscale_bench_refuses_a_beta2_outside_0_1(beta2, capsys, tmp_path):
 
 
 def test_multiscale_bench_refuses_what_nst_refuses_in_one_line(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--size", "64", "--optimizer", "sgd",
-                           "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.multiscale",
+            "--size",
+            "64",
+            "--optimizer",
+            "sgd",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "bench.multiscale: --optimizer must be one of lbfgs, adam, got 'sgd'"]
+        "bench.multiscale: --optimizer must be one of lbfgs, adam, got 'sgd'"
+    ]
 
 
 def test_a_seed_that_never_reached_its_target_counts_above_every_share():
@@ -253,12 +425,16 @@ def test_a_seed_that_never_reached_its_target_counts_above_every_share():
 
 def synthetic_multiscale_result(path):
     """Single scale: 20 steps at 64 px; coarse to fine: 10 at 32 px, then 10 at 64 px."""
+
     def history(entries):
         return [{"step": step, "size": size, "total": total} for step, size, total in entries]
 
     single = {"history": history([(5, 64, 10.0), (10, 64, 8.0), (15, 64, 6.0), (20, 64, 4.0)])}
-    multi = {"scales": [32, 64], "steps_per_scale": [10, 10],
-             "history": history([(5, 32, 1.0), (10, 32, 1.0), (15, 64, 5.0), (20, 64, 3.5)])}
+    multi = {
+        "scales": [32, 64],
+        "steps_per_scale": [10, 10],
+        "history": history([(5, 32, 1.0), (10, 32, 1.0), (15, 64, 5.0), (20, 64, 3.5)]),
+    }
     path.write_text(json.dumps({"size": 64, "by_seed": [{"seed": 0, "single": single, "multi": [multi]}]}))
     return single["history"], multi["history"]
 
@@ -271,38 +447,74 @@ def test_step_cost_charges_each_step_its_size(tmp_path):
     assert step_cost.costed_share(single, multi, 20, 64) == 50 / 80
     # Target 6.0 (after 15): reached at step 15, 10 x 1 s + 5 x 4 s = 30 s of single's 60 s.
     assert step_cost.costed_share(single, multi, 15, 64) == 30 / 60
-    done = subprocess.run([sys.executable, "-m", "bench.step_cost", str(tmp_path / "ms.json"),
-                           "--seconds-per-step", "32=1,64=4", "--against", "15,20"],
-                          cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.step_cost",
+            str(tmp_path / "ms.json"),
+            "--seconds-per-step",
+            "32=1,64=4",
+            "--against",
+            "15,20",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "seed 0: 0.50 / 0.62" in done.stdout
 
 
 def test_step_cost_refuses_sizes_without_a_cost_and_steps_single_did_not_run(tmp_path):
     synthetic_multiscale_result(tmp_path / "ms.json")
-    for option, message in [(["--seconds-per-step", "64=4"], "no --seconds-per-step for [32] px"),
-                            (["--seconds-per-step", "32=1,64=4", "--against", "25"], "asks for 25")]:
-        done = subprocess.run([sys.executable, "-m", "bench.step_cost", str(tmp_path / "ms.json"), *option],
-                              cwd=REPO, capture_output=True, text=True, timeout=60)
+    for option, message in [
+        (["--seconds-per-step", "64=4"], "no --seconds-per-step for [32] px"),
+        (["--seconds-per-step", "32=1,64=4", "--against", "25"], "asks for 25"),
+    ]:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.step_cost", str(tmp_path / "ms.json"), *option],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
 
 
 def test_multiscale_bench_refuses_a_schedule_that_is_not_numbers(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "bench.multiscale", "--scale-iterations", "100,x"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.multiscale", "--scale-iterations", "100,x"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 2 and "'x' is not a whole number" in done.stderr
 
 
-@pytest.mark.parametrize("option, message", [
-    (["--device", "quantum"], "unknown device 'quantum'"), (["--backends", "torch,tf"], "unknown 'tf'"),
-    (["--sizes", "abc"], "'abc' is not a whole number"), (["--sizes", "0"], "at least 1"),
-    (["--precisions", "fp8"], "unknown 'fp8'"), (["--steps", "x"], "'x' is not a whole number"),
-    (["--steps", "60,70"], "--steps must be a whole number"),
-    (["--networks", "vgg99-random"], "--networks: unknown 'vgg99-random'"),
-])
+@pytest.mark.parametrize(
+    "option, message",
+    [
+        (["--device", "quantum"], "unknown device 'quantum'"),
+        (["--backends", "torch,tf"], "unknown 'tf'"),
+        (["--sizes", "abc"], "'abc' is not a whole number"),
+        (["--sizes", "0"], "at least 1"),
+        (["--precisions", "fp8"], "unknown 'fp8'"),
+        (["--steps", "x"], "'x' is not a whole number"),
+        (["--steps", "60,70"], "--steps must be a whole number"),
+        (["--networks", "vgg99-random"], "--networks: unknown 'vgg99-random'"),
+    ],
+)
 def test_the_matrix_refuses_what_no_cell_can_run(tmp_path, option, message):
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", *option, "--out", str(tmp_path)],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", *option, "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []  # refused before any cell ran or any file was written
 
@@ -312,9 +524,28 @@ def test_a_gpu_that_is_not_there_makes_its_cells_unavailable_with_a_line(tmp_pat
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a CUDA GPU")
-    done = subprocess.run([sys.executable, "-m", "bench", "--quick", "--device", "cuda",
-                           "--backends", "baseline,torch", "--optimizers", "adam", "--out", str(tmp_path),
-                           "--name", "none"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--quick",
+            "--device",
+            "cuda",
+            "--backends",
+            "baseline,torch",
+            "--optimizers",
+            "adam",
+            "--out",
+            str(tmp_path),
+            "--name",
+            "none",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert sum(line.startswith("unavailable ") for line in done.stdout.splitlines()) == 2
     assert "torch sees no GPU here" in done.stdout
@@ -341,5 +572,7 @@ def test_cudnn_autotune_check_refuses_in_one_line_without_a_gpu(capsys):
     assert cudnn_autotune.main([]) == 2
     assert cudnn_autotune.main(["--steps", "10"]) == 2
     lines = capsys.readouterr().err.splitlines()
-    assert lines == ["python -m bench.cudnn_autotune: needs a CUDA GPU, and torch sees none here",
-                     "python -m bench.cudnn_autotune: --steps must be more than 10"]
+    assert lines == [
+        "python -m bench.cudnn_autotune: needs a CUDA GPU, and torch sees none here",
+        "python -m bench.cudnn_autotune: --steps must be more than 10",
+    ]

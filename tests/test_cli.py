@@ -33,8 +33,24 @@ def run_cli(argv, capsys):
 
 def stylize_args(files, *extra, backend="torch"):
     tmp, content, style, weights = files
-    return ["stylize", content, style, "-o", tmp / "out.png", "--weights", weights, "--size", 48,
-            "--iterations", 4, "--print-every", 2, "--backend", backend, *extra]
+    return [
+        "stylize",
+        content,
+        style,
+        "-o",
+        tmp / "out.png",
+        "--weights",
+        weights,
+        "--size",
+        48,
+        "--iterations",
+        4,
+        "--print-every",
+        2,
+        "--backend",
+        backend,
+        *extra,
+    ]
 
 
 def assert_one_line_error(code, err, *fragments):
@@ -56,38 +72,51 @@ def test_stylize_writes_output_of_requested_size(files, capsys, backend_name):
         assert max(result.size) == 48 and result.mode == "RGB"
 
 
-@pytest.mark.parametrize("option", [
-    ["--optimizer", "adam", "--lr", "0.05"],
-    ["--init", "noise"],
-    ["--init", "style"],
-    ["--pooling", "avg"],
-    ["--normalization", "paper", "--style-weight", "1"],
-    ["--tv-weight", "10"],
-    ["--style-layers", "relu1_1,relu3_1:0.5", "--content-layers", "relu2_2"],
-    ["--style-layer-weights", "1,2,3,4,5"],
-    ["--content-weight", "0"],
-    ["--preset", "gatys2016", "--iterations", "3"],
-    ["--colors", "luminance"],
-    ["--colors", "histogram", "--style-scale", "0.5"],
-    ["--style-loss", "meancov"],
-    ["--style-loss", "meancov", "--normalization", "paper", "--style-blend", "1"],
-    ["--ema", "0.9"],
-    ["--ema", "0.5", "--optimizer", "adam"],
-    ["--optimizer", "adam", "--adam-beta2", "0.999"],
-    ["--normalize-network"],
-])
+@pytest.mark.parametrize(
+    "option",
+    [
+        ["--optimizer", "adam", "--lr", "0.05"],
+        ["--init", "noise"],
+        ["--init", "style"],
+        ["--pooling", "avg"],
+        ["--normalization", "paper", "--style-weight", "1"],
+        ["--tv-weight", "10"],
+        ["--style-layers", "relu1_1,relu3_1:0.5", "--content-layers", "relu2_2"],
+        ["--style-layer-weights", "1,2,3,4,5"],
+        ["--content-weight", "0"],
+        ["--preset", "gatys2016", "--iterations", "3"],
+        ["--colors", "luminance"],
+        ["--colors", "histogram", "--style-scale", "0.5"],
+        ["--style-loss", "meancov"],
+        ["--style-loss", "meancov", "--normalization", "paper", "--style-blend", "1"],
+        ["--ema", "0.9"],
+        ["--ema", "0.5", "--optimizer", "adam"],
+        ["--optimizer", "adam", "--adam-beta2", "0.999"],
+        ["--normalize-network"],
+    ],
+)
 def test_every_option_runs(files, capsys, backend_name, option):
     code, _, err = run_cli(stylize_args(files, *option, backend=backend_name), capsys)
     assert code == 0, err
     assert (files[0] / "out.png").exists()
 
 
-@pytest.mark.parametrize("file_name, extra, preprocessing", [
-    ("tiny.safetensors", [], "torchvision (RGB in [0, 1], ImageNet mean/std), judged by its conv1_1 scale"),
-    ("vgg19-d01eb7cb.pth", [], "caffe (BGR in 0..255 minus the mean pixel), known by its file name"),
-    ("vgg19-d01eb7cb.pth", ["--preprocess", "torchvision"],
-     "torchvision (RGB in [0, 1], ImageNet mean/std), set by --preprocess"),
-])
+@pytest.mark.parametrize(
+    "file_name, extra, preprocessing",
+    [
+        (
+            "tiny.safetensors",
+            [],
+            "torchvision (RGB in [0, 1], ImageNet mean/std), judged by its conv1_1 scale",
+        ),
+        ("vgg19-d01eb7cb.pth", [], "caffe (BGR in 0..255 minus the mean pixel), known by its file name"),
+        (
+            "vgg19-d01eb7cb.pth",
+            ["--preprocess", "torchvision"],
+            "torchvision (RGB in [0, 1], ImageNet mean/std), set by --preprocess",
+        ),
+    ],
+)
 def test_weights_line_names_the_preprocessing(files, capsys, file_name, extra, preprocessing):
     """neural-style-pt's Caffe VGG19 is known by its name; here the tiny VGG is saved under it."""
     torch = pytest.importorskip("torch")
@@ -137,51 +166,77 @@ def test_help_lists_every_option_with_its_default(capsys):
         main(["stylize", "--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--backend", "--size", "--iterations", "--content-weight", "--style-weight",
-                 "--tv-weight", "--content-layers", "--style-layers", "--init", "--optimizer",
-                 "--lr", "--pooling", "--weights", "--device", "--seed", "--save-every",
-                 "--print-every", "--preset", "gatys2016", "--colors", "--style-scale",
-                 "--style-loss", "--ema", "--normalize-network", "--adam-beta2", "--preprocess"):
+    for flag in (
+        "--backend",
+        "--size",
+        "--iterations",
+        "--content-weight",
+        "--style-weight",
+        "--tv-weight",
+        "--content-layers",
+        "--style-layers",
+        "--init",
+        "--optimizer",
+        "--lr",
+        "--pooling",
+        "--weights",
+        "--device",
+        "--seed",
+        "--save-every",
+        "--print-every",
+        "--preset",
+        "gatys2016",
+        "--colors",
+        "--style-scale",
+        "--style-loss",
+        "--ema",
+        "--normalize-network",
+        "--adam-beta2",
+        "--preprocess",
+    ):
         assert flag in text
     assert "(default: 512)" in text
 
 
-@pytest.mark.parametrize("mutate, fragments", [
-    (lambda a, t: a.__setitem__(1, t / "missing.png"), ["missing.png"]),
-    (lambda a, t: a.__setitem__(1, t), [str(Path("x")).strip("x")]),  # a directory
-    (lambda a, t: a.__setitem__(2, _text_file(t)), ["notes.png"]),
-    (lambda a, t: a.__setitem__(2, _truncated_png(t)), ["truncated.png"]),
-    (lambda a, t: a.extend(["--size", "8"]), ["px"]),
-    (lambda a, t: a.extend(["--init", "noise", "--scales", "4"]), ["at 17 px", "fewer --scales"]),
-    (lambda a, t: a.extend(["--style-layers", "relu9_9"]), ["relu9_9"]),
-    (lambda a, t: a.extend(["--style-weight", "-1"]), ["--style-weight"]),
-    (lambda a, t: a.extend(["--content-weight", "abc"]), ["abc"]),
-    (lambda a, t: a.extend(["--iterations", "0"]), ["--iterations"]),
-    (lambda a, t: a.extend(["--style-blend", "1,2"]), ["--style-blend"]),
-    (lambda a, t: a.extend(["--style-layer-weights", "1,2"]), ["layer weights"]),
-    (lambda a, t: a.__setitem__(4, t / "no_such_dir" / "out.png"), ["no_such_dir"]),
-    (lambda a, t: a.__setitem__(4, _text_file(t) / "out.png"), ["notes.png"]),
-    (lambda a, t: a.__setitem__(4, t / "out.gif2"), [".gif2"]),
-    (lambda a, t: a.extend(["--backend", "tensorflow"]), ["tensorflow"]),
-    (lambda a, t: a.extend(["--device", "quantum"]), ["quantum"]),
-    (lambda a, t: a.extend(["--device", "cuda:7"]), ["cuda:7"]),
-    (lambda a, t: a.extend(["--weights", t / "nothing.pth"]), ["nothing.pth"]),
-    (lambda a, t: a.extend(["--weights", _bad_weights(t)]), ["bad.safetensors"]),
-    (lambda a, t: a.extend(["--init", t / "nope.png"]), ["nope.png"]),
-    (lambda a, t: a.extend(["--preset", "picasso"]), ["picasso"]),
-    (lambda a, t: a.extend(["--colors", "sepia"]), ["--colors", "sepia"]),
-    (lambda a, t: a.extend(["--preprocess", "bgr"]), ["--preprocess", "bgr"]),
-    (lambda a, t: a.extend(["--style-scale", "0"]), ["--style-scale"]),
-    (lambda a, t: a.extend(["--style-scale", "0.1"]), ["style image", "style.png", "--style-scale"]),
-    (lambda a, t: a.extend(["--style-loss", "histogram"]), ["histogram"]),
-    (lambda a, t: a.extend(["--ema", "1"]), ["--ema"]),
-    (lambda a, t: a.extend(["--ema", "-0.1"]), ["--ema"]),
-    (lambda a, t: a.extend(["--ema", "nan"]), ["--ema"]),
-    (lambda a, t: a.extend(["--ema", "fast"]), ["fast"]),
-    (lambda a, t: a.extend(["--adam-beta2", "1"]), ["--adam-beta2"]),
-    (lambda a, t: a.extend(["--init", "noise", "--seed", "-1"]), ["--seed"]),
-    (lambda a, t: a.extend(["--normalize-network", "yes"]), ["yes"]),
-])
+@pytest.mark.parametrize(
+    "mutate, fragments",
+    [
+        (lambda a, t: a.__setitem__(1, t / "missing.png"), ["missing.png"]),
+        (lambda a, t: a.__setitem__(1, t), [str(Path("x")).strip("x")]),  # a directory
+        (lambda a, t: a.__setitem__(2, _text_file(t)), ["notes.png"]),
+        (lambda a, t: a.__setitem__(2, _truncated_png(t)), ["truncated.png"]),
+        (lambda a, t: a.extend(["--size", "8"]), ["px"]),
+        (lambda a, t: a.extend(["--init", "noise", "--scales", "4"]), ["at 17 px", "fewer --scales"]),
+        (lambda a, t: a.extend(["--style-layers", "relu9_9"]), ["relu9_9"]),
+        (lambda a, t: a.extend(["--style-weight", "-1"]), ["--style-weight"]),
+        (lambda a, t: a.extend(["--content-weight", "abc"]), ["abc"]),
+        (lambda a, t: a.extend(["--iterations", "0"]), ["--iterations"]),
+        (lambda a, t: a.extend(["--style-blend", "1,2"]), ["--style-blend"]),
+        (lambda a, t: a.extend(["--style-layer-weights", "1,2"]), ["layer weights"]),
+        (lambda a, t: a.__setitem__(4, t / "no_such_dir" / "out.png"), ["no_such_dir"]),
+        (lambda a, t: a.__setitem__(4, _text_file(t) / "out.png"), ["notes.png"]),
+        (lambda a, t: a.__setitem__(4, t / "out.gif2"), [".gif2"]),
+        (lambda a, t: a.extend(["--backend", "tensorflow"]), ["tensorflow"]),
+        (lambda a, t: a.extend(["--device", "quantum"]), ["quantum"]),
+        (lambda a, t: a.extend(["--device", "cuda:7"]), ["cuda:7"]),
+        (lambda a, t: a.extend(["--weights", t / "nothing.pth"]), ["nothing.pth"]),
+        (lambda a, t: a.extend(["--weights", _bad_weights(t)]), ["bad.safetensors"]),
+        (lambda a, t: a.extend(["--init", t / "nope.png"]), ["nope.png"]),
+        (lambda a, t: a.extend(["--preset", "picasso"]), ["picasso"]),
+        (lambda a, t: a.extend(["--colors", "sepia"]), ["--colors", "sepia"]),
+        (lambda a, t: a.extend(["--preprocess", "bgr"]), ["--preprocess", "bgr"]),
+        (lambda a, t: a.extend(["--style-scale", "0"]), ["--style-scale"]),
+        (lambda a, t: a.extend(["--style-scale", "0.1"]), ["style image", "style.png", "--style-scale"]),
+        (lambda a, t: a.extend(["--style-loss", "histogram"]), ["histogram"]),
+        (lambda a, t: a.extend(["--ema", "1"]), ["--ema"]),
+        (lambda a, t: a.extend(["--ema", "-0.1"]), ["--ema"]),
+        (lambda a, t: a.extend(["--ema", "nan"]), ["--ema"]),
+        (lambda a, t: a.extend(["--ema", "fast"]), ["fast"]),
+        (lambda a, t: a.extend(["--adam-beta2", "1"]), ["--adam-beta2"]),
+        (lambda a, t: a.extend(["--init", "noise", "--seed", "-1"]), ["--seed"]),
+        (lambda a, t: a.extend(["--normalize-network", "yes"]), ["yes"]),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(files, capsys, mutate, fragments):
     args = stylize_args(files)
     mutate(args, files[0])
@@ -235,24 +290,34 @@ def test_a_size_too_large_for_memory_is_one_line(files):
     # The child caps its own address space at 4 GiB (enough to import torch and run, not for
     # a 40000 px image) before it runs the CLI.
     # nst.memory's estimate would refuse the size before any allocation: it is switched off.
-    capped_cli = ("import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30)); "
-                  "import nst.memory; nst.memory.machine_memory_bytes = lambda: None; "
-                  "from nst.cli import main; sys.exit(main(sys.argv[1:]))")
+    capped_cli = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 * 2**30, 4 * 2**30)); "
+        "import nst.memory; nst.memory.machine_memory_bytes = lambda: None; "
+        "from nst.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
     args = [str(a) for a in stylize_args(files, "--size", 40000)]
-    done = subprocess.run([sys.executable, "-c", capped_cli, *args], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", capped_cli, *args], capture_output=True, text=True, timeout=300
+    )
     assert_one_line_error(done.returncode, done.stderr, "out of memory on the host", "--size 40000")
     assert not (files[0] / "out.png").exists()
 
 
-def test_a_cpu_run_larger_than_the_machine_is_refused_before_it_starts(files, capsys, monkeypatch, backend_name):
+def test_a_cpu_run_larger_than_the_machine_is_refused_before_it_starts(
+    files, capsys, monkeypatch, backend_name
+):
     from nst import memory
 
     monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB // 2)
     (files[0] / "out.png").write_bytes(b"previous result")
     code, _, err = run_cli(stylize_args(files, backend=backend_name), capsys)
-    assert_one_line_error(code, err, "--size 48 (48x34 px) needs about 0.9 GiB on the CPU",
-                          "has 0.5 GiB", "use a smaller --size")
+    assert_one_line_error(
+        code,
+        err,
+        "--size 48 (48x34 px) needs about 0.9 GiB on the CPU",
+        "has 0.5 GiB",
+        "use a smaller --size",
+    )
     assert (files[0] / "out.png").read_bytes() == b"previous result"
     # Not estimated off the CPU: a GPU run gets as far as asking for the GPU (or runs, on one).
     _, _, err = run_cli(stylize_args(files, "--device", "gpu", backend=backend_name), capsys)
@@ -268,8 +333,10 @@ def test_backend_not_installed_names_the_extra(files, capsys, monkeypatch):
 
 def test_non_finite_loss_keeps_last_finite_image(files, capsys, backend_name):
     tmp = files[0]
-    code, _, err = run_cli(stylize_args(files, "--optimizer", "adam", "--lr", "1e30",
-                                        "--print-every", 1, backend=backend_name), capsys)
+    code, _, err = run_cli(
+        stylize_args(files, "--optimizer", "adam", "--lr", "1e30", "--print-every", 1, backend=backend_name),
+        capsys,
+    )
     assert code == 2
     assert "non-finite" in err and "Traceback" not in err
     with Image.open(tmp / "out.png") as result:
@@ -279,9 +346,13 @@ def test_non_finite_loss_keeps_last_finite_image(files, capsys, backend_name):
 def test_grayscale_palette_rgba_cmyk_and_16_bit_inputs_are_converted(files, capsys):
     tmp, content, _, _ = files
     rgb = Image.open(content).convert("RGB")
-    variants = {"gray.png": rgb.convert("L"), "palette.png": rgb.convert("P"),
-                "rgba.png": rgb.convert("RGBA"), "cmyk.jpg": rgb.convert("CMYK"),
-                "deep.png": rgb.convert("L").point(lambda v: v * 256).convert("I;16")}
+    variants = {
+        "gray.png": rgb.convert("L"),
+        "palette.png": rgb.convert("P"),
+        "rgba.png": rgb.convert("RGBA"),
+        "cmyk.jpg": rgb.convert("CMYK"),
+        "deep.png": rgb.convert("L").point(lambda v: v * 256).convert("I;16"),
+    }
     for name, picture in variants.items():
         picture.save(tmp / name)
         args = stylize_args(files)
@@ -292,16 +363,34 @@ def test_grayscale_palette_rgba_cmyk_and_16_bit_inputs_are_converted(files, caps
 
 def test_ctrl_c_writes_current_image_and_exits_130(files):
     tmp, content, style, weights = files
-    command = [sys.executable, "-m", "nst.cli", "stylize", str(content), str(style), "-o",
-               str(tmp / "out.png"), "--weights", str(weights), "--size", "48",
-               "--iterations", "1000000", "--print-every", "1", "--optimizer", "adam"]
+    command = [
+        sys.executable,
+        "-m",
+        "nst.cli",
+        "stylize",
+        str(content),
+        str(style),
+        "-o",
+        str(tmp / "out.png"),
+        "--weights",
+        str(weights),
+        "--size",
+        "48",
+        "--iterations",
+        "1000000",
+        "--print-every",
+        "1",
+        "--optimizer",
+        "adam",
+    ]
     # A suite started in the background (`.ci/run &`) has SIGINT ignored, which a child inherits
     # and Python then never turns into KeyboardInterrupt. A Python-level handler is not
     # inherited (exec resets it to the default), so one is set while the child starts.
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
-                                   env={**os.environ, "PYTHONWARNINGS": "ignore"})
+        process = subprocess.Popen(
+            command, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"}
+        )
     finally:
         signal.signal(signal.SIGINT, previous)
     seen = ""

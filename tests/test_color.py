@@ -26,6 +26,7 @@ def _assert_unit_image(image, shape):
 
 # ----------------------------------------------------------------------------- colour spaces
 
+
 def test_rgb_yiq_rgb_round_trip():
     image = np.random.default_rng(0).random((16, 16, 3), dtype=np.float32)
     np.testing.assert_allclose(color.yiq_to_rgb(color.rgb_to_yiq(image)), image, atol=1e-6)
@@ -60,13 +61,13 @@ def test_gray_to_rgb_repeats_the_channel():
 
 # ---------------------------------------------------------------------- statistics matching
 
+
 def test_match_color_histogram_gives_the_target_mean_and_covariance():
     matched = color.match_color_histogram(SOURCE, TARGET)
     _assert_unit_image(matched, SOURCE.shape)
     pixels, target_pixels = matched.reshape(-1, 3), TARGET.reshape(-1, 3)
     np.testing.assert_allclose(pixels.mean(0), target_pixels.mean(0), atol=1e-4)
-    np.testing.assert_allclose(np.cov(pixels, rowvar=False), np.cov(target_pixels, rowvar=False),
-                               atol=2e-5)
+    np.testing.assert_allclose(np.cov(pixels, rowvar=False), np.cov(target_pixels, rowvar=False), atol=2e-5)
 
 
 def test_match_color_histogram_keeps_the_source_structure():
@@ -99,6 +100,7 @@ def test_match_luminance_of_a_flat_image_stays_finite():
 
 # ------------------------------------------------------------------------- the driver's use
 
+
 def test_transfer_inputs_style_mode_changes_nothing():
     content, styles = color.transfer_inputs("style", SOURCE, [TARGET])
     assert content is SOURCE and styles[0] is TARGET
@@ -108,8 +110,7 @@ def test_transfer_inputs_histogram_recolours_each_style_to_the_content():
     content, styles = color.transfer_inputs("histogram", SOURCE, [TARGET, TARGET[::-1]])
     assert content is SOURCE and len(styles) == 2
     for style in styles:
-        np.testing.assert_allclose(style.reshape(-1, 3).mean(0), SOURCE.reshape(-1, 3).mean(0),
-                                   atol=1e-4)
+        np.testing.assert_allclose(style.reshape(-1, 3).mean(0), SOURCE.reshape(-1, 3).mean(0), atol=1e-4)
 
 
 def test_transfer_inputs_luminance_gives_grey_images_with_matched_styles():

@@ -39,20 +39,30 @@ def transfer_for(tmp_path, backend_name, monkeypatch, **options):
         return prepare_targets(net, content, styles, spec, guides)
 
     monkeypatch.setattr(backend, "prepare_targets", spy)
-    cfg = make_config(size=SIZE, iterations=4, print_every=2, device="cpu",
-                      weights=str(tiny_weights_file(tmp_path)), **options)
+    cfg = make_config(
+        size=SIZE,
+        iterations=4,
+        print_every=2,
+        device="cpu",
+        weights=str(tiny_weights_file(tmp_path)),
+        **options,
+    )
     return StyleTransfer(cfg, backend), seen
 
 
 def grams(targets) -> dict[str, np.ndarray]:
-    return {layer: np.asarray(value.cpu() if hasattr(value, "cpu") else value)
-            for layer, value in targets.grams.items()}
+    return {
+        layer: np.asarray(value.cpu() if hasattr(value, "cpu") else value)
+        for layer, value in targets.grams.items()
+    }
 
 
 # ------------------------------------------------------------------------------ style scale
 
+
 def test_style_scale_sets_the_style_size_and_changes_the_gram_targets(
-        tmp_path, backend_name, monkeypatch, content, red_style):
+    tmp_path, backend_name, monkeypatch, content, red_style
+):
     targets = {}
     for scale, side in ((1.0, SIZE), (0.5, SIZE // 2), (2.0, 2 * SIZE)):
         transfer, seen = transfer_for(tmp_path, backend_name, monkeypatch, style_scale=scale)
@@ -74,8 +84,10 @@ def test_too_small_a_style_scale_is_refused(tmp_path, backend_name, monkeypatch,
 
 # ------------------------------------------------------------------------------------ colours
 
+
 def test_luminance_output_has_the_content_chrominance(
-        tmp_path, backend_name, monkeypatch, content, red_style):
+    tmp_path, backend_name, monkeypatch, content, red_style
+):
     transfer, seen = transfer_for(tmp_path, backend_name, monkeypatch, colors="luminance")
     transfer.prepare(content, [red_style])
     for grey in (seen["content"], *seen["styles"]):
@@ -91,12 +103,14 @@ def test_luminance_output_has_the_content_chrominance(
 
 
 def test_histogram_style_target_has_the_content_mean_colour(
-        tmp_path, backend_name, monkeypatch, content, red_style):
+    tmp_path, backend_name, monkeypatch, content, red_style
+):
     content_mean = img.resize_longest(content, SIZE).reshape(-1, 3).mean(0)
     assert np.abs(red_style.reshape(-1, 3).mean(0) - content_mean).max() > 0.1
     second_style = red_style[::-1, :, ::-1]  # blue: a second style, blended
-    transfer, seen = transfer_for(tmp_path, backend_name, monkeypatch, colors="histogram",
-                                  style_blend=(0.3, 0.7))
+    transfer, seen = transfer_for(
+        tmp_path, backend_name, monkeypatch, colors="histogram", style_blend=(0.3, 0.7)
+    )
     transfer.prepare(content, [red_style, second_style])
     np.testing.assert_array_equal(seen["content"], img.resize_longest(content, SIZE))
     assert len(seen["styles"]) == 2
@@ -106,7 +120,8 @@ def test_histogram_style_target_has_the_content_mean_colour(
 
 
 def test_default_colors_hand_the_style_over_unchanged(
-        tmp_path, backend_name, monkeypatch, content, red_style):
+    tmp_path, backend_name, monkeypatch, content, red_style
+):
     transfer, seen = transfer_for(tmp_path, backend_name, monkeypatch)
     transfer.prepare(content, [red_style])
     np.testing.assert_array_equal(seen["styles"][0], img.resize_longest(red_style, SIZE))

@@ -20,8 +20,9 @@ def test_layer_weights_default_equal_and_sum_to_one_times_overall():
 
 
 def test_explicit_layer_weights_are_normalised():
-    spec = make_config(style_layers=("relu1_1", "relu2_1"), style_layer_weights=(1.0, 3.0),
-                       style_weight=4.0).loss_spec()
+    spec = make_config(
+        style_layers=("relu1_1", "relu2_1"), style_layer_weights=(1.0, 3.0), style_weight=4.0
+    ).loss_spec()
     assert spec.style == (("relu1_1", 1.0), ("relu2_1", 3.0))
 
 
@@ -36,20 +37,45 @@ def test_spec_layers_are_unique_in_order():
     assert spec.layers == ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 
-@pytest.mark.parametrize("overrides", [
-    {"size": 0}, {"iterations": -1}, {"style_weight": -1.0}, {"content_weight": float("nan")},
-    {"lr": 0.0}, {"optimizer": "sgd"}, {"pooling": "min"}, {"normalization": "l1"},
-    {"style_layer_weights": (1.0,)}, {"save_every": -5}, {"seed": -1}, {"style_blend": (-1.0,)},
-    {"content_layers": (), "style_layers": ()},
-    {"style_scale": 0.0}, {"style_scale": -1.0}, {"style_scale": float("inf")},
-    {"colors": "sepia"},
-    {"style_loss": "moments"}, {"ema": 1.0}, {"ema": -0.5}, {"ema": float("inf")},
-    {"adam_beta2": 1.0}, {"adam_beta2": -0.1}, {"adam_beta2": float("nan")},
-    # Wrong types, as the library's keyword arguments can bring them.
-    {"size": "big"}, {"size": 32.5}, {"iterations": True}, {"seed": 1.5},
-    {"content_layers": "relu4_2"}, {"style_blend": (1.0, "a")}, {"normalize_network": 1},
-    {"mask": "mask.png"}, {"style_weight": "1e6"},
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"size": 0},
+        {"iterations": -1},
+        {"style_weight": -1.0},
+        {"content_weight": float("nan")},
+        {"lr": 0.0},
+        {"optimizer": "sgd"},
+        {"pooling": "min"},
+        {"normalization": "l1"},
+        {"style_layer_weights": (1.0,)},
+        {"save_every": -5},
+        {"seed": -1},
+        {"style_blend": (-1.0,)},
+        {"content_layers": (), "style_layers": ()},
+        {"style_scale": 0.0},
+        {"style_scale": -1.0},
+        {"style_scale": float("inf")},
+        {"colors": "sepia"},
+        {"style_loss": "moments"},
+        {"ema": 1.0},
+        {"ema": -0.5},
+        {"ema": float("inf")},
+        {"adam_beta2": 1.0},
+        {"adam_beta2": -0.1},
+        {"adam_beta2": float("nan")},
+        # Wrong types, as the library's keyword arguments can bring them.
+        {"size": "big"},
+        {"size": 32.5},
+        {"iterations": True},
+        {"seed": 1.5},
+        {"content_layers": "relu4_2"},
+        {"style_blend": (1.0, "a")},
+        {"normalize_network": 1},
+        {"mask": "mask.png"},
+        {"style_weight": "1e6"},
+    ],
+)
 def test_invalid_values_are_refused(overrides):
     with pytest.raises(NstError):
         make_config(**overrides)
@@ -57,7 +83,12 @@ def test_invalid_values_are_refused(overrides):
 
 def test_presets():
     paper = make_config("gatys2016")
-    assert (paper.init, paper.optimizer, paper.pooling, paper.normalization) == ("noise", "lbfgs", "avg", "paper")
+    assert (paper.init, paper.optimizer, paper.pooling, paper.normalization) == (
+        "noise",
+        "lbfgs",
+        "avg",
+        "paper",
+    )
     assert paper.content_weight / paper.style_weight == pytest.approx(1e-3)
     assert make_config("default") == Config()
     assert make_config("gatys2016", pooling="max").pooling == "max"
@@ -77,10 +108,22 @@ def test_default_step_sizes():
 def test_library_arguments_of_related_types_are_taken():
     import numpy as np
 
-    cfg = make_config(size=np.int64(64), style_weight=10, content_layers=["relu4_2"],
-                      init=Path("start.png"), scale_iterations=[3, 5], scales=2)
-    assert cfg == make_config(size=64, style_weight=10.0, content_layers=("relu4_2",),
-                              init=Path("start.png"), scale_iterations=(3, 5), scales=2)
+    cfg = make_config(
+        size=np.int64(64),
+        style_weight=10,
+        content_layers=["relu4_2"],
+        init=Path("start.png"),
+        scale_iterations=[3, 5],
+        scales=2,
+    )
+    assert cfg == make_config(
+        size=64,
+        style_weight=10.0,
+        content_layers=("relu4_2",),
+        init=Path("start.png"),
+        scale_iterations=(3, 5),
+        scales=2,
+    )
     assert type(cfg.size) is int and type(cfg.style_weight) is float
     hash(cfg)  # lists became tuples: the config stays hashable
 

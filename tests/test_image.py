@@ -35,6 +35,7 @@ def _assert_nst_image(image: np.ndarray, shape) -> None:
 
 # ------------------------------------------------------------------------- loading: files
 
+
 def test_rgb_png_loads_exactly(tmp_path):
     pixels = _random_rgb()
     Image.fromarray(pixels).save(tmp_path / "rgb.png")
@@ -141,6 +142,7 @@ def test_exif_orientation_is_applied(tmp_path):
 
 # ------------------------------------------------------------------------ loading: arrays
 
+
 @pytest.mark.parametrize("dtype, full_scale", [(np.uint8, 255), (np.uint16, 65535)])
 def test_integer_arrays_scale_to_unit(dtype, full_scale):
     array = np.array([[[0, full_scale // 2, full_scale]]], dtype=dtype)
@@ -175,6 +177,7 @@ def test_loaded_array_is_a_copy():
 
 
 # -------------------------------------------------------------------------- loading: errors
+
 
 def test_missing_file(tmp_path):
     with pytest.raises(NstError, match=r"no such file: .*nothere\.png"):
@@ -213,8 +216,9 @@ def test_unreadable_file(tmp_path, monkeypatch):
         img.load_image(path)
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root reads files whatever their permissions")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root reads files whatever their permissions"
+)
 def test_unreadable_file_for_real(tmp_path):
     path = tmp_path / "secret.png"
     Image.fromarray(_random_rgb()).save(path)
@@ -266,12 +270,16 @@ def test_describe_source():
 
 # ---------------------------------------------------------------------------------- resize
 
-@pytest.mark.parametrize("shape, size, expected", [
-    ((300, 400), 200, (150, 200)),
-    ((400, 300), 200, (200, 150)),
-    ((64, 64), 256, (256, 256)),
-    ((1000, 3), 100, (100, 1)),  # at least 1 px a side
-])
+
+@pytest.mark.parametrize(
+    "shape, size, expected",
+    [
+        ((300, 400), 200, (150, 200)),
+        ((400, 300), 200, (200, 150)),
+        ((64, 64), 256, (256, 256)),
+        ((1000, 3), 100, (100, 1)),  # at least 1 px a side
+    ],
+)
 def test_resize_longest_keeps_aspect(shape, size, expected):
     image = np.random.default_rng(0).random((*shape, 3), dtype=np.float32)
     resized = img.resize_longest(image, size)
@@ -306,11 +314,14 @@ def test_check_min_size():
     img.check_min_size((32, 40), 32, "content image")
     with pytest.raises(NstError) as error:
         img.check_min_size((9, 12), 32, "content image")
-    assert str(error.value) == ("content image is 12x9 px after resizing; the network needs at "
-                                "least 32 px per side (use a larger --size or image)")
+    assert str(error.value) == (
+        "content image is 12x9 px after resizing; the network needs at "
+        "least 32 px per side (use a larger --size or image)"
+    )
 
 
 # ------------------------------------------------------------------------------------ save
+
 
 def test_to_pil_clips_and_rounds():
     pil = img.to_pil(np.array([[[-1.0, 0.5, 2.0], [0.2, 0.0, 1.0]]], dtype=np.float32))
@@ -379,6 +390,7 @@ def test_save_into_missing_directory(tmp_path):
 
 # ---------------------------------------------------------------------- check_output_path
 
+
 def test_check_output_path_accepts_and_leaves_nothing(tmp_path):
     assert img.check_output_path(str(tmp_path / "out.png")) == tmp_path / "out.png"
     assert list(tmp_path.iterdir()) == []
@@ -415,8 +427,9 @@ def test_check_output_path_not_writable(tmp_path, monkeypatch):
         img.check_output_path(tmp_path / "out.png")
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="root writes anywhere whatever the permissions")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root writes anywhere whatever the permissions"
+)
 def test_check_output_path_not_writable_for_real(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
@@ -424,17 +437,21 @@ def test_check_output_path_not_writable_for_real(tmp_path):
         img.check_output_path(locked / "out.png")
 
 
-@pytest.mark.parametrize("out, step, expected", [
-    ("out.png", 100, "out_0100.png"),
-    ("out.png", 7, "out_0007.png"),
-    ("out.png", 12345, "out_12345.png"),
-    ("runs/a.b.jpg", 20, "runs/a.b_0020.jpg"),
-])
+@pytest.mark.parametrize(
+    "out, step, expected",
+    [
+        ("out.png", 100, "out_0100.png"),
+        ("out.png", 7, "out_0007.png"),
+        ("out.png", 12345, "out_12345.png"),
+        ("runs/a.b.jpg", 20, "runs/a.b_0020.jpg"),
+    ],
+)
 def test_intermediate_path(tmp_path, out, step, expected):
     assert img.intermediate_path(tmp_path / out, step) == tmp_path / expected
 
 
 # ------------------------------------------------------------------------------------ demo
+
 
 def test_demo_style_is_deterministic_and_seeded():
     first, again = demo_style(96, 160, seed=3), demo_style(96, 160, seed=3)

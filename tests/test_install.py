@@ -9,17 +9,20 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-PROBE = ("import nst, nst.backends.torch, nst.weights, nst.backend as b; "
-         "print(nst.__file__); print(nst.backends.torch.__file__); print(nst.weights.__file__); "
-         "print(b.get_backend('torch').name)")
+PROBE = (
+    "import nst, nst.backends.torch, nst.weights, nst.backend as b; "
+    "print(nst.__file__); print(nst.backends.torch.__file__); print(nst.weights.__file__); "
+    "print(b.get_backend('torch').name)"
+)
 
 
 def probe(cwd: Path, extra_path: str | None = None) -> list[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     if extra_path:
         env["PYTHONPATH"] = extra_path
-    done = subprocess.run([sys.executable, "-c", PROBE], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
@@ -34,8 +37,23 @@ def test_editable_install_resolves_from_another_directory(tmp_path):
 
 def test_regular_install_resolves_from_another_directory(tmp_path):
     site = tmp_path / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(site), str(REPO)], check=True, capture_output=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     nst_file, torch_file, weights_file, name = probe(tmp_path, str(site))
     for path in (nst_file, torch_file, weights_file):
         assert Path(path).is_relative_to(site), path
@@ -45,9 +63,12 @@ def test_regular_install_resolves_from_another_directory(tmp_path):
 
 def test_core_imports_without_any_framework(tmp_path):
     """The core must not import torch or jax at module level."""
-    code = ("import sys, nst, nst.cli, nst.commands, nst.stylize, nst.image, nst.weights; "
-            "bad = [m for m in ('torch', 'jax', 'flax') if m in sys.modules]; "
-            "assert not bad, bad")
-    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import sys, nst, nst.cli, nst.commands, nst.stylize, nst.image, nst.weights; "
+        "bad = [m for m in ('torch', 'jax', 'flax') if m in sys.modules]; "
+        "assert not bad, bad"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr

@@ -19,10 +19,11 @@ pytest.importorskip("optax")
 import jax  # noqa: E402
 
 from nst.backend import get_backend  # noqa: E402
+from nst.backends.jax import optim  # noqa: E402
 from nst.errors import NstError  # noqa: E402
 from nst.network import CAFFE, TINY, TORCHVISION, random_params  # noqa: E402
-from nst.backends.jax import optim  # noqa: E402
 from tests.helpers import tiny_problem  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def backend():
@@ -36,6 +37,7 @@ def images():
 
 
 # --- compile once -------------------------------------------------------------------------
+
 
 def test_a_run_of_chunks_compiles_the_step_once(backend, monkeypatch):
     # A shape no other test uses, so this run cannot find the executable cached.
@@ -66,6 +68,7 @@ def test_a_second_run_with_equal_settings_reuses_the_executable(backend, images)
 
 # --- devices ------------------------------------------------------------------------------
 
+
 def test_devices_lists_the_cpu(backend):
     assert "cpu:0" in backend.devices()
 
@@ -79,18 +82,23 @@ def test_auto_is_jax_default_device(backend):
     assert backend.resolve_device("auto") == jax.devices()[0]
 
 
-@pytest.mark.parametrize("name, message", [
-    ("mps", "unknown device 'mps'"),
-    ("cuda:x", "unknown device 'cuda:x'"),
-    ("cpu:3", "device 'cpu:3' does not exist"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("mps", "unknown device 'mps'"),
+        ("cuda:x", "unknown device 'cuda:x'"),
+        ("cpu:3", "device 'cpu:3' does not exist"),
+    ],
+)
 def test_bad_device_is_one_clear_line(backend, name, message):
     with pytest.raises(NstError, match=message) as info:
         backend.resolve_device(name)
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("name, platform", [("cuda", "gpu"), ("gpu", "gpu"), ("cuda:1", "gpu"), ("tpu", "tpu")])
+@pytest.mark.parametrize(
+    "name, platform", [("cuda", "gpu"), ("gpu", "gpu"), ("cuda:1", "gpu"), ("tpu", "tpu")]
+)
 def test_absent_accelerator_is_an_nst_error(backend, name, platform):
     try:
         present = jax.devices(platform)
@@ -109,6 +117,7 @@ def test_network_reports_its_device(backend):
 
 
 # --- determinism --------------------------------------------------------------------------
+
 
 def test_features_are_bitwise_deterministic(backend, images):
     net = backend.load_network(random_params(TINY), TINY, CAFFE, ("relu1_1", "pool2"), "max", "cpu")
@@ -130,11 +139,15 @@ def test_runs_are_bitwise_deterministic(backend, images, optimizer):
 
 # --- optimisers ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("optimizer, steps, precision", [
-    ("adam", 30, "fp32"), ("lbfgs", 10, "fp32"), ("adam", 30, "bf16"), ("lbfgs", 10, "bf16")])
+
+@pytest.mark.parametrize(
+    "optimizer, steps, precision",
+    [("adam", 30, "fp32"), ("lbfgs", 10, "fp32"), ("adam", 30, "bf16"), ("lbfgs", 10, "bf16")],
+)
 def test_optimizer_lowers_the_loss(backend, images, optimizer, steps, precision):
-    cfg, spec, net, targets = tiny_problem(backend, images, optimizer=optimizer, tv_weight=1.0,
-                                        precision=precision)
+    cfg, spec, net, targets = tiny_problem(
+        backend, images, optimizer=optimizer, tv_weight=1.0, precision=precision
+    )
     initial = backend.loss_terms(net, targets, images["content"], spec)["total"]
     run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
     final = run.advance(steps)["total"]
@@ -150,6 +163,7 @@ def test_reported_losses_belong_to_the_returned_image(backend, images):
 
 
 # --- donation -----------------------------------------------------------------------------
+
 
 def test_donation_leaves_inputs_and_snapshots_intact(backend, images):
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer="adam")
@@ -168,6 +182,7 @@ def test_donation_leaves_inputs_and_snapshots_intact(backend, images):
 
 # --- pooling ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("pooling, reduce", [("avg", np.mean), ("max", np.max)])
 def test_pooling_is_2x2_stride_2(backend, pooling, reduce):
     image = np.random.default_rng(2).random((13, 11, 3), dtype=np.float32)  # odd: floor, as torch
@@ -181,6 +196,7 @@ def test_pooling_is_2x2_stride_2(backend, pooling, reduce):
 
 # --- the convolution's hand-written input gradient ----------------------------------------
 
+
 def test_conv3x3_gradients_equal_jax_own():
     from jax import lax
 
@@ -192,8 +208,9 @@ def test_conv3x3_gradients_equal_jax_own():
     weights = rng.standard_normal((1, 9, 7, 6)).astype(np.float32)
 
     def plain(x, k):
-        return lax.conv_general_dilated(x, k, (1, 1), ((1, 1), (1, 1)),
-                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return lax.conv_general_dilated(
+            x, k, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
 
     ours = jax.grad(lambda x, k: (conv3x3(x, k) * weights).sum(), argnums=(0, 1))(x, kernel)
     theirs = jax.grad(lambda x, k: (plain(x, k) * weights).sum(), argnums=(0, 1))(x, kernel)
@@ -207,8 +224,13 @@ def test_step_convolutions_stay_on_xla_cpu_fast_path(backend, images):
     is what JAX's own conv gradient becomes there, and XLA:CPU runs it ~3x slower."""
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer="lbfgs")
     run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
-    hlo = optim._run_chunk.lower(*run._static, run._image, run._opt_state, run._average, np.int32(1),
-                                 net.params, targets).compile().as_text()
+    hlo = (
+        optim._run_chunk.lower(
+            *run._static, run._image, run._opt_state, run._average, np.int32(1), net.params, targets
+        )
+        .compile()
+        .as_text()
+    )
     assert "convolution(" in hlo and "01oi" not in hlo
 
 
@@ -236,11 +258,16 @@ def test_compiled_steps_persist_in_the_nst_cache(tmp_path):
         f"save_file(random_params(TINY, seed=0), {str(tmp_path / 'tiny.safetensors')!r})\n"
         "rng = np.random.default_rng(0)\n"
         "nst.stylize(rng.random((40, 48, 3)), rng.random((40, 40, 3)), backend='jax', size=40,\n"
-        f"            iterations=2, device='cpu', weights={str(tmp_path / 'tiny.safetensors')!r})\n")
-    env = {**os.environ, "NST_CACHE_DIR": str(tmp_path / "cache"),
-           "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"}
+        f"            iterations=2, device='cpu', weights={str(tmp_path / 'tiny.safetensors')!r})\n"
+    )
+    env = {
+        **os.environ,
+        "NST_CACHE_DIR": str(tmp_path / "cache"),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+    }
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     assert any((tmp_path / "cache" / "jax").iterdir())

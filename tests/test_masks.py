@@ -13,9 +13,8 @@ from nst.config import make_config
 from nst.errors import NstError
 from nst.masks import build_guides, load_masks, pooled
 from nst.network import TINY, TORCHVISION, random_params
-from tests.helpers import cli_files
+from tests.helpers import cli_files, smooth_image
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args
-from tests.helpers import smooth_image
 from tests.test_parity import to_numpy
 
 HEIGHT, WIDTH = 45, 61
@@ -26,7 +25,7 @@ def half_mask(height=HEIGHT, width=WIDTH, left=True) -> np.ndarray:
     if left:
         mask[:, : width // 2] = 1
     else:
-        mask[:, width // 2:] = 1
+        mask[:, width // 2 :] = 1
     return mask
 
 
@@ -47,8 +46,9 @@ def test_one_mask_for_two_styles_gives_the_second_the_rest():
 
 def test_a_black_mask_is_refused():
     with pytest.raises(NstError, match="black everywhere"):
-        build_guides([np.zeros((8, 8), np.float32)], None, (8, 8), [np.ones((8, 8, 3))], TINY,
-                     ["relu1_1"], [1.0])
+        build_guides(
+            [np.zeros((8, 8), np.float32)], None, (8, 8), [np.ones((8, 8, 3))], TINY, ["relu1_1"], [1.0]
+        )
 
 
 def network_and_images(backend_name):
@@ -63,16 +63,23 @@ def test_guided_loss_and_targets_match_the_oracle(backend_name, normalization):
     spec = make_config(normalization=normalization, style_blend=(0.3, 0.7), tv_weight=1.0).loss_spec(2)
     net = backend.load_network(random_params(TINY, seed=3), TINY, TORCHVISION, spec.layers, "max", "cpu")
     style_layers = [l for l, _ in spec.style]
-    guides = build_guides([half_mask(), half_mask(left=False) * 0.5 + 0.25],
-                          [half_mask(left=False), np.ones((HEIGHT, WIDTH), np.float32)],
-                          (HEIGHT, WIDTH), styles, TINY, style_layers, spec.style_blend)
+    guides = build_guides(
+        [half_mask(), half_mask(left=False) * 0.5 + 0.25],
+        [half_mask(left=False), np.ones((HEIGHT, WIDTH), np.float32)],
+        (HEIGHT, WIDTH),
+        styles,
+        TINY,
+        style_layers,
+        spec.style_blend,
+    )
     targets = backend.prepare_targets(net, content, styles, spec, guides)
     expected_grams = reference.guided_targets([net.features(s) for s in styles], guides, spec)
     for layer in style_layers:
         got = to_numpy(targets.grams[layer])
         assert np.max(np.abs(got - expected_grams[layer])) <= 1e-5 * np.max(np.abs(expected_grams[layer]))
-    expected = reference.loss_terms(net.features(image), net.features(content), expected_grams,
-                                    image, spec, guides)
+    expected = reference.loss_terms(
+        net.features(image), net.features(content), expected_grams, image, spec, guides
+    )
     terms = backend.loss_terms(net, targets, image, spec)
     for term in ("content", "style", "tv", "total"):
         assert terms[term] == pytest.approx(expected[term], rel=1e-5), term
@@ -83,9 +90,12 @@ def test_an_all_white_mask_is_the_plain_gram_loss(backend_name):
     spec = make_config().loss_spec(1)
     net = backend.load_network(random_params(TINY, seed=3), TINY, TORCHVISION, spec.layers, "max", "cpu")
     white = np.ones((HEIGHT, WIDTH), np.float32)
-    guides = build_guides([white], None, (HEIGHT, WIDTH), styles[:1], TINY,
-                          [l for l, _ in spec.style], spec.style_blend)
-    guided = backend.loss_terms(net, backend.prepare_targets(net, content, styles[:1], spec, guides), image, spec)
+    guides = build_guides(
+        [white], None, (HEIGHT, WIDTH), styles[:1], TINY, [l for l, _ in spec.style], spec.style_blend
+    )
+    guided = backend.loss_terms(
+        net, backend.prepare_targets(net, content, styles[:1], spec, guides), image, spec
+    )
     plain = backend.loss_terms(net, backend.prepare_targets(net, content, styles[:1], spec), image, spec)
     assert guided["style"] == pytest.approx(plain["style"], rel=1e-5)
 
@@ -100,7 +110,7 @@ def test_a_mask_confines_the_style_to_its_region(backend_name):
     targets = backend.prepare_targets(net, content, styles[:1], spec, guides)
     gradient = np.abs(backend.loss_gradient(net, targets, image, spec)).sum(-1)
     assert (gradient[:, : WIDTH // 2 - 1] > 0).mean() > 0.9
-    assert gradient[:, WIDTH // 2 + 1:].max() == 0
+    assert gradient[:, WIDTH // 2 + 1 :].max() == 0
 
 
 @pytest.fixture
@@ -117,12 +127,15 @@ def test_cli_takes_a_mask_of_another_size_for_two_styles(files, capsys, backend_
     assert code == 0, err
 
 
-@pytest.mark.parametrize("extra, fragments", [
-    (lambda t: ["--mask", f"{t / 'content.png'},{t / 'style.png'}"], ["--mask", "2 masks for 1 style"]),
-    (lambda t: ["--mask", t / "notes.txt"], ["notes.txt"]),
-    (lambda t: ["--style-mask", t / "missing.png"], ["missing.png"]),
-    (lambda t: ["--mask", t / "content.png", "--style-loss", "meancov"], ["--style-loss gram"]),
-])
+@pytest.mark.parametrize(
+    "extra, fragments",
+    [
+        (lambda t: ["--mask", f"{t / 'content.png'},{t / 'style.png'}"], ["--mask", "2 masks for 1 style"]),
+        (lambda t: ["--mask", t / "notes.txt"], ["notes.txt"]),
+        (lambda t: ["--style-mask", t / "missing.png"], ["missing.png"]),
+        (lambda t: ["--mask", t / "content.png", "--style-loss", "meancov"], ["--style-loss gram"]),
+    ],
+)
 def test_bad_masks_are_one_line_and_exit_2(files, capsys, extra, fragments):
     tmp = files[0]
     (tmp / "notes.txt").write_text("not an image")

@@ -15,7 +15,6 @@ from nst import reference
 from nst.backend import get_backend
 from nst.config import make_config
 from nst.network import CAFFE, TINY, TORCHVISION, random_params
-
 from tests.conftest import installed_backends
 from tests.helpers import smooth_image
 
@@ -25,7 +24,8 @@ TERMS = ("content", "style", "tv", "total")
 NETWORKS = {"tiny": (45, 61), "tiny-caffe": (45, 61), "vgg16": (72, 96)}
 
 both_backends = pytest.mark.skipif(
-    not {"torch", "jax"} <= set(BACKENDS), reason="needs both the torch and the jax backend")
+    not {"torch", "jax"} <= set(BACKENDS), reason="needs both the torch and the jax backend"
+)
 
 
 def load(network: str):
@@ -46,10 +46,14 @@ class Case:
     def __init__(self, network: str, normalization: str, style_loss: str):
         params, arch, preprocess = load(network)
         height, width = NETWORKS[network]
-        self.content, self.image, *self.styles = (
-            smooth_image(height, width, seed) for seed in range(7, 11))
-        self.spec = make_config(normalization=normalization, style_loss=style_loss, tv_weight=10.0,
-                                style_weight=1e3, style_blend=(0.25, 0.75)).loss_spec(2)
+        self.content, self.image, *self.styles = (smooth_image(height, width, seed) for seed in range(7, 11))
+        self.spec = make_config(
+            normalization=normalization,
+            style_loss=style_loss,
+            tv_weight=10.0,
+            style_weight=1e3,
+            style_blend=(0.25, 0.75),
+        ).loss_spec(2)
         self.outputs = {}
         for name in BACKENDS:
             backend = get_backend(name)
@@ -76,9 +80,11 @@ def to_numpy(array) -> np.ndarray:
     return array.detach().cpu().numpy() if hasattr(array, "detach") else np.asarray(array)
 
 
-@pytest.fixture(scope="module", params=[(n, norm, loss) for n in NETWORKS for norm in ("mse", "paper")
-                                        for loss in ("gram", "meancov")],
-                ids=lambda p: "-".join(p))
+@pytest.fixture(
+    scope="module",
+    params=[(n, norm, loss) for n in NETWORKS for norm in ("mse", "paper") for loss in ("gram", "meancov")],
+    ids=lambda p: "-".join(p),
+)
 def case(request, tmp_path_factory) -> Case:
     # Module scope runs before conftest's per-test cache fixture: use the same session cache.
     with pytest.MonkeyPatch.context() as patch:
@@ -96,6 +102,7 @@ def relative(a, b) -> float:
 
 
 # --- each backend against the numpy oracle ------------------------------------------------
+
 
 @pytest.mark.parametrize("backend_name", BACKENDS)
 def test_loss_terms_match_the_oracle_on_own_features(case, backend_name):
@@ -117,6 +124,7 @@ def test_style_targets_match_the_oracle_on_own_features(case, backend_name):
 
 
 # --- the backends against each other ------------------------------------------------------
+
 
 @both_backends
 def test_features_agree(case):

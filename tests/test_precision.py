@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from nst.backend import get_backend
@@ -29,5 +28,7 @@ def final_loss(backend: str, device: str, precision: str, optimizer: str, size: 
 @pytest.mark.parametrize("backend", installed_backends())
 @pytest.mark.parametrize("optimizer, steps", [("adam", 40), ("lbfgs", 20)])
 def test_bf16_reaches_the_fp32_loss_within_3_percent_on_cpu(backend, optimizer, steps):
-    fp32, bf16 = (final_loss(backend, "cpu", precision, optimizer, 64, steps) for precision in ("fp32", "bf16"))
+    fp32, bf16 = (
+        final_loss(backend, "cpu", precision, optimizer, 64, steps) for precision in ("fp32", "bf16")
+    )
     assert bf16 == pytest.approx(fp32, rel=0.03)

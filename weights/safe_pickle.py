@@ -32,8 +32,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return self.allowed[(module, name)]
         except KeyError:
-            raise NstError(f"refusing to load {module}.{name} from {self.source}: "
-                           "a weight file may hold only arrays") from None
+            raise NstError(
+                f"refusing to load {module}.{name} from {self.source}: a weight file may hold only arrays"
+            ) from None
 
 
 class NumpyUnpickler(RestrictedUnpickler):

@@ -110,8 +110,10 @@ def _read_zip(path: Path) -> dict[str, np.ndarray]:
         unpickler = _TorchUnpickler(io.BytesIO(archive.read(pickle_name)), str(path))
         state = unpickler.load()
         order = "<" if byteorder == b"little" else ">"
-        storages = {key: np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype.newbyteorder(order))
-                    for key, dtype in unpickler.storages.items()}
+        storages = {
+            key: np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype.newbyteorder(order))
+            for key, dtype in unpickler.storages.items()
+        }
     return _materialize(state, storages, str(path))
 
 
@@ -157,5 +159,6 @@ def _tensor_array(tensor: _TensorRef, storage: np.ndarray, where: str) -> np.nda
     if tensor.offset < 0 or last >= storage.size:
         raise NstError(f"{where}: tensor extends past its storage")
     view = np.lib.stride_tricks.as_strided(
-        storage[tensor.offset:], tensor.shape, tuple(s * storage.itemsize for s in tensor.stride))
+        storage[tensor.offset :], tensor.shape, tuple(s * storage.itemsize for s in tensor.stride)
+    )
     return view.copy()

@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import jax
 import numpy as np
 
 from nst import devices
-from nst.masks import Guides
-from nst.network import Arch, Preprocess
-from nst.objective import LossSpec, Targets
-from nst.run_settings import RunSettings
 from nst.backends.jax.compile_cache import enable_compilation_cache
 from nst.backends.jax.losses import objective
 from nst.backends.jax.optim import JaxOptimization
 from nst.backends.jax.targets import blended_targets
 from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
+from nst.masks import Guides
+from nst.network import Arch, Preprocess
+from nst.objective import LossSpec, Targets
+from nst.run_settings import RunSettings
 
 # The module and the spec are hashable values, so each jitted helper compiles once per
 # (network, objective, image shape) and is reused across calls.
 _features = jax.jit(apply_features, static_argnums=0)
 _targets = jax.jit(blended_targets, static_argnums=(0, 1))
 _terms = jax.jit(objective, static_argnums=(0, 1))
-_gradient = jax.jit(jax.grad(lambda *args: objective(*args)["total"], argnums=4),
-                    static_argnums=(0, 1))
+_gradient = jax.jit(jax.grad(lambda *args: objective(*args)["total"], argnums=4), static_argnums=(0, 1))
 
 
 class JaxNetwork:
@@ -66,36 +65,61 @@ class JaxBackend:
             raise devices.index_out_of_range(device, len(found), platform)
         return found[index or 0]
 
-    def load_network(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
-                     layers: Sequence[str], pooling: str, device: str = "auto") -> JaxNetwork:
+    def load_network(
+        self,
+        params: Mapping[str, np.ndarray],
+        arch: Arch,
+        preprocess: Preprocess,
+        layers: Sequence[str],
+        pooling: str,
+        device: str = "auto",
+    ) -> JaxNetwork:
         resolved = self.resolve_device(device)
         enable_compilation_cache()
         module = VGGFeatures(arch, preprocess, tuple(layers), pooling)
         tree = jax.device_put(flax_params(params, arch, layers), resolved)
         return JaxNetwork(module, tree, resolved, device_name(resolved))
 
-    def prepare_targets(self, net: JaxNetwork, content: np.ndarray, styles: Sequence[np.ndarray],
-                        spec: LossSpec, guides: Guides | None = None) -> Targets:
+    def prepare_targets(
+        self,
+        net: JaxNetwork,
+        content: np.ndarray,
+        styles: Sequence[np.ndarray],
+        spec: LossSpec,
+        guides: Guides | None = None,
+    ) -> Targets:
         on_device = None
         if guides is not None:
-            on_device = {"output": {l: net.to_device(g) for l, g in guides.output.items()},
-                         "styles": [{l: net.to_device(g) for l, g in per_style.items()}
-                                    for per_style in guides.styles],
-                         "weights": net.to_device(np.asarray(guides.weights))}
-        return _targets(net.module, spec, net.params, net.to_device(content),
-                        [net.to_device(style) for style in styles], on_device)
+            on_device = {
+                "output": {l: net.to_device(g) for l, g in guides.output.items()},
+                "styles": [
+                    {l: net.to_device(g) for l, g in per_style.items()} for per_style in guides.styles
+                ],
+                "weights": net.to_device(np.asarray(guides.weights)),
+            }
+        return _targets(
+            net.module,
+            spec,
+            net.params,
+            net.to_device(content),
+            [net.to_device(style) for style in styles],
+            on_device,
+        )
 
-    def loss_terms(self, net: JaxNetwork, targets: Targets, image: np.ndarray,
-                   spec: LossSpec) -> dict[str, float]:
+    def loss_terms(
+        self, net: JaxNetwork, targets: Targets, image: np.ndarray, spec: LossSpec
+    ) -> dict[str, float]:
         terms = _terms(net.module, spec, net.params, targets, net.to_device(image))
         return {k: float(v) for k, v in jax.device_get(terms).items()}
 
-    def loss_gradient(self, net: JaxNetwork, targets: Targets, image: np.ndarray,
-                      spec: LossSpec) -> np.ndarray:
+    def loss_gradient(
+        self, net: JaxNetwork, targets: Targets, image: np.ndarray, spec: LossSpec
+    ) -> np.ndarray:
         return np.asarray(_gradient(net.module, spec, net.params, targets, net.to_device(image)))
 
-    def start(self, net: JaxNetwork, targets: Targets, init: np.ndarray, spec: LossSpec,
-              settings: RunSettings) -> JaxOptimization:
+    def start(
+        self, net: JaxNetwork, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
+    ) -> JaxOptimization:
         return JaxOptimization(net.module, net.params, targets, init, spec, settings, net.jax_device)
 
 

@@ -35,8 +35,9 @@ def fp32_precision(precision: str) -> lax.Precision:
 
 
 def _conv(x: jax.Array, kernel: jax.Array, precision: lax.Precision) -> jax.Array:
-    return lax.conv_general_dilated(x, kernel, (1, 1), ((1, 1), (1, 1)),
-                                    dimension_numbers=_LAYOUT, precision=precision)
+    return lax.conv_general_dilated(
+        x, kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=_LAYOUT, precision=precision
+    )
 
 
 @partial(jax.custom_vjp, nondiff_argnums=(2,))

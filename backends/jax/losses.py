@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from nst.objective import GUIDE_FLOOR, LossSpec, Targets, style_normaliser
 from nst.backends.jax.conv import HIGHEST, fp32_precision
 from nst.backends.jax.vgg import VGGFeatures, apply_features
+from nst.objective import GUIDE_FLOOR, LossSpec, Targets, style_normaliser
 
 
 def gram(features: jax.Array, precision: lax.Precision = HIGHEST) -> jax.Array:
@@ -26,8 +26,9 @@ def gram(features: jax.Array, precision: lax.Precision = HIGHEST) -> jax.Array:
     return jnp.matmul(flat.T, flat, precision=precision) / (h * w)
 
 
-def style_loss(features: jax.Array, target_gram: jax.Array, normalization: str,
-               precision: lax.Precision = HIGHEST) -> jax.Array:
+def style_loss(
+    features: jax.Array, target_gram: jax.Array, normalization: str, precision: lax.Precision = HIGHEST
+) -> jax.Array:
     channels = float(features.shape[-1])  # a Python float: 512**4 overflows JAX's int32
     squared = jnp.sum((gram(features, precision) - target_gram) ** 2)
     return style_normaliser(squared, channels, normalization)
@@ -43,9 +44,14 @@ def guided_grams(features: jax.Array, guides: jax.Array, precision: lax.Precisio
     return grams / jnp.maximum(weights.sum(1), GUIDE_FLOOR)[:, None, None]
 
 
-def guided_style_loss(features: jax.Array, guides: jax.Array, target_grams: jax.Array,
-                      region_weights: jax.Array, normalization: str,
-                      precision: lax.Precision = HIGHEST) -> jax.Array:
+def guided_style_loss(
+    features: jax.Array,
+    guides: jax.Array,
+    target_grams: jax.Array,
+    region_weights: jax.Array,
+    normalization: str,
+    precision: lax.Precision = HIGHEST,
+) -> jax.Array:
     channels = float(features.shape[-1])
     squared = jnp.sum((guided_grams(features, guides, precision) - target_grams) ** 2, axis=(1, 2))
     squared = jnp.sum(region_weights * squared)
@@ -62,8 +68,13 @@ def mean_cov(features: jax.Array, precision: lax.Precision = HIGHEST) -> tuple[j
     return mean, jnp.matmul(centred.T, centred, precision=precision) / (h * w)
 
 
-def meancov_loss(features: jax.Array, target_mean: jax.Array, target_cov: jax.Array,
-                 normalization: str, precision: lax.Precision = HIGHEST) -> jax.Array:
+def meancov_loss(
+    features: jax.Array,
+    target_mean: jax.Array,
+    target_cov: jax.Array,
+    normalization: str,
+    precision: lax.Precision = HIGHEST,
+) -> jax.Array:
     channels = float(features.shape[-1])
     mean, cov = mean_cov(features, precision)
     mean_sq = jnp.sum((mean - target_mean) ** 2)
@@ -72,14 +83,22 @@ def meancov_loss(features: jax.Array, target_mean: jax.Array, target_cov: jax.Ar
     return style_normaliser(combined, channels, normalization)
 
 
-def layer_style_loss(features: jax.Array, targets: Targets, layer: str, spec: LossSpec,
-                     precision: lax.Precision = HIGHEST) -> jax.Array:
+def layer_style_loss(
+    features: jax.Array, targets: Targets, layer: str, spec: LossSpec, precision: lax.Precision = HIGHEST
+) -> jax.Array:
     if targets.guides:
-        return guided_style_loss(features, targets.guides[layer], targets.grams[layer],
-                                 targets.region_weights, spec.normalization, precision)
+        return guided_style_loss(
+            features,
+            targets.guides[layer],
+            targets.grams[layer],
+            targets.region_weights,
+            spec.normalization,
+            precision,
+        )
     if spec.style_loss == "meancov":
-        return meancov_loss(features, targets.means[layer], targets.covs[layer],
-                            spec.normalization, precision)
+        return meancov_loss(
+            features, targets.means[layer], targets.covs[layer], spec.normalization, precision
+        )
     return style_loss(features, targets.grams[layer], spec.normalization, precision)
 
 
@@ -95,21 +114,28 @@ def tv_loss(image: jax.Array) -> jax.Array:
     return (dx + dy) / image.size
 
 
-def loss_terms(features: dict[str, jax.Array], targets: Targets, image: jax.Array,
-               spec: LossSpec, precision: lax.Precision = HIGHEST) -> dict[str, jax.Array]:
+def loss_terms(
+    features: dict[str, jax.Array],
+    targets: Targets,
+    image: jax.Array,
+    spec: LossSpec,
+    precision: lax.Precision = HIGHEST,
+) -> dict[str, jax.Array]:
     """``precision``: of the Gram matmuls (see ``conv.fp32_precision``)."""
     zero = jnp.zeros((), jnp.float32)
-    content = sum((w * content_loss(features[l], targets.content[l], spec.normalization)
-                   for l, w in spec.content), zero)
-    style = sum((w * layer_style_loss(features[l], targets, l, spec, precision)
-                 for l, w in spec.style), zero)
+    content = sum(
+        (w * content_loss(features[l], targets.content[l], spec.normalization) for l, w in spec.content), zero
+    )
+    style = sum((w * layer_style_loss(features[l], targets, l, spec, precision) for l, w in spec.style), zero)
     tv = spec.tv * tv_loss(image) if spec.tv else zero
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
 
 
-def objective(module: VGGFeatures, spec: LossSpec, params, targets: Targets,
-              image: jax.Array) -> dict[str, jax.Array]:
+def objective(
+    module: VGGFeatures, spec: LossSpec, params, targets: Targets, image: jax.Array
+) -> dict[str, jax.Array]:
     """All loss terms of an H x W x 3 image: the network's forward pass plus ``loss_terms``,
     at the network's precision."""
-    return loss_terms(apply_features(module, params, image), targets, image, spec,
-                      fp32_precision(module.precision))
+    return loss_terms(
+        apply_features(module, params, image), targets, image, spec, fp32_precision(module.precision)
+    )

@@ -31,10 +31,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, Targets
-from nst.run_settings import ADAM_BETA1, RunSettings
 from nst.backends.jax.losses import objective
 from nst.backends.jax.vgg import VGGFeatures
+from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, Targets
+from nst.run_settings import ADAM_BETA1, RunSettings
 
 
 def make_optimizer(settings: RunSettings) -> optax.GradientTransformation:
@@ -55,12 +55,22 @@ def make_optimizer(settings: RunSettings) -> optax.GradientTransformation:
         learning_rate=settings.step_size,
         memory_size=settings.lbfgs_history,
         linesearch=optax.scale_by_zoom_linesearch(
-            max_linesearch_steps=LINESEARCH_EVALUATIONS, initial_guess_strategy="one"),
+            max_linesearch_steps=LINESEARCH_EVALUATIONS, initial_guess_strategy="one"
+        ),
     )
 
 
-def run_chunk(module: VGGFeatures, spec: LossSpec, settings: RunSettings, image: jax.Array,
-              opt_state, average: jax.Array | None, steps: jax.Array, params, targets: Targets):
+def run_chunk(
+    module: VGGFeatures,
+    spec: LossSpec,
+    settings: RunSettings,
+    image: jax.Array,
+    opt_state,
+    average: jax.Array | None,
+    steps: jax.Array,
+    params,
+    targets: Targets,
+):
     """``steps`` optimiser steps from ``image``; returns the new image, state, moving average
     (None without ema) and the loss terms of the new iterate (one extra forward pass per
     chunk, so the reported losses belong to the last iterate; torch's Adam reports the
@@ -79,10 +89,10 @@ def run_chunk(module: VGGFeatures, spec: LossSpec, settings: RunSettings, image:
         def step(_, carry):
             x, state = carry
             value, grad = value_and_grad(x, state=state)
-            updates, state = optimizer.update(grad, state, x, value=value, grad=grad,
-                                              value_fn=total)
+            updates, state = optimizer.update(grad, state, x, value=value, grad=grad, value_fn=total)
             return optax.apply_updates(x, updates), state
     else:
+
         def step(_, carry):
             x, state = carry
             updates, state = optimizer.update(jax.grad(total)(x), state, x)
@@ -95,8 +105,7 @@ def run_chunk(module: VGGFeatures, spec: LossSpec, settings: RunSettings, image:
             avg = settings.ema * avg + (1 - settings.ema) * x
         return x, state, avg
 
-    image, opt_state, average = jax.lax.fori_loop(0, steps, step_and_average,
-                                                  (image, opt_state, average))
+    image, opt_state, average = jax.lax.fori_loop(0, steps, step_and_average, (image, opt_state, average))
     return image, opt_state, average, terms_of(image)
 
 
@@ -106,8 +115,16 @@ _run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2), donate_argnums=(3, 4, 
 
 
 class JaxOptimization:
-    def __init__(self, module: VGGFeatures, params, targets: Targets, init: np.ndarray,
-                 spec: LossSpec, settings: RunSettings, device: jax.Device):
+    def __init__(
+        self,
+        module: VGGFeatures,
+        params,
+        targets: Targets,
+        init: np.ndarray,
+        spec: LossSpec,
+        settings: RunSettings,
+        device: jax.Device,
+    ):
         # The compiled step depends on the optimiser's settings only; cuDNN autotuning is torch's.
         settings = replace(settings, autotune=True)
         self._static = (module.clone(precision=settings.precision), spec, settings)
@@ -117,21 +134,28 @@ class JaxOptimization:
         # Distinct buffers per leaf: optax's L-BFGS state holds some arrays twice, and one
         # buffer must not be donated twice.
         self._opt_state = jax.tree.map(
-            partial(jnp.array, copy=True),
-            jax.device_put(make_optimizer(settings).init(self._image), device))
+            partial(jnp.array, copy=True), jax.device_put(make_optimizer(settings).init(self._image), device)
+        )
         self._ema, self._averaged_steps = settings.ema, 0
         self._average = jax.device_put(np.zeros_like(init, np.float32), device) if settings.ema else None
         # Compile ahead of time (the first advance then finds the executable cached), so the
         # driver can report compile time once and keep it out of its per-step numbers.
         started = time.perf_counter()
-        _run_chunk.lower(*self._static, self._image, self._opt_state, self._average,
-                         jnp.int32(1), params, targets).compile()
+        _run_chunk.lower(
+            *self._static, self._image, self._opt_state, self._average, jnp.int32(1), params, targets
+        ).compile()
         self.compile_seconds = time.perf_counter() - started
 
     def advance(self, steps: int) -> dict[str, float]:
         self._image, self._opt_state, self._average, terms = _run_chunk(
-            *self._static, self._image, self._opt_state, self._average, jnp.int32(steps),
-            self._params, self._targets)
+            *self._static,
+            self._image,
+            self._opt_state,
+            self._average,
+            jnp.int32(steps),
+            self._params,
+            self._targets,
+        )
         self._averaged_steps += steps
         return {k: float(v) for k, v in jax.device_get(terms).items()}
 

@@ -6,13 +6,19 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from nst.objective import LossSpec, Targets
 from nst.backends.jax.losses import gram, guided_grams, mean_cov
 from nst.backends.jax.vgg import VGGFeatures, apply_features
+from nst.objective import LossSpec, Targets
 
 
-def blended_targets(module: VGGFeatures, spec: LossSpec, params, content: jax.Array,
-                    styles: list[jax.Array], guides: dict | None = None) -> Targets:
+def blended_targets(
+    module: VGGFeatures,
+    spec: LossSpec,
+    params,
+    content: jax.Array,
+    styles: list[jax.Array],
+    guides: dict | None = None,
+) -> Targets:
     """Content features and, per style layer, sum_i blend_i * Gram_i over the style images
     (or sum_i blend_i * mean_i and sum_i blend_i * covariance_i for 'meancov')."""
     content_features = {}
@@ -24,10 +30,10 @@ def blended_targets(module: VGGFeatures, spec: LossSpec, params, content: jax.Ar
     if guides is not None:
         style_features = [apply_features(module, params, style) for style in styles]
         for l in layers:
-            grams[l] = jnp.concatenate([guided_grams(out[l], g[l][None])
-                                        for out, g in zip(style_features, guides["styles"])])
-        return Targets(content_features, grams, guides=guides["output"],
-                       region_weights=guides["weights"])
+            grams[l] = jnp.concatenate(
+                [guided_grams(out[l], g[l][None]) for out, g in zip(style_features, guides["styles"])]
+            )
+        return Targets(content_features, grams, guides=guides["output"], region_weights=guides["weights"])
     zero = jnp.zeros((), jnp.float32)
     for blend, style in zip(spec.style_blend, styles):
         out = apply_features(module, params, style)

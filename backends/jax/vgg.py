@@ -11,16 +11,16 @@ into the torch backend's C x H x W only at the numpy boundary.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from nst.backends.jax.conv import conv3x3, fp32_precision
 from nst.network import Arch, Preprocess
 from nst.weights import to_flax
-from nst.backends.jax.conv import conv3x3, fp32_precision
 
 
 class Conv3x3(nn.Module):
@@ -78,12 +78,15 @@ class VGGFeatures(nn.Module):
 def preprocess_constants(preprocess: Preprocess) -> tuple[np.ndarray, np.ndarray]:
     """scale/std and mean/std, computed in float64 and rounded to fp32 as the torch backend does."""
     std = np.asarray(preprocess.std)
-    return ((preprocess.scale / std).astype(np.float32),
-            (np.asarray(preprocess.mean) / std).astype(np.float32))
+    return (
+        (preprocess.scale / std).astype(np.float32),
+        (np.asarray(preprocess.mean) / std).astype(np.float32),
+    )
 
 
-def flax_params(params: Mapping[str, np.ndarray], arch: Arch,
-                layers: Sequence[str]) -> dict[str, dict[str, np.ndarray]]:
+def flax_params(
+    params: Mapping[str, np.ndarray], arch: Arch, layers: Sequence[str]
+) -> dict[str, dict[str, np.ndarray]]:
     """Canonical OIHW parameters -> linen's ``{"conv1_1": {"kernel": HWIO, "bias"}}``, keeping
     only the convolutions the cut network runs (the rest never reach the device)."""
     needed = [name for name in arch.cut(layers) if name.startswith("conv")]

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
 from nst import devices
-from nst.errors import NstError
-from nst.masks import Guides
-from nst.network import Arch, Preprocess
-from nst.objective import LossSpec, Targets
-from nst.run_settings import RunSettings
 from nst.backends.torch.arrays import to_numpy, to_tensor
 from nst.backends.torch.losses import loss_terms
 from nst.backends.torch.optim import TorchOptimization
 from nst.backends.torch.targets import blended_targets
 from nst.backends.torch.vgg import VGGFeatures
+from nst.errors import NstError
+from nst.masks import Guides
+from nst.network import Arch, Preprocess
+from nst.objective import LossSpec, Targets
+from nst.run_settings import RunSettings
 
 
 class TorchNetwork:
@@ -39,8 +39,9 @@ class TorchBackend:
 
     def is_out_of_memory(self, error: Exception) -> bool:
         # On CPU the allocator raises a plain RuntimeError; this is its wording (c10's alloc_cpu).
-        return (isinstance(error, torch.OutOfMemoryError)
-                or (isinstance(error, RuntimeError) and "can't allocate memory" in str(error)))
+        return isinstance(error, torch.OutOfMemoryError) or (
+            isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+        )
 
     def devices(self) -> list[str]:
         return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
@@ -60,29 +61,45 @@ class TorchBackend:
             raise devices.index_out_of_range(device, count, platform)
         return torch.device("cuda" if index is None else f"cuda:{index}")
 
-    def load_network(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
-                     layers: Sequence[str], pooling: str, device: str = "auto") -> TorchNetwork:
+    def load_network(
+        self,
+        params: Mapping[str, np.ndarray],
+        arch: Arch,
+        preprocess: Preprocess,
+        layers: Sequence[str],
+        pooling: str,
+        device: str = "auto",
+    ) -> TorchNetwork:
         resolved = self.resolve_device(device)
         module = VGGFeatures(params, arch, preprocess, layers, pooling).to(resolved)
         return TorchNetwork(module, resolved)
 
-    def prepare_targets(self, net: TorchNetwork, content: np.ndarray, styles: Sequence[np.ndarray],
-                        spec: LossSpec, guides: Guides | None = None) -> Targets:
+    def prepare_targets(
+        self,
+        net: TorchNetwork,
+        content: np.ndarray,
+        styles: Sequence[np.ndarray],
+        spec: LossSpec,
+        guides: Guides | None = None,
+    ) -> Targets:
         return blended_targets(net.module, content, styles, spec, guides, net.torch_device)
 
-    def loss_terms(self, net: TorchNetwork, targets: Targets, image: np.ndarray,
-                   spec: LossSpec) -> dict[str, float]:
+    def loss_terms(
+        self, net: TorchNetwork, targets: Targets, image: np.ndarray, spec: LossSpec
+    ) -> dict[str, float]:
         with torch.no_grad():
             pixels = to_tensor(image, net.torch_device)
             terms = loss_terms(net.module(pixels), targets, pixels, spec)
         return {k: float(v) for k, v in terms.items()}
 
-    def loss_gradient(self, net: TorchNetwork, targets: Targets, image: np.ndarray,
-                      spec: LossSpec) -> np.ndarray:
+    def loss_gradient(
+        self, net: TorchNetwork, targets: Targets, image: np.ndarray, spec: LossSpec
+    ) -> np.ndarray:
         pixels = to_tensor(image, net.torch_device).requires_grad_(True)
         loss_terms(net.module(pixels), targets, pixels, spec)["total"].backward()
         return to_numpy(pixels.grad)
 
-    def start(self, net: TorchNetwork, targets: Targets, init: np.ndarray, spec: LossSpec,
-              settings: RunSettings) -> TorchOptimization:
+    def start(
+        self, net: TorchNetwork, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
+    ) -> TorchOptimization:
         return TorchOptimization(net.module, targets, init, spec, settings, net.torch_device)

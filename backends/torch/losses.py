@@ -24,8 +24,13 @@ def guided_grams(features: torch.Tensor, guides: torch.Tensor) -> torch.Tensor:
     return grams / weights.sum(1).clamp_min(GUIDE_FLOOR)[:, None, None]
 
 
-def guided_style_loss(features: torch.Tensor, guides: torch.Tensor, target_grams: torch.Tensor,
-                      region_weights: torch.Tensor, normalization: str) -> torch.Tensor:
+def guided_style_loss(
+    features: torch.Tensor,
+    guides: torch.Tensor,
+    target_grams: torch.Tensor,
+    region_weights: torch.Tensor,
+    normalization: str,
+) -> torch.Tensor:
     channels = features.shape[1]
     squared = (guided_grams(features, guides) - target_grams).pow(2).sum((1, 2))
     squared = (region_weights * squared).sum()
@@ -48,8 +53,9 @@ def style_loss(features: torch.Tensor, target_gram: torch.Tensor, normalization:
     return style_normaliser(squared, channels, normalization)
 
 
-def meancov_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor,
-                 normalization: str) -> torch.Tensor:
+def meancov_loss(
+    features: torch.Tensor, target_mean: torch.Tensor, target_cov: torch.Tensor, normalization: str
+) -> torch.Tensor:
     channels = features.shape[1]
     mean, cov = mean_cov(features)
     mean_sq = (mean[0] - target_mean).pow(2).sum()
@@ -58,11 +64,11 @@ def meancov_loss(features: torch.Tensor, target_mean: torch.Tensor, target_cov: 
     return style_normaliser(combined, channels, normalization)
 
 
-def layer_style_loss(features: torch.Tensor, targets: Targets, layer: str,
-                     spec: LossSpec) -> torch.Tensor:
+def layer_style_loss(features: torch.Tensor, targets: Targets, layer: str, spec: LossSpec) -> torch.Tensor:
     if targets.guides:
-        return guided_style_loss(features, targets.guides[layer], targets.grams[layer],
-                                 targets.region_weights, spec.normalization)
+        return guided_style_loss(
+            features, targets.guides[layer], targets.grams[layer], targets.region_weights, spec.normalization
+        )
     if spec.style_loss == "meancov":
         return meancov_loss(features, targets.means[layer], targets.covs[layer], spec.normalization)
     return style_loss(features, targets.grams[layer], spec.normalization)
@@ -79,11 +85,13 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return (dx + dy) / image.numel()
 
 
-def loss_terms(features: dict[str, torch.Tensor], targets: Targets, image: torch.Tensor,
-               spec: LossSpec) -> dict[str, torch.Tensor]:
+def loss_terms(
+    features: dict[str, torch.Tensor], targets: Targets, image: torch.Tensor, spec: LossSpec
+) -> dict[str, torch.Tensor]:
     zero = image.new_zeros(())
-    content = sum((w * content_loss(features[l], targets.content[l], spec.normalization)
-                   for l, w in spec.content), zero)
+    content = sum(
+        (w * content_loss(features[l], targets.content[l], spec.normalization) for l, w in spec.content), zero
+    )
     style = sum((w * layer_style_loss(features[l], targets, l, spec) for l, w in spec.style), zero)
     tv = spec.tv * tv_loss(image) if spec.tv else zero
     return {"content": content, "style": style, "tv": tv, "total": content + style + tv}

@@ -16,23 +16,30 @@ re-evaluates the closure at the point it starts from. Without ``ema`` nothing ch
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
-from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, Targets
-from nst.run_settings import ADAM_BETA1, RunSettings
 from nst.backends.torch.arrays import to_numpy, to_tensor
 from nst.backends.torch.losses import loss_terms
 from nst.backends.torch.vgg import VGGFeatures
+from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, Targets
+from nst.run_settings import ADAM_BETA1, RunSettings
 
 
 class TorchOptimization:
     compile_seconds = 0.0  # eager: nothing is compiled
 
-    def __init__(self, net: VGGFeatures, targets: Targets, init: np.ndarray, spec: LossSpec,
-                 settings: RunSettings, device: torch.device):
+    def __init__(
+        self,
+        net: VGGFeatures,
+        targets: Targets,
+        init: np.ndarray,
+        spec: LossSpec,
+        settings: RunSettings,
+        device: torch.device,
+    ):
         self.net, self.targets, self.spec, self.settings = net, targets, spec, settings
         self.pixels = to_tensor(init, device).requires_grad_(True)
         self.last_terms: dict[str, torch.Tensor] = {}
@@ -49,11 +56,16 @@ class TorchOptimization:
             # at torch's default: it also ends the line search's zoom once the bracket is that
             # narrow, and without it every zoom runs all its evaluations (docs/performance.md).
             self.optimizer = torch.optim.LBFGS(
-                [self.pixels], lr=settings.step_size, history_size=settings.lbfgs_history,
-                line_search_fn="strong_wolfe", tolerance_grad=-1)
+                [self.pixels],
+                lr=settings.step_size,
+                history_size=settings.lbfgs_history,
+                line_search_fn="strong_wolfe",
+                tolerance_grad=-1,
+            )
         else:
-            self.optimizer = torch.optim.Adam([self.pixels], lr=settings.step_size,
-                                              betas=(ADAM_BETA1, settings.adam_beta2))
+            self.optimizer = torch.optim.Adam(
+                [self.pixels], lr=settings.step_size, betas=(ADAM_BETA1, settings.adam_beta2)
+            )
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
@@ -115,13 +127,19 @@ class TorchOptimization:
 def run_flags(settings: RunSettings) -> Iterator[None]:
     """torch's process-wide TF32 and cuDNN-autotune switches as ``settings`` asks, for the
     steps of one ``advance``; what the caller had is restored afterwards."""
-    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-             torch.backends.cudnn.benchmark)
+    saved = (
+        torch.backends.cuda.matmul.allow_tf32,
+        torch.backends.cudnn.allow_tf32,
+        torch.backends.cudnn.benchmark,
+    )
     tf32 = settings.precision == "tf32"
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = settings.autotune
     try:
         yield
     finally:
-        (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32,
-         torch.backends.cudnn.benchmark) = saved
+        (
+            torch.backends.cuda.matmul.allow_tf32,
+            torch.backends.cudnn.allow_tf32,
+            torch.backends.cudnn.benchmark,
+        ) = saved

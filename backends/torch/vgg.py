@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -17,8 +17,14 @@ class VGGFeatures(nn.Module):
     requested layers' activations. Preprocessing (channel order, scale, mean, std) is the
     first operation, so callers always work in RGB [0,1]."""
 
-    def __init__(self, params: Mapping[str, np.ndarray], arch: Arch, preprocess: Preprocess,
-                 layers: Sequence[str], pooling: str):
+    def __init__(
+        self,
+        params: Mapping[str, np.ndarray],
+        arch: Arch,
+        preprocess: Preprocess,
+        layers: Sequence[str],
+        pooling: str,
+    ):
         super().__init__()
         self.arch = arch
         self.layers = tuple(layers)
