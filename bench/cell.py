@@ -109,6 +109,9 @@ def run_cell(spec: dict) -> dict:
         precision=spec["precision"],
         device=spec["device"],
         seed=spec["seed"],
+        # Fixed weights, which the tutorial loop shares: a step's cost does not depend on them.
+        normalization="mse",
+        style_weight=1e6,
     )
     content, style = load_images(cfg.size)
     loss_spec = cfg.loss_spec(1)

@@ -48,7 +48,7 @@ def measure(args) -> str:
     from nst.backend import get_backend
     from nst.config import make_config
 
-    cfg = make_config(size=args.size, precision=args.precision, device="cuda")
+    cfg = make_config(size=args.size, precision=args.precision, device="cuda", normalization="mse")
     spec = cfg.loss_spec(1)
     content, style = load_images(args.size)
     params, arch, preprocess = load_network_params(args.weights)

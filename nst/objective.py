@@ -7,7 +7,7 @@ keeps the targets of one run on its device (its arrays are the backend's own).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -145,3 +145,16 @@ def term_scales(
         target = np.sum([b * gram(f[l]) for b, f in zip(spec.style_blend, style_features)], axis=0)
         style[l] = floor(float(np.sum(np.square(target)) / target.shape[0] ** 4))
     return TermScales(content, style)
+
+
+def resolved(
+    spec: LossSpec,
+    features: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+    content: np.ndarray,
+    styles: Sequence[np.ndarray],
+) -> LossSpec:
+    """``spec`` as a backend computes it: 'relative' becomes 'mse' terms weighted by the
+    ``TermScales`` of these images (``features``: a network's C x H x W features of an image)."""
+    if spec.normalization != "relative":
+        return spec
+    return term_scales(features(content), [features(style) for style in styles], spec).rescale(spec)

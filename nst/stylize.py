@@ -24,7 +24,7 @@ from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
 from nst.masks import build_guides, load_masks
 from nst.normalize import normalize_params
-from nst.objective import LossSpec, Targets, term_scales
+from nst.objective import LossSpec, Targets, resolved
 
 T = TypeVar("T")
 # What --init may name besides the path of an image.
@@ -275,11 +275,7 @@ class StyleTransfer:
             [l for l, _ in self.spec.style],
             self.spec.style_blend,
         )
-        spec = self.spec
-        if spec.normalization == "relative":
-            spec = term_scales(
-                self.net.features(content_input), [self.net.features(style) for style in styles], spec
-            ).rescale(spec)
+        spec = resolved(self.spec, self.net.features, content_input, styles)
         targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides)
         self._scale = Scale(size, content, content_input, styles, spec, targets)
 

@@ -1,0 +1,99 @@
+"""--normalization relative (each term over its value for zero features) and --init recolored."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nst import color, reference
+from nst.config import make_config
+from nst.objective import resolved, term_scales
+from nst.stylize import StyleTransfer
+from tests.helpers import smooth_image, tiny_weights_file
+
+LAYERS = {"content_layers": ("relu2_1",), "style_layers": ("relu1_1", "relu2_1")}
+
+
+def random_features(seed: int, scale: float = 1.0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {"relu1_1": scale * rng.random((4, 6, 8)), "relu2_1": scale * rng.random((8, 3, 4))}
+
+
+def relative_terms(scale: float) -> dict[str, float]:
+    """The oracle's loss terms of one image under 'relative', with every feature times ``scale``."""
+    spec = make_config(normalization="relative", style_weight=3.0, **LAYERS).loss_spec(2)
+    content, style_a, style_b, image = (random_features(seed, scale) for seed in range(4))
+    spec = resolved(spec, {0: content, 1: style_a, 2: style_b}.__getitem__, 0, [1, 2])
+    targets = reference.style_targets([style_a, style_b], spec)
+    return reference.loss_terms(image, content, targets, np.zeros((4, 4, 3)), spec)
+
+
+def test_term_scales_are_each_terms_value_for_zero_features():
+    spec = make_config(normalization="relative", **LAYERS).loss_spec(2)
+    content, style_a, style_b = (random_features(seed) for seed in range(3))
+    scales = term_scales(content, [style_a, style_b], spec)
+    zeros = {l: np.zeros_like(f) for l, f in content.items()}
+    targets = reference.style_targets([style_a, style_b], spec)
+    for layer in LAYERS["content_layers"]:
+        expected = reference.content_loss(zeros[layer], content[layer], "mse")
+        assert scales.content[layer] == pytest.approx(expected, rel=1e-12)
+    for layer in LAYERS["style_layers"]:
+        expected = reference.style_loss(zeros[layer], targets[layer], "mse")
+        assert scales.style[layer] == pytest.approx(expected, rel=1e-12)
+
+
+def test_relative_terms_do_not_depend_on_the_features_scale():
+    # One setting for any network: a network whose features are 1000x larger (another
+    # preprocessing, another set of weights) gets the same objective.
+    plain, scaled = relative_terms(1.0), relative_terms(1000.0)
+    for term in ("content", "style", "total"):
+        assert scaled[term] == pytest.approx(plain[term], rel=1e-9)
+    assert plain["style"] > 0 and plain["content"] > 0
+
+
+def test_the_driver_resolves_relative_per_scale_and_the_backend_sees_mse(tmp_path, backend_name):
+    weights = str(tiny_weights_file(tmp_path))
+    content, style = smooth_image(40, 56, 1), smooth_image(48, 48, 2)
+    transfer = StyleTransfer(
+        make_config(weights=weights, size=48, normalization="relative", style_weight=5.0, **LAYERS),
+        backend_name,
+    ).prepare(content, [style])
+    spec = transfer.scale.spec
+    assert spec.normalization == "mse" and transfer.spec.normalization == "relative"
+    # At the content photo the content term is 0; each style term is its relative Gram error.
+    terms = transfer.backend.loss_terms(transfer.net, transfer.scale.targets, transfer.scale.content_input, spec)
+    features = transfer.net.features(transfer.scale.content_input)
+    targets = transfer.net.features(transfer.scale.styles[0])
+    relative_errors = [
+        np.sum((reference.gram(features[l]) - reference.gram(targets[l])) ** 2)
+        / np.sum(reference.gram(targets[l]) ** 2)
+        for l in LAYERS["style_layers"]
+    ]
+    assert terms["content"] == pytest.approx(0.0, abs=1e-6)
+    assert terms["style"] == pytest.approx(5.0 * np.mean(relative_errors), rel=1e-4)
+
+
+def test_blended_colour_statistics_are_those_of_the_pooled_pixels():
+    a, b = smooth_image(20, 30, 3), smooth_image(20, 30, 4) * 0.5
+    mean, cov = color.blended_color_statistics([a, b], [0.5, 0.5])
+    pooled = np.concatenate([a.reshape(-1, 3), b.reshape(-1, 3)]).astype(np.float64)
+    np.testing.assert_allclose(mean, pooled.mean(0), rtol=1e-10)
+    # Each image's covariance is the unbiased one, so the mixture matches to about 1 / pixels.
+    np.testing.assert_allclose(cov, np.cov(pooled, rowvar=False), rtol=1e-2, atol=1e-6)
+
+
+def test_recolored_init_is_the_photo_in_the_styles_colours(tmp_path, backend_name):
+    weights = str(tiny_weights_file(tmp_path))
+    content = smooth_image(40, 56, 1)
+    style = (smooth_image(48, 48, 2) * np.array([0.3, 0.2, 0.9]) + [0.1, 0.0, 0.05]).astype(np.float32)
+    transfer = StyleTransfer(make_config(weights=weights, size=56, init="recolored"), backend_name)
+    init = transfer.prepare(content, [style]).initial_image()
+    init_mean, init_cov = color.color_statistics(init)
+    style_mean, style_cov = color.color_statistics(transfer.scale.styles[0])
+    np.testing.assert_allclose(init_mean, style_mean, atol=0.02)
+    # Clipping to [0, 1] trims a little where the affine map overshoots.
+    np.testing.assert_allclose(init_cov, style_cov, rtol=0.05, atol=1e-3)
+    # The layout stays the photo's: the recoloured init follows the content's luminance.
+    correlation = np.corrcoef(color.luminance(init).ravel(), color.luminance(content).ravel())[0, 1]
+    assert correlation > 0.9
+    assert transfer.cfg.scale_sizes == (56,)  # from the photo's layout: one scale
