@@ -61,8 +61,9 @@ def test_the_driver_resolves_relative_per_scale_and_the_backend_sees_mse(tmp_pat
     spec = transfer.scale.spec
     assert spec.normalization == "mse" and transfer.spec.normalization == "relative"
     # At the content photo the content term is 0; each style term is its relative Gram error.
-    terms = transfer.backend.loss_terms(transfer.net, transfer.scale.targets, transfer.scale.content_input, spec)
-    features = transfer.net.features(transfer.scale.content_input)
+    photo = transfer.scale.content_input
+    terms = transfer.backend.loss_terms(transfer.net, transfer.scale.targets, photo, spec)
+    features = transfer.net.features(photo)
     targets = transfer.net.features(transfer.scale.styles[0])
     relative_errors = [
         np.sum((reference.gram(features[l]) - reference.gram(targets[l])) ** 2)
