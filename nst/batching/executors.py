@@ -1,0 +1,125 @@
+"""Where workers run: in this process, or one process per local device taking jobs from a
+shared queue. (Ray actors: ``nst.batching.ray_executor``.) Every executor hands each finished
+job's entry to ``on_entry`` in this process, which writes the manifest: the record does not
+depend on where a job ran.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue
+from collections.abc import Callable, Sequence
+
+from nst.backend import Backend
+from nst.batching.jobs import Job
+from nst.batching.worker import Worker, lost_entry
+from nst.config import Config
+from nst.errors import NstError
+
+OnEntry = Callable[[dict], None]
+# How often the driver looks for a worker process that died, in seconds.
+POLL_SECONDS = 0.5
+
+
+def local_devices(backend: Backend, spec: str) -> list[str]:
+    """``--device`` as a list of worker devices: 'all' is every accelerator here (else the CPU);
+    'cuda:0,cuda:1' or 'cpu,cpu' one worker each; one name, one worker."""
+    if spec == "all":
+        found = backend.devices()
+        accelerators = [d for d in found if not d.startswith("cpu")]
+        return accelerators or [found[0]]
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    if not names:
+        raise NstError("--device names no device")
+    for name in names:
+        backend.resolve_device(name)  # an NstError now, before any worker starts
+    return names
+
+
+def run_in_process(jobs: Sequence[Job], cfg: Config, backend: str, device: str, on_entry: OnEntry) -> None:
+    worker = Worker(cfg, backend, device)
+    for job in jobs:
+        on_entry(worker.run(job)[0])
+
+
+def run_on_devices(
+    jobs: Sequence[Job], cfg: Config, backend: str, devices: Sequence[str], on_entry: OnEntry
+) -> None:
+    """One worker process per device, each with its own network, taking jobs from one queue
+    (fast devices take more). A process that dies loses only the job it held: that job's
+    entry says so and the others go on (a resumed run redoes it)."""
+    context = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
+    tasks = context.Queue()
+    results = context.Queue()
+    for job in jobs:
+        tasks.put(job)
+    for _ in devices:
+        tasks.put(None)
+    cpu_workers = sum(d.startswith("cpu") for d in devices)
+    threads = max(1, (os.cpu_count() or 1) // max(1, cpu_workers))
+    processes = [
+        context.Process(
+            target=_device_loop,
+            args=(index, cfg, backend, device, threads, tasks, results),
+            name=f"nst-batch-{device}",
+            daemon=True,
+        )
+        for index, device in enumerate(devices)
+    ]
+    for process in processes:
+        process.start()
+    holding: dict[int, Job] = {}
+    left = len(jobs)
+    try:
+        while left:
+            try:
+                kind, index, payload = results.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                left -= _report_dead(processes, holding, on_entry)
+                if left and not any(p.is_alive() for p in processes):
+                    raise NstError("every worker process stopped; see the messages above") from None
+                continue
+            if kind == "start":
+                holding[index] = payload
+            elif kind == "failed":  # the worker could not start (its device, its memory)
+                raise NstError(f"the worker on {devices[index]} failed to start: {payload}")
+            else:
+                holding.pop(index, None)
+                on_entry(payload)
+                left -= 1
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
+
+
+def _report_dead(processes, holding: dict[int, Job], on_entry: OnEntry) -> int:
+    lost = 0
+    for index, process in enumerate(processes):
+        if not process.is_alive() and index in holding:
+            job = holding.pop(index)
+            device = process.name.removeprefix("nst-batch-")
+            on_entry(lost_entry(job, f"the worker process on {device} died (exit code {process.exitcode})"))
+            lost += 1
+    return lost
+
+
+def _device_loop(index, cfg, backend, device, threads, tasks, results) -> None:
+    try:
+        if device.startswith("cpu") and backend == "torch":
+            import torch
+
+            # Several CPU workers share the cores instead of each taking all of them.
+            torch.set_num_threads(threads)
+        try:
+            worker = Worker(cfg, backend, device)
+        except Exception as error:
+            results.put(("failed", index, str(error)))
+            return
+        while (job := tasks.get()) is not None:
+            results.put(("start", index, job))
+            results.put(("done", index, worker.run(job)[0]))
+    except KeyboardInterrupt:  # Ctrl-C reaches every process; the driver reports it
+        pass
