@@ -40,10 +40,10 @@ def connect(address: str) -> bool:
     """Join the cluster at ``address`` ('auto': $RAY_ADDRESS or the one ``ray start`` runs
     here, else a new local instance); return whether this call started Ray."""
     ray = import_ray()
-    if ray.is_initialized():  # a library caller's own ray.init() wins
-        return False
     if address != "auto":
         _check_reachable(address)
+    if ray.is_initialized():  # a library caller's own ray.init() wins
+        return False
     try:
         ray.init(address=None if address == "auto" else address, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as error:
