@@ -10,7 +10,7 @@ import numpy as np
 from nst import devices
 from nst.backends.jax.compile_cache import enable_compilation_cache
 from nst.backends.jax.losses import objective
-from nst.backends.jax.optim import JaxOptimization
+from nst.backends.jax.optim import JaxBatchOptimization, JaxOptimization
 from nst.backends.jax.targets import blended_targets
 from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
 from nst.masks import Guides
@@ -121,6 +121,18 @@ class JaxBackend:
         self, net: JaxNetwork, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
     ) -> JaxOptimization:
         return JaxOptimization(net.module, net.params, targets, init, spec, settings, net.jax_device)
+
+    def start_batch(
+        self,
+        net: JaxNetwork,
+        targets: Sequence[Targets],
+        inits: Sequence[np.ndarray],
+        spec: LossSpec,
+        settings: RunSettings,
+    ) -> JaxBatchOptimization:
+        return JaxBatchOptimization(
+            net.module, net.params, list(targets), inits, spec, settings, net.jax_device
+        )
 
 
 def device_name(device: jax.Device) -> str:

@@ -9,6 +9,7 @@ import torch
 
 from nst import devices
 from nst.backends.torch.arrays import to_numpy, to_tensor
+from nst.backends.torch.batch import TorchBatchOptimization
 from nst.backends.torch.losses import loss_terms
 from nst.backends.torch.optim import TorchOptimization
 from nst.backends.torch.targets import blended_targets
@@ -103,3 +104,13 @@ class TorchBackend:
         self, net: TorchNetwork, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
     ) -> TorchOptimization:
         return TorchOptimization(net.module, targets, init, spec, settings, net.torch_device)
+
+    def start_batch(
+        self,
+        net: TorchNetwork,
+        targets: Sequence[Targets],
+        inits: Sequence[np.ndarray],
+        spec: LossSpec,
+        settings: RunSettings,
+    ) -> TorchBatchOptimization:
+        return TorchBatchOptimization(net.module, targets, inits, spec, settings, net.torch_device)
