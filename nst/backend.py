@@ -131,6 +131,10 @@ class Backend(Protocol):
         ``BatchOptimization``); any compilation happens here."""
         ...
 
+    def free_memory(self, net: Network) -> int | None:
+        """Bytes free on the network's accelerator now; None on the CPU."""
+        ...
+
     def is_out_of_memory(self, error: Exception) -> bool:
         """Whether ``error`` is the framework saying a device (or host) allocation failed."""
         ...

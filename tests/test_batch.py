@@ -314,3 +314,38 @@ def test_import_nst_does_not_import_ray_or_tqdm(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_batched_run_matches_one_image_at_a_time(photos, capsys):
+    folder = photos / "photos"
+    write_image(folder / "wide.png", 40, 80, seed=4)  # another shape: a batch of its own
+    (folder / "broken.png").write_bytes(b"not an image")
+    # Adam: an L-BFGS line search can turn the last-digit rounding of a batched convolution
+    # into another step (tests/test_batched_step.py); Adam's steps are per pixel.
+    common = [folder, "-s", photos / "starry.png", "--optimizer", "adam"]
+    assert run_batch(photos, *common, "-o", photos / "one", capsys=capsys)[0] == 1
+    code, stdout, err = run_batch(photos, *common, "-o", photos / "many", "--batch-size", 8, capsys=capsys)
+    assert code == 1 and "4 written, 0 done already, 1 failed" in stdout, err
+    alone = {Path(e["output"]).name: e for e in entries(photos / "one")}
+    batched = {Path(e["output"]).name: e for e in entries(photos / "many")}
+    assert batched["broken--starry.png"]["error"] and batched["wide--starry.png"]["batch"] == 1
+    for name in (f"p{i}--starry.png" for i in range(3)):
+        assert batched[name]["batch"] == 3 and batched[name]["steps"] == 2
+        for term in ("content", "style", "total"):
+            assert batched[name]["losses"][term] == pytest.approx(alone[name]["losses"][term], rel=1e-4)
+
+
+def test_auto_batch_size_fills_the_free_memory_up_to_a_limit():
+    from nst.batching.worker import AUTO_BATCH_LIMIT, auto_batch_size
+
+    assert auto_batch_size(10 * 2**30, 2**30) == 8
+    assert auto_batch_size(2**30, 2**31) == 1
+    assert auto_batch_size(2**40, 2**20) == AUTO_BATCH_LIMIT
+    assert auto_batch_size(2**30, None) == 1
+
+
+@pytest.mark.parametrize("value", ["0", "many"])
+def test_a_bad_batch_size_is_a_usage_error(photos, capsys, value):
+    args = [photos / "photos", "-s", photos / "starry.png", "-o", photos / "out", "--batch-size", value]
+    code, _, err = run_batch(photos, *args, capsys=capsys)
+    assert_usage_error(code, err, "batch-size")

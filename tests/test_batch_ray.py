@@ -88,7 +88,17 @@ def test_driver_writes_what_workers_return(local_ray, photos, capsys):
         "-s",
         photos / "starry.png",
     ]
-    argv += ["-o", out, "--ray", "auto", "--ray-return", "--weights", tiny_weights_file(photos)]
+    argv += [
+        "-o",
+        out,
+        "--ray",
+        "auto",
+        "--ray-return",
+        "--batch-size",
+        2,
+        "--weights",
+        tiny_weights_file(photos),
+    ]
     argv += ["--size", 48, "--iterations", 2, "--content-layers", "relu2_1", "--style-layers", "relu1_1"]
     code = main([str(a) for a in argv])
     captured = capsys.readouterr()

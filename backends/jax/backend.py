@@ -51,6 +51,12 @@ class JaxBackend:
         # XLA reports a failed allocation, on any platform, with this status code.
         return isinstance(error, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(error)
 
+    def free_memory(self, net: JaxNetwork) -> int | None:
+        stats = net.jax_device.memory_stats() if net.jax_device.platform != "cpu" else None
+        if not stats or "bytes_limit" not in stats:
+            return None
+        return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+
     def devices(self) -> list[str]:
         return [device_name(d) for platform in ("cpu", "gpu", "tpu") for d in _platform_devices(platform)]
 

@@ -44,6 +44,11 @@ class TorchBackend:
             isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
         )
 
+    def free_memory(self, net: TorchNetwork) -> int | None:
+        if net.torch_device.type != "cuda":
+            return None
+        return torch.cuda.mem_get_info(net.torch_device)[0]
+
     def devices(self) -> list[str]:
         return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
 

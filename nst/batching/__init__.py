@@ -45,6 +45,7 @@ def batch(
     pairs: str = "all",
     format: str = "png",
     overwrite: bool = False,
+    batch_size: int | str = 1,
     ray: str | None = None,
     ray_return: bool = False,
     retries: int = 2,
@@ -58,14 +59,18 @@ def batch(
     i-th content in the i-th style (``'zip'``) into ``output_dir`` as ``CONTENT--STYLE.FORMAT``.
 
     ``options`` are ``Config`` fields; ``device`` may also be 'all' or a comma list, one
-    worker process each. ``ray``: 'auto' or a cluster's HOST:PORT, one actor per GPU (or
-    CPU); ``ray_return``: the driver, not the actors, writes the outputs (no shared folder).
+    worker process each. ``batch_size``: images of one shape optimised together (each
+    exactly as alone), or 'auto' (what fits the device; 1 on the CPU). ``ray``: 'auto' or a
+    cluster's HOST:PORT, one actor per GPU (or CPU); ``ray_return``: the driver, not the
+    actors, writes the outputs (no shared folder).
     ``on_start(to_run, skipped, where)`` is called once before the first job, ``on_entry``
     with each job's manifest entry as it finishes.
     """
     contents = [contents] if isinstance(contents, (str, Path)) else list(contents)
     styles = [styles] if isinstance(styles, (str, Path)) else list(styles)
     cfg = make_config(preset, **options)
+    if batch_size != "auto" and not (isinstance(batch_size, int) and batch_size >= 1):
+        raise NstError(f"--batch-size must be auto or a whole number of at least 1, got {batch_size!r}")
     suffix = "." + format.lower().lstrip(".")
     if suffix not in img.SAVE_FORMATS:
         raise NstError(
@@ -118,15 +123,23 @@ def batch(
         if ray is not None:
             from nst.batching.ray_executor import run_on_ray
 
-            run_on_ray(todo, cfg, chosen.name, record, return_pixels=ray_return, retries=retries)
+            run_on_ray(
+                todo,
+                cfg,
+                chosen.name,
+                record,
+                batch_size=batch_size,
+                return_pixels=ray_return,
+                retries=retries,
+            )
         elif devices is not None:
             from nst.batching.executors import run_on_devices
 
-            run_on_devices(todo, cfg, chosen.name, devices, record)
+            run_on_devices(todo, cfg, chosen.name, devices, batch_size, record)
         else:
             from nst.batching.executors import run_in_process
 
-            run_in_process(todo, cfg, chosen.name, cfg.device, record)
+            run_in_process(todo, cfg, chosen.name, cfg.device, batch_size, record)
     finally:
         if started_ray:
             from nst.batching.ray_executor import import_ray

@@ -53,6 +53,14 @@ def add_parser(subcommands) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that are done already")
     parser.add_argument(
+        "--batch-size",
+        type=batch_size,
+        default=1,
+        metavar="N",
+        help="optimise up to N images of one shape together, each exactly as on its own (one "
+        "scale only); auto: what fits the device's memory, 1 on the CPU (default: 1)",
+    )
+    parser.add_argument(
         "--ray",
         metavar="ADDRESS",
         default=None,
@@ -118,6 +126,7 @@ def run(args) -> int:
             pairs=args.pairs,
             format=args.format,
             overwrite=args.overwrite,
+            batch_size=args.batch_size,
             ray=args.ray,
             ray_return=args.ray_return,
             retries=args.retries,
@@ -136,6 +145,10 @@ def run(args) -> int:
         f"manifest: {report.manifest}"
     )
     return EXIT_SOME_FAILED if report.failed else 0
+
+
+def batch_size(text: str) -> int | str:
+    return text if text == "auto" else number(int)(text)
 
 
 def _log(message: str) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 from nst.backend import Backend
 from nst.batching.jobs import Job
-from nst.batching.worker import Worker, lost_entry
+from nst.batching.worker import AUTO_BATCH_LIMIT, Worker, lost_entry
 from nst.config import Config
 from nst.errors import NstError
 
@@ -37,23 +37,38 @@ def local_devices(backend: Backend, spec: str) -> list[str]:
     return names
 
 
-def run_in_process(jobs: Sequence[Job], cfg: Config, backend: str, device: str, on_entry: OnEntry) -> None:
-    worker = Worker(cfg, backend, device)
-    for job in jobs:
-        on_entry(worker.run(job)[0])
+def windows(jobs: Sequence[Job], batch_size: int | str) -> list[list[Job]]:
+    """The jobs in the groups a worker takes at a time: a batch's worth (with 'auto', the
+    largest batch it may choose); the worker batches the images of one shape within each."""
+    size = AUTO_BATCH_LIMIT if batch_size == "auto" else int(batch_size)
+    return [list(jobs[first : first + size]) for first in range(0, len(jobs), size)]
+
+
+def run_in_process(
+    jobs: Sequence[Job], cfg: Config, backend: str, device: str, batch_size: int | str, on_entry: OnEntry
+) -> None:
+    worker = Worker(cfg, backend, device, batch_size)
+    for window in windows(jobs, batch_size):
+        for entry, _ in worker.run(window):
+            on_entry(entry)
 
 
 def run_on_devices(
-    jobs: Sequence[Job], cfg: Config, backend: str, devices: Sequence[str], on_entry: OnEntry
+    jobs: Sequence[Job],
+    cfg: Config,
+    backend: str,
+    devices: Sequence[str],
+    batch_size: int | str,
+    on_entry: OnEntry,
 ) -> None:
-    """One worker process per device, each with its own network, taking jobs from one queue
-    (fast devices take more). A process that dies loses only the job it held: that job's
-    entry says so and the others go on (a resumed run redoes it)."""
+    """One worker process per device, each with its own network, taking windows of jobs
+    from one queue (fast devices take more). A process that dies loses only the jobs it held:
+    their entries say so and the others go on (a resumed run redoes them)."""
     context = multiprocessing.get_context("spawn")  # no fork of a process that holds threads
     tasks = context.Queue()
     results = context.Queue()
-    for job in jobs:
-        tasks.put(job)
+    for window in windows(jobs, batch_size):
+        tasks.put(window)
     for _ in devices:
         tasks.put(None)
     cpu_workers = sum(d.startswith("cpu") for d in devices)
@@ -61,7 +76,7 @@ def run_on_devices(
     processes = [
         context.Process(
             target=_device_loop,
-            args=(index, cfg, backend, device, threads, tasks, results),
+            args=(index, cfg, backend, device, batch_size, threads, tasks, results),
             name=f"nst-batch-{device}",
             daemon=True,
         )
@@ -69,7 +84,7 @@ def run_on_devices(
     ]
     for process in processes:
         process.start()
-    holding: dict[int, Job] = {}
+    holding: dict[int, list[Job]] = {}
     left = len(jobs)
     try:
         while left:
@@ -86,8 +101,9 @@ def run_on_devices(
                 raise NstError(f"the worker on {devices[index]} failed to start: {payload}")
             else:
                 holding.pop(index, None)
-                on_entry(payload)
-                left -= 1
+                for entry in payload:
+                    on_entry(entry)
+                left -= len(payload)
     finally:
         for process in processes:
             if process.is_alive():
@@ -95,18 +111,20 @@ def run_on_devices(
             process.join()
 
 
-def _report_dead(processes, holding: dict[int, Job], on_entry: OnEntry) -> int:
+def _report_dead(processes, holding: dict[int, list[Job]], on_entry: OnEntry) -> int:
     lost = 0
     for index, process in enumerate(processes):
         if not process.is_alive() and index in holding:
-            job = holding.pop(index)
             device = process.name.removeprefix("nst-batch-")
-            on_entry(lost_entry(job, f"the worker process on {device} died (exit code {process.exitcode})"))
-            lost += 1
+            for job in holding.pop(index):
+                on_entry(
+                    lost_entry(job, f"the worker process on {device} died (exit code {process.exitcode})")
+                )
+                lost += 1
     return lost
 
 
-def _device_loop(index, cfg, backend, device, threads, tasks, results) -> None:
+def _device_loop(index, cfg, backend, device, batch_size, threads, tasks, results) -> None:
     try:
         if device.startswith("cpu") and backend == "torch":
             import torch
@@ -114,12 +132,12 @@ def _device_loop(index, cfg, backend, device, threads, tasks, results) -> None:
             # Several CPU workers share the cores instead of each taking all of them.
             torch.set_num_threads(threads)
         try:
-            worker = Worker(cfg, backend, device)
+            worker = Worker(cfg, backend, device, batch_size)
         except Exception as error:
             results.put(("failed", index, str(error)))
             return
-        while (job := tasks.get()) is not None:
-            results.put(("start", index, job))
-            results.put(("done", index, worker.run(job)[0]))
+        while (window := tasks.get()) is not None:
+            results.put(("start", index, window))
+            results.put(("done", index, [entry for entry, _ in worker.run(window)]))
     except KeyboardInterrupt:  # Ctrl-C reaches every process; the driver reports it
         pass

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nst import image as img
-from nst.batching.executors import OnEntry
+from nst.batching.executors import OnEntry, windows
 from nst.batching.jobs import Job
 from nst.batching.worker import Worker, lost_entry
 from nst.config import Config
@@ -69,62 +69,64 @@ def run_on_ray(
     backend: str,
     on_entry: OnEntry,
     *,
+    batch_size: int | str = 1,
     return_pixels: bool = False,
     retries: int = 2,
 ) -> None:
-    """Run ``jobs`` on the cluster ``connect`` joined."""
+    """Run ``jobs`` on the cluster ``connect`` joined, a window of them per actor call."""
     ray = import_ray()
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     count = max(1, min(len(jobs), gpus or int(resources.get("CPU", 1))))
     remote = ray.remote(Worker).options(num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1)
     # A worker takes the device its actor was given: Ray sets CUDA_VISIBLE_DEVICES to it.
-    actors = [remote.remote(cfg, backend, "cuda" if gpus else "cpu") for _ in range(count)]
-    waiting = deque(jobs)
+    actors = [remote.remote(cfg, backend, "cuda" if gpus else "cpu", batch_size) for _ in range(count)]
+    waiting = deque(windows(jobs, batch_size))
     attempts: Counter[str] = Counter()
-    running: dict = {}  # object ref -> (actor, job)
+    running: dict = {}  # object ref -> (actor, window of jobs)
     idle = list(actors)
     while waiting or running:
         while idle and waiting:
-            actor, job = idle.pop(), waiting.popleft()
-            data = _input_bytes(job) if return_pixels else None
-            running[actor.run.remote(job, not return_pixels, data)] = (actor, job)
+            actor, window = idle.pop(), waiting.popleft()
+            data = _input_bytes(window) if return_pixels else None
+            running[actor.run.remote(window, not return_pixels, data)] = (actor, window)
         if not running:  # every actor is dead and jobs are left
-            for job in waiting:
+            for job in (job for window in waiting for job in window):
                 on_entry(lost_entry(job, "every Ray worker died"))
             return
         (done,), _ = ray.wait(list(running), num_returns=1)
-        actor, job = running.pop(done)
+        actor, window = running.pop(done)
+        tries = window[0].output
         try:
-            entry, pixels = ray.get(done)
+            results = ray.get(done)
         except ray.exceptions.RayActorError as error:
-            attempts[job.output] += 1
-            if attempts[job.output] > retries:
-                on_entry(
-                    lost_entry(
-                        job, f"its Ray worker died {attempts[job.output]} times ({type(error).__name__})"
-                    )
-                )
+            attempts[tries] += 1
+            if attempts[tries] > retries:
+                why = f"its Ray worker died {attempts[tries]} times ({type(error).__name__})"
+                for job in window:
+                    on_entry(lost_entry(job, why))
             else:
-                waiting.appendleft(job)
+                waiting.appendleft(window)
             continue
-        except ray.exceptions.RayTaskError as error:  # not the job's own failure: Ray's
-            on_entry(lost_entry(job, f"the Ray task failed: {str(error).splitlines()[0]}"))
+        except ray.exceptions.RayTaskError as error:  # not the jobs' own failure: Ray's
+            for job in window:
+                on_entry(lost_entry(job, f"the Ray task failed: {str(error).splitlines()[0]}"))
             idle.append(actor)
             continue
-        if pixels is not None:
-            try:
-                img.save_image(pixels, job.output)
-            except NstError as error:
-                entry["error"] = str(error)
-        entry["attempts"] = attempts[job.output] + 1
-        on_entry(entry)
+        for job, (entry, pixels) in zip(window, results):
+            if pixels is not None:
+                try:
+                    img.save_image(pixels, job.output)
+                except NstError as error:
+                    entry["error"] = str(error)
+            entry["attempts"] = attempts[tries] + 1
+            on_entry(entry)
         idle.append(actor)
 
 
-def _input_bytes(job: Job) -> dict[str, bytes]:
+def _input_bytes(window: list[Job]) -> dict[str, bytes]:
     data = {}
-    for path in (job.content, *job.styles):
+    for path in {path for job in window for path in (job.content, *job.styles)}:
         try:
             data[path] = Path(path).read_bytes()
         except OSError:
