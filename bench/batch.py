@@ -6,7 +6,11 @@
   weights and network loaded again for every image);
 - nst batch, one worker: the network loaded and the step compiled once, the images one
   after another;
+- nst batch, batched: ``--batch-size B``, B images in one optimisation;
 - nst batch, N workers: ``--device cpu,cpu,...``, one process each, sharing the cores.
+
+``--exactness`` instead compares, per image, the final loss of a batched run with that of the
+image run alone, for each backend and optimiser after ``--exact-steps`` steps.
 
 Every way renders the same images with the same settings; the JSON keeps each way's wall
 time (from before its imports to its last image written) and the environment, the Markdown
@@ -46,6 +50,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--workers", type=int, default=2, help="worker processes of the last way (default: 2)"
     )
+    parser.add_argument("--batch-sizes", default="4", help="comma list of --batch-size ways (default: 4)")
+    parser.add_argument("--exactness", action="store_true", help="compare batched with single runs instead")
+    parser.add_argument("--exact-steps", default="20,200", help="steps of --exactness (default: 20,200)")
     parser.add_argument("--device", default="cpu", help="device of every way (default: cpu)")
     parser.add_argument("--out", type=Path, default=Path("bench/results"), help="output folder")
     parser.add_argument("--tag", default="cpu", help="file name tag (default: cpu)")
@@ -120,12 +127,72 @@ def measure(args, backend: str, folder: Path) -> list[dict]:
 
     batch = [*nst_command(), "batch", *map(str, photos), "-s", str(style), *common]
     record("nst batch, 1 worker", timed([*batch, "-o", str(folder / "batch-1"), "--device", args.device]))
+    for size in args.batch_sizes.split(","):
+        output = ["-o", str(folder / f"batched-{size}"), "--device", args.device, "--batch-size", size]
+        record(f"nst batch, --batch-size {size}", timed([*batch, *output]))
     devices = ",".join([args.device] * args.workers)
     record(
         f"nst batch, {args.workers} worker processes",
         timed([*batch, "-o", str(folder / f"batch-{args.workers}"), "--device", devices]),
     )
     return [{"backend": backend, **way} for way in ways]
+
+
+def exactness(args, backend: str, folder: Path) -> list[dict]:
+    """Per-image final losses of ``--batch-size`` runs against the same images run alone."""
+    import nst
+
+    photos, style = make_inputs(folder, args.images, args.size)
+    rows = []
+    for optimizer in ("lbfgs", "adam"):
+        for steps in map(int, args.exact_steps.split(",")):
+            losses = {}
+            for size in (1, args.images):
+                found: dict[str, float] = {}
+
+                def keep(entry, found=found):
+                    found[Path(entry["content"]).name] = entry["losses"]["total"]
+
+                nst.batch(
+                    [str(p) for p in photos],
+                    str(style),
+                    folder / f"{backend}-{optimizer}-{steps}-{size}",
+                    batch_size=size,
+                    backend=backend,
+                    weights=args.weights,
+                    size=args.size,
+                    iterations=steps,
+                    scales=1,
+                    optimizer=optimizer,
+                    device=args.device,
+                    on_entry=keep,
+                )
+                losses[size] = found
+            differences = [abs(losses[args.images][n] - alone) / alone for n, alone in losses[1].items()]
+            row = {"backend": backend, "optimizer": optimizer, "steps": steps, "images": args.images}
+            row |= {"max_relative_difference": max(differences), "losses_alone": losses[1]}
+            rows.append(row | {"losses_batched": losses[args.images]})
+            print(f"{backend} {optimizer} {steps} steps: largest relative difference {max(differences):.2e}")
+    return rows
+
+
+def write_exactness(report: dict, stem: Path) -> str:
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
+    settings = report["settings"]
+    lines = [
+        f"# nst batch: a batch of {settings['images']} against each image alone, {settings['size']} px, "
+        f"{settings['weights']}, {report['environment']['cpu']} ({report['date']})",
+        "",
+        f"Command: `{report['command']}`",
+        "",
+        "| backend | optimiser | steps | largest relative difference of an image's final loss |",
+        "| --- | --- | --- | --- |",
+    ]
+    for row in report["rows"]:
+        cells = (row["backend"], row["optimizer"], row["steps"], f"{row['max_relative_difference']:.1e}")
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    return "\n".join(lines)
 
 
 def write_report(report: dict, stem: Path) -> str:
@@ -157,7 +224,7 @@ def main(argv=None) -> int:
     rows = []
     for backend in args.backends.split(","):
         with tempfile.TemporaryDirectory(prefix="nst-bench-batch-") as folder:
-            rows += measure(args, backend, Path(folder))
+            rows += (exactness if args.exactness else measure)(args, backend, Path(folder))
     date = datetime.date.today().isoformat()
     report = {
         "date": date,
@@ -166,7 +233,10 @@ def main(argv=None) -> int:
         "environment": describe_environment(args.device) | {"load_average": os.getloadavg()},
         "rows": rows,
     }
-    print(write_report(report, args.out / f"batch-{args.tag}-{date}"))
+    if args.exactness:
+        print(write_exactness(report, args.out / f"batch-exactness-{args.tag}-{date}"))
+    else:
+        print(write_report(report, args.out / f"batch-{args.tag}-{date}"))
     return 0
 
 
