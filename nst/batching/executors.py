@@ -15,6 +15,7 @@ from nst.backend import Backend
 from nst.batching.jobs import Job
 from nst.batching.worker import AUTO_BATCH_LIMIT, Worker, lost_entry
 from nst.config import Config
+from nst.devices import parse_device
 from nst.errors import NstError
 
 OnEntry = Callable[[dict], None]
@@ -126,6 +127,11 @@ def _report_dead(processes, holding: dict[int, list[Job]], on_entry: OnEntry) ->
 
 def _device_loop(index, cfg, backend, device, batch_size, threads, tasks, results) -> None:
     try:
+        named, (platform, number) = device, (None, None) if device == "auto" else parse_device(device)
+        if platform == "gpu" and number is not None:
+            # This process sees its own GPU only: JAX would otherwise reserve memory on all.
+            os.environ["CUDA_VISIBLE_DEVICES"] = str(number)
+            device = "gpu"
         if device.startswith("cpu") and backend == "torch":
             import torch
 
@@ -133,6 +139,7 @@ def _device_loop(index, cfg, backend, device, batch_size, threads, tasks, result
             torch.set_num_threads(threads)
         try:
             worker = Worker(cfg, backend, device, batch_size)
+            worker.place["device"] = named
         except Exception as error:
             results.put(("failed", index, str(error)))
             return
