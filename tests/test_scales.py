@@ -115,5 +115,5 @@ def test_luminance_colours_survive_the_scales(backend_name):
 
     multi = transfer(backend_name, size=64, scales=2, iterations=2, colors="luminance")
     result = multi.run()
-    content_iq = rgb_to_yiq(multi.content)[..., 1:]
+    content_iq = rgb_to_yiq(multi.scale.content)[..., 1:]
     np.testing.assert_allclose(rgb_to_yiq(result.image)[..., 1:], content_iq, atol=1e-5)
