@@ -3,11 +3,14 @@
 The core imports neither torch nor jax; backends load on first use.
 """
 
+from nst.batching import BatchReport, batch
 from nst.config import Config, LossSpec, make_config
 from nst.errors import NonFiniteLoss, NstError
 from nst.stylize import Progress, Result, StyleTransfer, stylize
 
 __all__ = [
+    "batch",
+    "BatchReport",
     "Config",
     "LossSpec",
     "make_config",

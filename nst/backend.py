@@ -50,6 +50,23 @@ class Optimization(Protocol):
         ...
 
 
+class BatchOptimization(Protocol):
+    """Several same-shape images optimised together, each against its own targets with its
+    own loss and optimiser state (for L-BFGS its own history and line search): image k follows
+    the iterates of a ``start`` of image k alone, up to float rounding. The batch shares each
+    network evaluation, which is where a device that one image leaves idle gains."""
+
+    compile_seconds: float
+
+    def advance(self, steps: int) -> list[dict[str, float]]:
+        """Run ``steps`` more steps of every image; return each image's loss terms."""
+        ...
+
+    def images(self) -> list[np.ndarray]:
+        """The current images, each H x W x 3 float32 (not clipped)."""
+        ...
+
+
 class Backend(Protocol):
     name: str
 
@@ -100,6 +117,22 @@ class Backend(Protocol):
         self, net: Network, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
     ) -> Optimization:
         """An optimisation from ``init``; any compilation happens here, not in ``advance``."""
+        ...
+
+    def start_batch(
+        self,
+        net: Network,
+        targets: Sequence[Targets],
+        inits: Sequence[np.ndarray],
+        spec: LossSpec,
+        settings: RunSettings,
+    ) -> BatchOptimization:
+        """``start`` for several images of one shape and one objective at once (see
+        ``BatchOptimization``); any compilation happens here."""
+        ...
+
+    def free_memory(self, net: Network) -> int | None:
+        """Bytes free on the network's accelerator now; None on the CPU."""
         ...
 
     def is_out_of_memory(self, error: Exception) -> bool:

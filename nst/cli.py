@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from nst import commands
+from nst.batching import command as batch_command
 from nst.config import PRESETS
 from nst.config_args import EXIT_INTERRUPTED, EXIT_USAGE, add_config_flags, preset_help
 from nst.errors import NstError
@@ -75,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("source", metavar="SRC", help="a weight name (vgg16-offline, ...) or file")
     convert.add_argument("-o", "--output", required=True, metavar="DST")
 
+    batch_command.add_parser(subcommands)
     subcommands.add_parser("info", help="installed backends, devices and versions")
     layers = subcommands.add_parser("layers", help="the layer names a network offers")
     layers.add_argument("--arch", default="vgg19", choices=("vgg16", "vgg19"))
@@ -91,6 +93,7 @@ def main(argv=None) -> int:
         handler = {
             "stylize": commands.stylize,
             "demo": commands.demo,
+            "batch": batch_command.run,
             "weights": commands.weights,
             "info": commands.info,
             "layers": commands.layers,

@@ -24,9 +24,12 @@ def describe_default(value) -> str:
     return str(value)
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Config field; defaults are None so a preset can fill what was not given."""
+def add_config_flags(parser: argparse.ArgumentParser, skip: tuple[str, ...] = ()) -> None:
+    """One flag per Config field, but those in ``skip`` (a command that defines or does not
+    take them); defaults are None so a preset can fill what was not given."""
     for f in fields(Config):
+        if f.name in skip:
+            continue
         meta = f.metadata
         kind = meta["kind"]
         flag = f"--{f.name.replace('_', '-')}"
@@ -48,7 +51,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    given = {f.name: getattr(args, f.name) for f in fields(Config) if getattr(args, f.name) is not None}
+    given = {f.name: value for f in fields(Config) if (value := getattr(args, f.name, None)) is not None}
     for layers, weights in (
         ("content_layers", "content_layer_weights"),
         ("style_layers", "style_layer_weights"),

@@ -10,7 +10,7 @@ import numpy as np
 from nst import devices
 from nst.backends.jax.compile_cache import enable_compilation_cache
 from nst.backends.jax.losses import objective
-from nst.backends.jax.optim import JaxOptimization
+from nst.backends.jax.optim import JaxBatchOptimization, JaxOptimization
 from nst.backends.jax.targets import blended_targets
 from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
 from nst.masks import Guides
@@ -50,6 +50,12 @@ class JaxBackend:
     def is_out_of_memory(self, error: Exception) -> bool:
         # XLA reports a failed allocation, on any platform, with this status code.
         return isinstance(error, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(error)
+
+    def free_memory(self, net: JaxNetwork) -> int | None:
+        stats = net.jax_device.memory_stats() if net.jax_device.platform != "cpu" else None
+        if not stats or "bytes_limit" not in stats:
+            return None
+        return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
 
     def devices(self) -> list[str]:
         return [device_name(d) for platform in ("cpu", "gpu", "tpu") for d in _platform_devices(platform)]
@@ -121,6 +127,18 @@ class JaxBackend:
         self, net: JaxNetwork, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
     ) -> JaxOptimization:
         return JaxOptimization(net.module, net.params, targets, init, spec, settings, net.jax_device)
+
+    def start_batch(
+        self,
+        net: JaxNetwork,
+        targets: Sequence[Targets],
+        inits: Sequence[np.ndarray],
+        spec: LossSpec,
+        settings: RunSettings,
+    ) -> JaxBatchOptimization:
+        return JaxBatchOptimization(
+            net.module, net.params, list(targets), inits, spec, settings, net.jax_device
+        )
 
 
 def device_name(device: jax.Device) -> str:

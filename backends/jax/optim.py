@@ -165,3 +165,61 @@ class JaxOptimization:
         if self._ema and self._averaged_steps:
             return np.asarray(self._average, np.float32) / np.float32(1 - self._ema**self._averaged_steps)
         return np.array(self._image, np.float32, copy=True)
+
+
+def run_chunk_batch(module, spec, settings, images, opt_states, averages, steps, params, targets):
+    """``run_chunk`` of every image of a batch at once: vmapped over the images, their states,
+    averages and targets (leading axis); the network's parameters are shared. Each image keeps
+    its own optimiser: vmap runs the L-BFGS line searches' loops until every image's search has
+    ended and leaves an image whose search ended first as it was."""
+
+    def one(image, opt_state, average, image_targets):
+        return run_chunk(module, spec, settings, image, opt_state, average, steps, params, image_targets)
+
+    return jax.vmap(one)(images, opt_states, averages, targets)
+
+
+_run_chunk_batch = jax.jit(run_chunk_batch, static_argnums=(0, 1, 2), donate_argnums=(3, 4, 5))
+
+
+class JaxBatchOptimization:
+    """``JaxOptimization`` for a batch of same-shape images (``nst.backend.BatchOptimization``)."""
+
+    def __init__(self, module, params, targets: list[Targets], inits, spec, settings, device):
+        settings = replace(settings, autotune=True)
+        self._static = (module.clone(precision=settings.precision), spec, settings)
+        self._params = params
+        self._targets = jax.tree.map(lambda *leaves: jnp.stack(leaves), *targets)
+        self._images = jax.device_put(np.stack([np.asarray(i, np.float32) for i in inits]), device)
+        self._opt_state = jax.tree.map(
+            partial(jnp.array, copy=True),
+            jax.device_put(jax.vmap(make_optimizer(settings).init)(self._images), device),
+        )
+        self._ema, self._averaged_steps = settings.ema, 0
+        self._average = jnp.zeros_like(self._images) if settings.ema else None
+        started = time.perf_counter()
+        _run_chunk_batch.lower(
+            *self._static, self._images, self._opt_state, self._average, jnp.int32(1), params, self._targets
+        ).compile()
+        self.compile_seconds = time.perf_counter() - started
+
+    def advance(self, steps: int) -> list[dict[str, float]]:
+        self._images, self._opt_state, self._average, terms = _run_chunk_batch(
+            *self._static,
+            self._images,
+            self._opt_state,
+            self._average,
+            jnp.int32(steps),
+            self._params,
+            self._targets,
+        )
+        self._averaged_steps += steps
+        terms = jax.device_get(terms)
+        return [{k: float(v[i]) for k, v in terms.items()} for i in range(len(terms["total"]))]
+
+    def images(self) -> list[np.ndarray]:
+        if self._ema and self._averaged_steps:
+            stacked = np.asarray(self._average, np.float32) / np.float32(1 - self._ema**self._averaged_steps)
+        else:
+            stacked = np.array(self._images, np.float32, copy=True)
+        return list(stacked)

@@ -9,6 +9,7 @@ import torch
 
 from nst import devices
 from nst.backends.torch.arrays import to_numpy, to_tensor
+from nst.backends.torch.batch import TorchBatchOptimization
 from nst.backends.torch.losses import loss_terms
 from nst.backends.torch.optim import TorchOptimization
 from nst.backends.torch.targets import blended_targets
@@ -42,6 +43,11 @@ class TorchBackend:
         return isinstance(error, torch.OutOfMemoryError) or (
             isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
         )
+
+    def free_memory(self, net: TorchNetwork) -> int | None:
+        if net.torch_device.type != "cuda":
+            return None
+        return torch.cuda.mem_get_info(net.torch_device)[0]
 
     def devices(self) -> list[str]:
         return ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
@@ -103,3 +109,13 @@ class TorchBackend:
         self, net: TorchNetwork, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
     ) -> TorchOptimization:
         return TorchOptimization(net.module, targets, init, spec, settings, net.torch_device)
+
+    def start_batch(
+        self,
+        net: TorchNetwork,
+        targets: Sequence[Targets],
+        inits: Sequence[np.ndarray],
+        spec: LossSpec,
+        settings: RunSettings,
+    ) -> TorchBatchOptimization:
+        return TorchBatchOptimization(net.module, targets, inits, spec, settings, net.torch_device)
