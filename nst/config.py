@@ -64,9 +64,10 @@ class Config:
         "--iterations at each coarser scale and --iterations at the last",
     )
     content_weight: float = _opt(FLOAT, 1.0, "alpha: weight of the content loss")
-    # Far above the paper's beta: torchvision's [0,1]-normalised input makes features much
-    # smaller than the paper's Caffe input (0..255). Chosen by eye; see docs/losses.md.
-    style_weight: float = _opt(FLOAT, 1e6, "beta: weight of the style loss")
+    # With 'relative' terms beta/alpha is the weight of relative Gram error against relative
+    # feature error, the same for any network; 100 moved the default towards the reference
+    # implementation's pictures on all of tubingen x Figure 2 (docs/quality.md).
+    style_weight: float = _opt(FLOAT, 100.0, "beta: weight of the style loss")
     tv_weight: float = _opt(FLOAT, 0.0, "weight of the total-variation smoothness loss")
     content_layers: tuple[str, ...] = _opt(LAYERS, CONTENT_LAYERS, "layers whose features carry the content")
     content_layer_weights: tuple[float, ...] | None = _opt(
@@ -115,18 +116,22 @@ class Config:
         "style from (default: all of each)",
         metavar="MASK[,MASK...]",
     )
+    # Each layer's term relative to its own scale: one default for VGG16, VGG19, Caffe or
+    # torchvision preprocessing and any image pair (docs/quality.md, docs/losses.md).
     normalization: str = _opt(
         STR,
-        "mse",
+        "relative",
         "loss normalisation: 'relative' (each layer's term divided by its value "
         "for zero features, so every layer counts alike and weights suit any network), 'mse' "
         "(Gram / (C*H*W), mean squared error, as most tools) or 'paper' (1/(4 N^2 M^2) and "
         "1/2 sum of squares, Gatys et al. 2016)",
         choices=("relative", "mse", "paper"),
     )
+    # The photo in the painting's colours: the photo's layout without its sky stuck in a local
+    # minimum of the photo's colours (docs/quality.md).
     init: str = _opt(
         STR,
-        "content",
+        "recolored",
         "starting image: content, recolored (the content photo in "
         "the style images' colour mean and covariance), noise (white noise, the "
         "paper), style, or the path of an image",
@@ -302,6 +307,8 @@ def _flag(name: str) -> str:
 # Named sets of overrides. `gatys2016` is the paper's setting; `default` is Config's defaults.
 PRESETS: dict[str, dict] = {
     "default": {},
+    # Gram MSE with beta 1e6 from the photo, the setting docs/quality.md compares the defaults with.
+    "mse": {"normalization": "mse", "style_weight": 1e6, "init": "content"},
     "gatys2016": {
         "init": "noise",
         "optimizer": "lbfgs",

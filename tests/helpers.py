@@ -52,7 +52,7 @@ def cli_files(directory: Path):
 def tiny_problem(backend, images, **options):
     """(cfg, spec, net, targets) for ``images`` ({"content", "style"}) on ``backend`` with the
     tiny random VGG and the SHALLOW layers, at 32 px; ``options`` go to make_config."""
-    cfg = make_config(size=32, **SHALLOW, **options)
+    cfg = make_config("mse", size=32, **SHALLOW, **options)
     spec = cfg.loss_spec(1)
     net = backend.load_network(random_params(TINY), TINY, TORCHVISION, spec.layers, cfg.pooling, "cpu")
     targets = backend.prepare_targets(net, images["content"], [images["style"]], spec)

@@ -227,7 +227,7 @@ def test_the_baseline_loop_runs_in_true_fp32_whatever_torch_defaults_to():
     # As PyTorch's default lets cuDNN do on NVIDIA GPUs (conftest turns both off for the tests).
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     try:
-        cfg = make_config(size=32, device="cpu")
+        cfg = make_config("mse", size=32, device="cpu")
         image = np.full((24, 32, 3), 0.5, np.float32)
         bench_cell._baseline(random_params(TINY, seed=0), TINY, image, image, cfg.loss_spec(1), cfg)
         assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32

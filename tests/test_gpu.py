@@ -38,7 +38,7 @@ needs_gpu = pytest.mark.skipif(not gpu_backends(), reason="no GPU here")
 
 def setup(backend, device, size=96):
     content, style = smooth_image(size, size * 3 // 4, 1), smooth_image(size, size, 2)
-    spec = make_config(size=size, device=device).loss_spec(1)
+    spec = make_config("mse", size=size, device=device).loss_spec(1)
     be = get_backend(backend)
     net = be.load_network(random_params(VGG16, seed=1), VGG16, TORCHVISION, spec.layers, "max", device)
     return be, net, be.prepare_targets(net, content, [style], spec), content, spec

@@ -87,7 +87,7 @@ def test_guided_loss_and_targets_match_the_oracle(backend_name, normalization):
 
 def test_an_all_white_mask_is_the_plain_gram_loss(backend_name):
     backend, content, image, styles = network_and_images(backend_name)
-    spec = make_config().loss_spec(1)
+    spec = make_config("mse").loss_spec(1)
     net = backend.load_network(random_params(TINY, seed=3), TINY, TORCHVISION, spec.layers, "max", "cpu")
     white = np.ones((HEIGHT, WIDTH), np.float32)
     guides = build_guides(
@@ -104,7 +104,7 @@ def test_a_mask_confines_the_style_to_its_region(backend_name):
     """Style from relu1_1 only (a 3x3 receptive field) and no content loss: the gradient is
     zero wherever the mask's region cannot be seen, and not zero inside it."""
     backend, content, image, styles = network_and_images(backend_name)
-    spec = make_config(style_layers=("relu1_1",), content_weight=0.0).loss_spec(1)
+    spec = make_config("mse", style_layers=("relu1_1",), content_weight=0.0).loss_spec(1)
     net = backend.load_network(random_params(TINY, seed=3), TINY, TORCHVISION, spec.layers, "max", "cpu")
     guides = build_guides([half_mask()], None, (HEIGHT, WIDTH), styles[:1], TINY, ["relu1_1"], (1.0,))
     targets = backend.prepare_targets(net, content, styles[:1], spec, guides)

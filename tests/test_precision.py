@@ -14,7 +14,7 @@ from tests.helpers import smooth_image
 
 def final_loss(backend: str, device: str, precision: str, optimizer: str, size: int, steps: int) -> float:
     content, style = smooth_image(size, size * 3 // 4, 1), smooth_image(size, size, 2)
-    cfg = make_config(size=size, device=device, precision=precision, optimizer=optimizer)
+    cfg = make_config("mse", size=size, device=device, precision=precision, optimizer=optimizer)
     spec = cfg.loss_spec(1)
     be = get_backend(backend)
     net = be.load_network(random_params(VGG16, seed=1), VGG16, TORCHVISION, spec.layers, "max", device)
