@@ -6,6 +6,7 @@ The core imports neither torch nor jax; backends load on first use.
 from nst.config import Config, LossSpec, make_config
 from nst.errors import NonFiniteLoss, NstError
 from nst.stylize import Progress, Result, StyleTransfer, stylize
+from nst.video.stylize_video import stylize_video
 
 __all__ = [
     "Config",
@@ -17,5 +18,6 @@ __all__ = [
     "Result",
     "StyleTransfer",
     "stylize",
+    "stylize_video",
 ]
 __version__ = "0.1.0"

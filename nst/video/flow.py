@@ -69,12 +69,9 @@ def confidence(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     gradient = sum(np.square(g) for axis in (0, 1) for g in np.gradient(backward[..., axis]))
     boundary = gradient > BOUNDARY_RELATIVE * squared + BOUNDARY_ABSOLUTE
     points = sample_points(backward)
-    outside = (
-        (points[..., 0] < 0)
-        | (points[..., 0] > width - 1)
-        | (points[..., 1] < 0)
-        | (points[..., 1] > height - 1)
-    )
+    # Outside the frame by more than half a pixel (a still border's flow jitters around 0).
+    x, y = points[..., 0], points[..., 1]
+    outside = (x < -0.5) | (x > width - 0.5) | (y < -0.5) | (y > height - 0.5)
     return (~(disoccluded | boundary | outside)).astype(np.float32)
 
 

@@ -25,10 +25,11 @@ from pathlib import Path
 
 from nst import image as img
 from nst.backend import Backend, resolve_backend
-from nst.config import make_config
+from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
 from nst.stylize import Previous, Progress, Stopped, StyleTransfer
 from nst.video import flow
+from nst.video.deps import require
 from nst.video.frames import (
     Clip,
     check_codecs,
@@ -82,23 +83,28 @@ def stylize_video(
     *,
     backend: str | Backend | None = None,
     preset: str = "default",
-    temporal_weight: float = TEMPORAL_WEIGHT,
-    frame_iterations: int = FRAME_ITERATIONS,
+    temporal_weight: float | None = None,
+    frame_iterations: int | None = None,
     max_frames: int | None = None,
     start: float = 0.0,
     end: float | None = None,
     callback: Callable[[VideoProgress], None] | None = None,
     log: Callable[[str], None] | None = None,
+    config: Config | None = None,
     **options,
 ) -> VideoResult:
     """Stylize the clip ``source`` (a video file, a folder of frames or a glob) after
     ``styles`` into ``output`` (an .mp4, or a folder for PNG frames). ``options`` are
-    ``Config`` fields; ``temporal_weight`` 0 makes independent frames, each a full run.
-    Ctrl-C returns a result with ``stopped`` INTERRUPTED; a diverged frame raises
-    ``NonFiniteLoss`` (the frames before it stay on disk)."""
+    ``Config`` fields (or give a whole ``config``); ``temporal_weight`` 0 makes independent
+    frames, each a full run; None takes the measured defaults. Ctrl-C returns a result with
+    ``stopped`` INTERRUPTED; a diverged frame raises ``NonFiniteLoss`` (the frames before it stay on disk)."""
     log = log or (lambda message: None)
+    for module in ("av", "cv2"):  # the extra as a whole: fail before any work
+        require(module)
+    temporal_weight = TEMPORAL_WEIGHT if temporal_weight is None else temporal_weight
+    frame_iterations = FRAME_ITERATIONS if frame_iterations is None else frame_iterations
     _check_video_options(temporal_weight, frame_iterations, max_frames, start)
-    cfg = make_config(preset, **options)
+    cfg = config or make_config(preset, **options)
     output = Path(output)
     kind = output_kind(output)
     check_writable(output.parent)
@@ -213,4 +219,3 @@ def _encode(clip: Clip, folder: Path, output: Path, frames: int) -> None:
     paths = [frame_path(folder, i) for i in range(1, frames + 1)]
     audio = (clip.source, clip.first_time) if clip.audio else None
     write_mp4(output, paths, clip.fps, audio)
-
