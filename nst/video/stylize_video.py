@@ -40,9 +40,9 @@ from nst.video.frames import (
     write_mp4,
 )
 
-# Chosen from python -m bench.video's sweeps (docs/video.md): the weight halves the flicker of
-# independent frames and keeps the style loss; the steps are where later frames' losses stop
-# improving from the warm start.
+# The weight python -m bench.video ran with (docs/video.md): it more than halves the flicker
+# of independent frames at the same style loss. The later frames' steps are a fifth of the
+# first frame's default 500 (the bench ran half of 50); a sweep is still to be run.
 TEMPORAL_WEIGHT = 2e3
 FRAME_ITERATIONS = 100
 MANIFEST = "nst-video.json"
