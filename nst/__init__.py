@@ -7,6 +7,7 @@ from nst.batching import BatchReport, batch
 from nst.config import Config, LossSpec, make_config
 from nst.errors import NonFiniteLoss, NstError
 from nst.stylize import Progress, Result, StyleTransfer, stylize
+from nst.video.stylize_video import stylize_video
 
 __all__ = [
     "batch",
@@ -20,5 +21,6 @@ __all__ = [
     "Result",
     "StyleTransfer",
     "stylize",
+    "stylize_video",
 ]
 __version__ = "0.1.0"

@@ -98,9 +98,11 @@ class Backend(Protocol):
         styles: Sequence[np.ndarray],
         spec: LossSpec,
         guides: Guides | None = None,
+        temporal: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Targets:
         """Content features and the blended style statistics, kept on the device; with
-        ``guides`` (``nst.masks``), one guided Gram per style image and the output's guides."""
+        ``guides`` (``nst.masks``), one guided Gram per style image and the output's guides;
+        with ``temporal``, a video frame's (warped previous output H x W x 3, confidence H x W)."""
         ...
 
     def loss_terms(

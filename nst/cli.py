@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_config_flags(stylize)
 
+    _add_video_parser(subcommands)
+
     demo = subcommands.add_parser("demo", help="stylize a bundled photo with a generated painting, offline")
     demo.add_argument(
         "-o",
@@ -83,6 +85,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_video_parser(subcommands) -> None:
+    video = subcommands.add_parser(
+        "video",
+        help="stylize a video (or a folder of frames) without flicker (Ruder et al. 2016)",
+        description="Stylize the clip IN after STYLE, frame by frame, each frame tied to the last.",
+        epilog=preset_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    video.add_argument("input", metavar="IN", help="a video file, a folder of frames, or a glob of frames")
+    video.add_argument("styles", metavar="STYLE", nargs="+", help="one or more style images")
+    video.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="an .mp4 file, or a folder for PNG frames"
+    )
+    _add_backend_flag(video)
+    video.add_argument("--preset", default="default", choices=tuple(PRESETS), help="as for stylize")
+    video.add_argument("--max-frames", type=number(int), default=None, help="stylize at most N frames")
+    video.add_argument("--start", type=number(float), default=0.0, help="first second of IN (default: 0)")
+    video.add_argument("--end", type=number(float), default=None, help="stop at this second of IN")
+    video.add_argument(
+        "--temporal-weight",
+        type=number(float),
+        default=None,
+        help="weight of the temporal loss; 0: independent frames (default: see docs/video.md)",
+    )
+    video.add_argument(
+        "--frame-iterations",
+        type=number(int),
+        default=None,
+        help="steps of each frame after the first, which starts from the last (default: see docs/video.md)",
+    )
+    add_config_flags(video)
+
+
 def _add_backend_flag(parser):
     parser.add_argument("--backend", default=None, help="torch or jax (default: $NST_BACKEND, else torch)")
 
@@ -92,6 +127,7 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
         handler = {
             "stylize": commands.stylize,
+            "video": commands.video,
             "demo": commands.demo,
             "batch": batch_command.run,
             "weights": commands.weights,

@@ -32,6 +32,12 @@ def stylize(args) -> int:
     return _run_and_write(transfer, output)
 
 
+def video(args) -> int:
+    from nst.video.command import run
+
+    return run(args, config_from_args(args), _log)
+
+
 def demo(args) -> int:
     from nst.demo import demo_content, demo_style
 

@@ -23,7 +23,8 @@ LINESEARCH_EVALUATIONS = 25
 
 @dataclass(frozen=True)
 class LossSpec:
-    """The objective, resolved: total = sum content[l]*C_l + sum style[l]*E_l + tv*TV.
+    """The objective, resolved: total = sum content[l]*C_l + sum style[l]*E_l + tv*TV
+    (+ temporal*T for a video frame).
 
     The formulas, shared by both backends and the numpy oracle (``nst.reference``), with
     F the C x M feature matrix of a layer (C = N_l channels, M = H*W positions):
@@ -55,6 +56,7 @@ class LossSpec:
     normalization: str
     style_blend: tuple[float, ...] = (1.0,)
     style_loss: str = "gram"
+    temporal: float = 0.0
 
     @property
     def layers(self) -> tuple[str, ...]:
@@ -87,8 +89,11 @@ class Targets(NamedTuple):
     ``grams`` per style layer for ``style_loss`` 'gram' (C x C), ``means`` (C) and ``covs``
     (C x C) for 'meancov'; the others stay empty. With spatial guides (``nst.masks``),
     ``grams`` holds S x C x C guided Grams per layer, one per style image, ``guides`` the
-    output's S x H x W guides per layer and ``region_weights`` the S region weights. A
-    NamedTuple is a JAX pytree, so the JAX backend passes it into jitted functions as is.
+    output's S x H x W guides per layer and ``region_weights`` the S region weights. For a
+    video frame, ``previous`` is the previous output warped to this frame (an image in the
+    backend's layout) and ``confidence`` its H x W per-pixel weight (``LossSpec.temporal``).
+    A NamedTuple is a JAX pytree, so the JAX backend passes it into jitted functions as is:
+    a new frame's arrays of the same shapes reuse the compiled step.
     """
 
     content: Mapping[str, Any]
@@ -97,6 +102,8 @@ class Targets(NamedTuple):
     covs: Mapping[str, Any] = {}
     guides: Mapping[str, Any] = {}
     region_weights: Any = None
+    previous: Any = None
+    confidence: Any = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,7 @@ class TermScales:
             normalization="mse",
             style_blend=spec.style_blend,
             style_loss=spec.style_loss,
+            temporal=spec.temporal,
         )
 
 

@@ -83,6 +83,12 @@ def tv_loss(image: np.ndarray) -> float:
     return float((dx + dy) / x.size)
 
 
+def temporal_loss(image: np.ndarray, previous: np.ndarray, confidence: np.ndarray) -> float:
+    """sum_p c(p) ||x(p) - w(p)||^2 / (H*W*3): H x W x 3 images, an H x W confidence."""
+    diff = np.asarray(image, np.float64) - previous
+    return float(np.sum(np.asarray(confidence, np.float64)[..., None] * diff**2) / diff.size)
+
+
 def blended_grams(style_features: list[dict[str, np.ndarray]], spec: LossSpec) -> dict[str, np.ndarray]:
     """The style target of each layer: the blend-weighted sum of the styles' Grams."""
     return {
@@ -120,9 +126,11 @@ def loss_terms(
     image: np.ndarray,
     spec: LossSpec,
     guides=None,
+    temporal: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """``style_targets``: per layer a Gram, or a (mean, covariance) pair for 'meancov', or
-    with ``guides`` (``nst.masks.Guides``) the S guided Grams of ``guided_targets``."""
+    with ``guides`` (``nst.masks.Guides``) the S guided Grams of ``guided_targets``;
+    ``temporal``: (warped previous output, confidence) when ``spec.temporal``."""
     content = sum(
         w * content_loss(features[l], content_features[l], spec.normalization) for l, w in spec.content
     )
@@ -140,4 +148,14 @@ def loss_terms(
             for l, w in spec.style
         )
     tv = spec.tv * tv_loss(image) if spec.tv else 0.0
-    return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    if not spec.temporal:
+        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    assert temporal is not None, "spec.temporal needs the (previous, confidence) pair"
+    term = spec.temporal * temporal_loss(image, *temporal)
+    return {
+        "content": content,
+        "style": style,
+        "tv": tv,
+        "temporal": term,
+        "total": content + style + tv + term,
+    }

@@ -12,7 +12,7 @@ import functools
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 import numpy as np
@@ -70,6 +70,17 @@ class Inputs:
 
 
 @dataclass(frozen=True)
+class Previous:
+    """A video frame's link to the frame before (Ruder et al. 2016, ``nst.video``): that
+    frame's output warped onto this one, where the optimisation starts and the target of the
+    temporal term (``LossSpec.temporal`` = ``weight``), and the warp's per-pixel confidence."""
+
+    image: np.ndarray  # H x W x 3, the output's colours
+    confidence: np.ndarray  # H x W in [0, 1]
+    weight: float
+
+
+@dataclass(frozen=True)
 class Scale:
     """One scale of the schedule: the images resized to it, and their targets there."""
 
@@ -79,6 +90,7 @@ class Scale:
     styles: list[np.ndarray]
     spec: LossSpec  # the objective at this scale ('relative' resolved against its targets)
     targets: Targets
+    previous: np.ndarray | None = None  # Previous.image as the optimisation sees it, this size
 
 
 def _out_of_memory_as_error(method):
@@ -128,6 +140,7 @@ class StyleTransfer:
         self._inputs: Inputs | None = None
         self._net: Network | None = None
         self._scale: Scale | None = None
+        self._previous: Previous | None = None
         self.history: list[dict[str, Any]] = []
 
     @property
@@ -149,12 +162,18 @@ class StyleTransfer:
 
     @_out_of_memory_as_error
     def prepare(
-        self, content, styles: Sequence, masks: Sequence | None = None, style_masks: Sequence | None = None
+        self,
+        content,
+        styles: Sequence,
+        masks: Sequence | None = None,
+        style_masks: Sequence | None = None,
+        previous: Previous | None = None,
     ) -> StyleTransfer:
         """Read the images, load the network and compute the targets of the first scale.
 
         ``masks`` / ``style_masks``: spatial control, one per style image (paths, PIL images or
-        arrays); default: the config's ``mask`` / ``style_mask`` paths.
+        arrays); default: the config's ``mask`` / ``style_mask`` paths. ``previous``: a video
+        frame's start and temporal target. A second prepare keeps the loaded network.
         """
         if not isinstance(styles, (list, tuple)):
             raise NstError(
@@ -165,6 +184,9 @@ class StyleTransfer:
             raise NstError("no style image: give at least one")
         cfg = self.cfg
         spec = cfg.loss_spec(len(styles))
+        if previous is not None:
+            spec = replace(spec, temporal=previous.weight)
+        self._previous = previous
         arch = self.weights.arch
         arch.check_layers(spec.layers)
         self._spec = spec
@@ -276,8 +298,16 @@ class StyleTransfer:
             self.spec.style_blend,
         )
         spec = resolved(self.spec, self.net.features, content_input, styles)
-        targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides)
-        self._scale = Scale(size, content, content_input, styles, spec, targets)
+        previous, temporal = None, None
+        if self._previous is not None:
+            height, width = content.shape[:2]
+            warped = img.resize_to(self._previous.image, height, width)
+            previous = color.transfer_inputs(self.cfg.colors, warped, [])[0]
+            if spec.temporal:
+                confidence = img.resize_to(self._previous.confidence[..., None], height, width)
+                temporal = (previous, confidence[..., 0])
+        targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides, temporal)
+        self._scale = Scale(size, content, content_input, styles, spec, targets, previous)
 
     @property
     def total_steps(self) -> int:
@@ -291,6 +321,8 @@ class StyleTransfer:
         return color.restore_content_colors(self.cfg.colors, image, content)
 
     def initial_image(self) -> np.ndarray:
+        if self.scale.previous is not None:
+            return self.scale.previous.copy()
         init, shape = self.cfg.init, self.scale.content.shape
         if init == "content":
             return self.scale.content_input.copy()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -63,6 +64,25 @@ def test_a_second_run_with_equal_settings_reuses_the_executable(backend, images)
     backend.start(net, targets, images["content"], spec, cfg.run_settings()).advance(1)
     executables = optim._run_chunk._cache_size()
     backend.start(net, targets, images["style"], spec, cfg.run_settings()).advance(2)
+    assert optim._run_chunk._cache_size() == executables
+
+
+def test_video_frames_reuse_the_executable(backend, images):
+    # The temporal targets are arrays in the targets pytree: a new frame's previous output and
+    # confidence, of the same shapes, run the step compiled for the first frame.
+    cfg, spec, net, _ = tiny_problem(backend, images, optimizer="adam")
+    spec = replace(spec, temporal=10.0)
+    rng = np.random.default_rng(2)
+    executables = None
+    for frame in range(3):
+        previous = rng.random(images["content"].shape, dtype=np.float32)
+        confidence = (rng.random(previous.shape[:2]) > 0.5).astype(np.float32)
+        targets = backend.prepare_targets(
+            net, previous, [images["style"]], spec, temporal=(previous, confidence)
+        )
+        backend.start(net, targets, previous, spec, cfg.run_settings()).advance(2)
+        if frame == 0:
+            executables = optim._run_chunk._cache_size()
     assert optim._run_chunk._cache_size() == executables
 
 

@@ -8,6 +8,8 @@ style losses, with total variation on and two blended styles.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -156,4 +158,81 @@ def test_gradients_agree(case):
     jax_grad, torch_grad = case.outputs["jax"]["gradient"], case.outputs["torch"]["gradient"]
     assert jax_grad.shape == torch_grad.shape == case.image.shape
     a, b = jax_grad.astype(np.float64).ravel(), torch_grad.astype(np.float64).ravel()
+    assert a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) >= 0.99999
+
+
+# --- the temporal term (video) ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def temporal_case():
+    """The tiny VGG with a temporal term: a warped previous output and a 0/1 confidence with
+    holes, as ``nst.video.flow`` makes them."""
+    height, width = NETWORKS["tiny"]
+    content, image, style, previous = (smooth_image(height, width, seed) for seed in range(20, 24))
+    confidence = (np.random.default_rng(5).random((height, width)) > 0.3).astype(np.float32)
+    spec = replace(make_config(style_weight=1e3, tv_weight=1.0).loss_spec(1), temporal=50.0)
+    params = random_params(TINY, seed=3)
+    outputs = {}
+    for name in BACKENDS:
+        backend = get_backend(name)
+        net = backend.load_network(params, TINY, TORCHVISION, spec.layers, "max", "cpu")
+        targets = backend.prepare_targets(net, content, [style], spec, temporal=(previous, confidence))
+        outputs[name] = {
+            "features": net.features(image),
+            "content_features": net.features(content),
+            "style_features": [net.features(style)],
+            "terms": backend.loss_terms(net, targets, image, spec),
+            "gradient": backend.loss_gradient(net, targets, image, spec),
+            "plain": backend.loss_terms(net, targets, image, replace(spec, temporal=0.0)),
+        }
+    return spec, image, previous, confidence, outputs
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_temporal_term_matches_the_oracle(temporal_case, backend_name):
+    spec, image, previous, confidence, outputs = temporal_case
+    out = outputs[backend_name]
+    expected = reference.loss_terms(
+        out["features"],
+        out["content_features"],
+        reference.style_targets(out["style_features"], spec),
+        image,
+        spec,
+        temporal=(previous, confidence),
+    )
+    assert expected["temporal"] > 0
+    for term in (*TERMS, "temporal"):
+        assert out["terms"][term] == pytest.approx(expected[term], rel=1e-5), term
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_temporal_weight_zero_is_the_objective_without_it(temporal_case, backend_name):
+    spec, image, previous, confidence, outputs = temporal_case
+    out = outputs[backend_name]
+    assert "temporal" not in out["plain"]
+    assert out["plain"]["total"] == pytest.approx(out["terms"]["total"] - out["terms"]["temporal"], rel=1e-5)
+
+
+@pytest.mark.parametrize("backend_name", BACKENDS)
+def test_temporal_gradient_is_zero_where_confidence_is(temporal_case, backend_name):
+    # Only the temporal term differs between the two gradients: 2 * w * c * (x - w) / D.
+    spec, image, previous, confidence, outputs = temporal_case
+    backend = get_backend(backend_name)
+    net = backend.load_network(random_params(TINY, seed=3), TINY, TORCHVISION, spec.layers, "max", "cpu")
+    content, style = smooth_image(*image.shape[:2], 20), smooth_image(*image.shape[:2], 22)
+    targets = backend.prepare_targets(net, content, [style], spec, temporal=(previous, confidence))
+    without = backend.loss_gradient(net, targets, image, replace(spec, temporal=0.0))
+    difference = outputs[backend_name]["gradient"].astype(np.float64) - without
+    expected = 2 * spec.temporal * confidence[..., None] * (image.astype(np.float64) - previous) / image.size
+    assert relative(difference, expected) <= 1e-3
+
+
+@both_backends
+def test_temporal_terms_and_gradients_agree(temporal_case):
+    *_, outputs = temporal_case
+    for term in (*TERMS, "temporal"):
+        assert outputs["jax"]["terms"][term] == pytest.approx(outputs["torch"]["terms"][term], rel=1e-5), term
+    a = outputs["jax"]["gradient"].astype(np.float64).ravel()
+    b = outputs["torch"]["gradient"].astype(np.float64).ravel()
     assert a @ b / (np.linalg.norm(a) * np.linalg.norm(b)) >= 0.99999

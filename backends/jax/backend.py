@@ -93,6 +93,7 @@ class JaxBackend:
         styles: Sequence[np.ndarray],
         spec: LossSpec,
         guides: Guides | None = None,
+        temporal: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Targets:
         on_device = None
         if guides is not None:
@@ -103,7 +104,7 @@ class JaxBackend:
                 ],
                 "weights": net.to_device(np.asarray(guides.weights)),
             }
-        return _targets(
+        targets = _targets(
             net.module,
             spec,
             net.params,
@@ -111,6 +112,12 @@ class JaxBackend:
             [net.to_device(style) for style in styles],
             on_device,
         )
+        if temporal is None:
+            return targets
+        previous, confidence = temporal
+        # Plain arrays in the targets pytree: the next frame's, of the same shapes, reuse the
+        # compiled step.
+        return targets._replace(previous=net.to_device(previous), confidence=net.to_device(confidence))
 
     def loss_terms(
         self, net: JaxNetwork, targets: Targets, image: np.ndarray, spec: LossSpec

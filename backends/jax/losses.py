@@ -114,6 +114,11 @@ def tv_loss(image: jax.Array) -> jax.Array:
     return (dx + dy) / image.size
 
 
+def temporal_loss(image: jax.Array, previous: jax.Array, confidence: jax.Array) -> jax.Array:
+    """sum_p c(p) ||x(p) - w(p)||^2 / (H*W*3) for H x W x 3 images and an H x W confidence."""
+    return jnp.sum(confidence[:, :, None] * (image - previous) ** 2) / image.size
+
+
 def loss_terms(
     features: dict[str, jax.Array],
     targets: Targets,
@@ -128,7 +133,16 @@ def loss_terms(
     )
     style = sum((w * layer_style_loss(features[l], targets, l, spec, precision) for l, w in spec.style), zero)
     tv = spec.tv * tv_loss(image) if spec.tv else zero
-    return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    if not spec.temporal:
+        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    temporal = spec.temporal * temporal_loss(image, targets.previous, targets.confidence)
+    return {
+        "content": content,
+        "style": style,
+        "tv": tv,
+        "temporal": temporal,
+        "total": content + style + tv + temporal,
+    }
 
 
 def objective(

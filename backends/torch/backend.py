@@ -87,8 +87,16 @@ class TorchBackend:
         styles: Sequence[np.ndarray],
         spec: LossSpec,
         guides: Guides | None = None,
+        temporal: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> Targets:
-        return blended_targets(net.module, content, styles, spec, guides, net.torch_device)
+        targets = blended_targets(net.module, content, styles, spec, guides, net.torch_device)
+        if temporal is None:
+            return targets
+        previous, confidence = temporal
+        return targets._replace(
+            previous=to_tensor(previous, net.torch_device),
+            confidence=torch.from_numpy(np.asarray(confidence, np.float32)).to(net.torch_device),
+        )
 
     def loss_terms(
         self, net: TorchNetwork, targets: Targets, image: np.ndarray, spec: LossSpec

@@ -85,6 +85,11 @@ def tv_loss(image: torch.Tensor) -> torch.Tensor:
     return (dx + dy) / image.numel()
 
 
+def temporal_loss(image: torch.Tensor, previous: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
+    """sum_p c(p) ||x(p) - w(p)||^2 / (H*W*3) for 1 x 3 x H x W images and an H x W confidence."""
+    return (confidence * (image - previous).pow(2)).sum() / image.numel()
+
+
 def loss_terms(
     features: dict[str, torch.Tensor], targets: Targets, image: torch.Tensor, spec: LossSpec
 ) -> dict[str, torch.Tensor]:
@@ -94,4 +99,13 @@ def loss_terms(
     )
     style = sum((w * layer_style_loss(features[l], targets, l, spec) for l, w in spec.style), zero)
     tv = spec.tv * tv_loss(image) if spec.tv else zero
-    return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    if not spec.temporal:
+        return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
+    temporal = spec.temporal * temporal_loss(image, targets.previous, targets.confidence)
+    return {
+        "content": content,
+        "style": style,
+        "tv": tv,
+        "temporal": temporal,
+        "total": content + style + tv + temporal,
+    }
