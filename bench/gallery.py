@@ -2,7 +2,7 @@
 
 Row 1, the paper's Figure 2 (Gatys et al. 2016): tubingen.jpg in the styles of shipwreck.jpg,
 starry_night.jpg and the_scream.jpg. Row 2, a sweep of the content/style ratio alpha/beta
-(style weights 1e4 .. 1e7, content weight 1) on tubingen x starry_night: photo-like to
+(style weights 1 .. 1000, content weight 1) on tubingen x starry_night: photo-like to
 painting-like. Row 3, the colour modes (``--colors`` style, luminance, histogram) on the same
 pair, beside the painting. Every render uses the offline VGG16 and Config's other defaults.
 The sheet goes to --out (default /tmp/nst-gallery), never into the repository: images made
@@ -32,7 +32,7 @@ IMAGES = REPOSITORY.parent / "shared" / "images"  # as tests/conftest.py resolve
 CONTENT = "tubingen"
 FIGURE_2_STYLES = ("shipwreck", "starry_night", "the_scream")
 SWEEP_STYLE = "starry_night"
-STYLE_WEIGHTS = (1e4, 1e5, 1e6, 1e7)
+STYLE_WEIGHTS = (1.0, 10.0, 100.0, 1000.0)  # around the default, as alpha/beta powers of ten
 # Eight renders (the default-setting one is shared by three cells): small and short enough
 # for a CPU, and the styles are clearly visible. Timings: docs/performance.md#the-gallery.
 DEFAULT_SIZE, DEFAULT_ITERATIONS = 128, 50

@@ -322,7 +322,8 @@ def test_a_batched_run_matches_one_image_at_a_time(photos, capsys):
     (folder / "broken.png").write_bytes(b"not an image")
     # Adam: an L-BFGS line search can turn the last-digit rounding of a batched convolution
     # into another step (tests/test_batched_step.py); Adam's steps are per pixel.
-    common = [folder, "-s", photos / "starry.png", "--optimizer", "adam"]
+    # 'mse': with 'relative' each photo has content weights of its own, and one batch holds one objective.
+    common = [folder, "-s", photos / "starry.png", "--optimizer", "adam", "--normalization", "mse"]
     assert run_batch(photos, *common, "-o", photos / "one", capsys=capsys)[0] == 1
     code, stdout, err = run_batch(photos, *common, "-o", photos / "many", "--batch-size", 8, capsys=capsys)
     assert code == 1 and "4 written, 0 done already, 1 failed" in stdout, err

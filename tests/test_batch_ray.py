@@ -15,6 +15,10 @@ import nst
 from nst.cli import main
 from tests.helpers import tiny_weights_file, write_image
 
+# Ray starts its processes by fork and exec; JAX, imported by earlier tests in this process,
+# warns at every fork although exec follows at once.
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
 ray = pytest.importorskip("ray")
 
 TINY = {

@@ -13,7 +13,7 @@ from tests.helpers import SHALLOW, smooth_image
 
 def problem(backend, count: int, **options):
     """``count`` content/style pairs on the tiny VGG, each starting from its content."""
-    cfg = make_config(size=32, **SHALLOW, **options)
+    cfg = make_config("mse", size=32, **SHALLOW, **options)
     spec = cfg.loss_spec(1)
     net = backend.load_network(random_params(TINY), TINY, TORCHVISION, spec.layers, cfg.pooling, "cpu")
     contents = [smooth_image(24, 32, seed=k) for k in range(count)]

@@ -171,7 +171,7 @@ def temporal_case():
     height, width = NETWORKS["tiny"]
     content, image, style, previous = (smooth_image(height, width, seed) for seed in range(20, 24))
     confidence = (np.random.default_rng(5).random((height, width)) > 0.3).astype(np.float32)
-    spec = replace(make_config(style_weight=1e3, tv_weight=1.0).loss_spec(1), temporal=50.0)
+    spec = replace(make_config("mse", style_weight=1e3, tv_weight=1.0).loss_spec(1), temporal=50.0)
     params = random_params(TINY, seed=3)
     outputs = {}
     for name in BACKENDS:

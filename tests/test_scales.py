@@ -84,7 +84,7 @@ def smooth(height, width, seed):
 
 
 def transfer(backend, **options):
-    cfg = make_config(init="noise", print_every=1, device="cpu", style_weight=1e3, **options)
+    cfg = make_config("mse", init="noise", print_every=1, device="cpu", style_weight=1e3, **options)
     return StyleTransfer(cfg, backend, weights=TinyWeights()).prepare(smooth(48, 64, 1), [smooth(56, 56, 2)])
 
 
