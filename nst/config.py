@@ -212,7 +212,7 @@ class Config:
                 raise NstError(
                     f"--scale-iterations must be whole numbers of at least 1, got {self.scale_iterations}"
                 )
-            scale_iterations(self.iterations, self.scale_iterations, len(self.scale_sizes))
+            _ = self.steps_per_scale  # checks one count per scale
         for name in ("save_every", "seed"):
             if getattr(self, name) < 0:
                 raise NstError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
