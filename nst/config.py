@@ -32,7 +32,8 @@ from nst.run_settings import RunSettings
 from nst.scales import scale_iterations, scale_sizes
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
-CONTENT_LAYERS = ("relu4_2",)
+CONTENT_LAYERS = ("relu3_2", "relu4_2", "relu5_2")
+PAPER_CONTENT_LAYERS = ("relu4_2",)
 
 
 def _opt(kind: Kind, default, help, choices=None, metavar=None):
@@ -44,31 +45,37 @@ def _opt(kind: Kind, default, help, choices=None, metavar=None):
 @dataclass(frozen=True)
 class Config:
     size: int = _opt(INT, 512, "longest side of the output in pixels")
+    # Most of the picture is made at the coarse scales; more steps at 512 px added little
+    # (docs/quality.md).
     iterations: int = _opt(
         INT,
-        500,
+        75,
         "optimisation steps (L-BFGS iterations or Adam steps) at the last "
-        "scale; each coarser scale takes 0.3 of them",
+        "scale; each coarser scale takes twice as many as the next",
     )
     scales: int = _opt(
         INT,
         0,
         "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
-        "ending at --size; 0: auto, one scale from the content photo (recolored or not), else two "
-        "when the smaller is at least 256 px (362, 512 at 512 px); 1: one scale",
+        "ending at --size; 0: auto, up to two steps down, none below 256 px (256, 362, 512 at "
+        "512 px); 1: one scale",
     )
     scale_iterations: tuple[int, ...] | None = _opt(
         OPTIONAL_INTS,
         None,
-        "steps at each scale, coarsest first, e.g. 300,200,100; without it, 0.3 of "
-        "--iterations at each coarser scale and --iterations at the last",
+        "steps at each scale, coarsest first, e.g. 300,150,75; without it, --iterations "
+        "at the last scale and twice as many at each coarser one",
     )
-    content_weight: float = _opt(FLOAT, 1.0, "alpha: weight of the content loss")
+    # One per content layer: each layer's relative feature error at weight 1 (docs/quality.md).
+    content_weight: float = _opt(FLOAT, 3.0, "alpha: weight of the content loss")
     # With 'relative' terms beta/alpha is the weight of relative Gram error against relative
-    # feature error, the same for any network; 100 moved the default towards the reference
-    # implementation's pictures on all of tubingen x Figure 2 (docs/quality.md).
-    style_weight: float = _opt(FLOAT, 100.0, "beta: weight of the style loss")
-    tv_weight: float = _opt(FLOAT, 0.0, "weight of the total-variation smoothness loss")
+    # feature error, the same for any network; 130 with three content layers dominated the
+    # reference implementation's pictures on tubingen x Figure 2 (docs/quality.md).
+    style_weight: float = _opt(FLOAT, 130.0, "beta: weight of the style loss")
+    # Smooths the fine scales' noise; 1000 lowered both distances at 512 px (docs/quality.md).
+    tv_weight: float = _opt(FLOAT, 1000.0, "weight of the total-variation smoothness loss")
+    # The paper's relu4_2 with a finer and a coarser layer: the photo's buildings stay sharp
+    # where the fine scales add strokes (docs/quality.md).
     content_layers: tuple[str, ...] = _opt(LAYERS, CONTENT_LAYERS, "layers whose features carry the content")
     content_layer_weights: tuple[float, ...] | None = _opt(
         OPTIONAL_FLOATS, None, "per-layer content weights (default: equal, summing to 1)"
@@ -258,7 +265,7 @@ class Config:
     @property
     def scale_sizes(self) -> tuple[int, ...]:
         """Longest side of each scale, coarsest first; the last is ``size``."""
-        return scale_sizes(self.size, self.scales, self.init)
+        return scale_sizes(self.size, self.scales)
 
     @property
     def steps_per_scale(self) -> tuple[int, ...]:
@@ -307,15 +314,25 @@ def _flag(name: str) -> str:
 # Named sets of overrides. `gatys2016` is the paper's setting; `default` is Config's defaults.
 PRESETS: dict[str, dict] = {
     "default": {},
-    # Gram MSE with beta 1e6 from the photo, the setting docs/quality.md compares the defaults with.
-    "mse": {"normalization": "mse", "style_weight": 1e6, "init": "content"},
+    # Gram MSE with beta 1e6, 500 steps at one scale from the photo: the setting docs/quality.md
+    # compares the defaults with.
+    "mse": {
+        "normalization": "mse",
+        "content_layers": PAPER_CONTENT_LAYERS,
+        "content_weight": 1.0,
+        "style_weight": 1e6,
+        "tv_weight": 0.0,
+        "init": "content",
+        "scales": 1,
+        "iterations": 500,
+    },
     "gatys2016": {
         "init": "noise",
         "optimizer": "lbfgs",
         "pooling": "avg",
         "normalization": "paper",
         "style_layers": STYLE_LAYERS,
-        "content_layers": CONTENT_LAYERS,
+        "content_layers": PAPER_CONTENT_LAYERS,
         # alpha/beta = 1e-3, the ratio of the paper's Figure 2 (its Figure 3 sweeps 1e-1..1e-4).
         "content_weight": 1.0,
         "style_weight": 1e3,

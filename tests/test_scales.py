@@ -22,10 +22,11 @@ def files(tmp_path):
 @pytest.mark.parametrize(
     "size, scales, expected",
     [
-        (512, 0, (362, 512)),
+        (512, 0, (256, 362, 512)),
         (361, 0, (361,)),
         (362, 0, (256, 362)),
-        (1024, 0, (724, 1024)),
+        (510, 0, (361, 510)),  # two steps down would be 255 px
+        (1024, 0, (512, 724, 1024)),
         (512, 3, (256, 362, 512)),
         (128, 0, (128,)),
         (200, 2, (141, 200)),
@@ -33,21 +34,20 @@ def files(tmp_path):
     ],
 )
 def test_scale_sizes_step_by_sqrt2_up_to_size(size, scales, expected):
-    assert scale_sizes(size, scales, init="noise") == expected
+    assert scale_sizes(size, scales) == expected
 
 
-def test_auto_is_one_scale_from_the_content_photo_and_coarse_to_fine_otherwise():
-    assert make_config(size=512).scale_sizes == (512,)  # the default init is the content
-    assert make_config(size=512, init="noise").scale_sizes == (362, 512)
-    assert make_config(size=512, init="style").scale_sizes == (362, 512)
-    assert make_config(size=512, scales=3).scale_sizes == (256, 362, 512)  # asked for: kept
+def test_auto_is_coarse_to_fine_from_any_start_and_the_mse_preset_one_scale():
+    for init in ("recolored", "content", "noise", "style"):
+        assert make_config(size=512, init=init).scale_sizes == (256, 362, 512)
+    assert make_config("mse", size=512).scale_sizes == (512,)
+    assert make_config(size=512, scales=1).scale_sizes == (512,)  # asked for: kept
 
 
-def test_coarse_scales_take_three_tenths_of_the_steps_by_default():
-    assert scale_iterations(1000, None, 2) == (300, 1000)
-    assert scale_iterations(500, None, 3) == (150, 150, 500)
-    assert scale_iterations(2, None, 2) == (1, 2)  # at least one step at every scale
-    assert make_config(init="noise", iterations=50).steps_per_scale == (15, 50)
+def test_each_coarser_scale_takes_twice_the_steps_by_default():
+    assert scale_iterations(100, None, 3) == (400, 200, 100)
+    assert scale_iterations(7, None, 1) == (7,)
+    assert make_config(size=512, iterations=50).steps_per_scale == (200, 100, 50)
     assert scale_iterations(50, (30, 20, 10), 3) == (30, 20, 10)
     with pytest.raises(NstError, match="3 scales"):
         scale_iterations(50, (30, 20), 3)
@@ -104,9 +104,9 @@ def test_each_scale_starts_from_the_last_result_upsampled(backend_name):
 
 
 def test_a_second_run_starts_again_at_the_coarsest_scale(backend_name):
-    multi = transfer(backend_name, size=64, scales=2, iterations=2)
+    multi = transfer(backend_name, size=64, scales=2, iterations=1)
     first, second = multi.run(), multi.run()
-    assert [e["size"] for e in second.history] == [e["size"] for e in first.history] == [45, 64, 64]
+    assert [e["size"] for e in second.history] == [e["size"] for e in first.history] == [45, 45, 64]
     np.testing.assert_array_equal(first.image, second.image)
 
 
