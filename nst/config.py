@@ -72,8 +72,9 @@ class Config:
     # feature error, the same for any network; 130 with three content layers dominated the
     # reference implementation's pictures on tubingen x Figure 2 (docs/quality.md).
     style_weight: float = _opt(FLOAT, 130.0, "beta: weight of the style loss")
-    # Smooths the fine scales' noise; 1000 lowered both distances at 512 px (docs/quality.md).
-    tv_weight: float = _opt(FLOAT, 1000.0, "weight of the total-variation smoothness loss")
+    # In units of the paintings' own roughness under 'relative' (nst.objective.resolved): smooths
+    # a flat painting's style, leaves a busy one's strokes (docs/quality.md).
+    tv_weight: float = _opt(FLOAT, 5.0, "weight of the total-variation smoothness loss")
     # The paper's relu4_2 with a finer and a coarser layer: the photo's buildings stay sharp
     # where the fine scales add strokes (docs/quality.md).
     content_layers: tuple[str, ...] = _opt(LAYERS, CONTENT_LAYERS, "layers whose features carry the content")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from nst.config import CONTENT_LAYERS, STYLE_LAYERS
+from nst.config import CONTENT_LAYERS, PAPER_CONTENT_LAYERS, STYLE_LAYERS
 from nst.network import VGG16, Arch
 
 GIB = 2**30
@@ -36,7 +36,8 @@ def activations_per_pixel(arch: Arch, layers) -> float:
     return total
 
 
-MEASURED_ACTIVATIONS = activations_per_pixel(VGG16, STYLE_LAYERS + CONTENT_LAYERS)
+# The layers the slopes above were measured with (docs/memory.md).
+MEASURED_ACTIVATIONS = activations_per_pixel(VGG16, STYLE_LAYERS + PAPER_CONTENT_LAYERS)
 
 
 def estimated_peak_bytes(

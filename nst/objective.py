@@ -110,18 +110,20 @@ class Targets(NamedTuple):
 class TermScales:
     """Each loss term's value for all-zero features of the image, per layer, under 'mse':
     content mean(P^2) of the content features P, style ||A||^2 / C^4 of the blended Gram target
-    A. ``--normalization relative`` divides every term by its scale, so each term measures a
-    relative error and one weight suits any network, preprocessing and image pair."""
+    A; and the TV term's value for the style images themselves. ``--normalization relative``
+    divides every term by its scale, so each term measures a relative error and one weight
+    suits any network, preprocessing and image pair."""
 
     content: Mapping[str, float]
     style: Mapping[str, float]
+    tv: float = 1.0
 
     def rescale(self, spec: LossSpec) -> LossSpec:
-        """``spec`` (with 'mse' terms) with each layer's weight divided by its term's scale."""
+        """``spec`` (with 'mse' terms) with each term's weight divided by its scale."""
         return LossSpec(
             content=tuple((l, w / self.content[l]) for l, w in spec.content),
             style=tuple((l, w / self.style[l]) for l, w in spec.style),
-            tv=spec.tv,
+            tv=spec.tv / self.tv,
             normalization="mse",
             style_blend=spec.style_blend,
             style_loss=spec.style_loss,
@@ -129,30 +131,40 @@ class TermScales:
         )
 
 
+def _floor(value: float) -> float:
+    """A scale of zero (all-zero features, a flat painting) leaves its weight unchanged."""
+    return value if value > 0 else 1.0
+
+
 def term_scales(
     content_features: Mapping[str, np.ndarray],
     style_features: Sequence[Mapping[str, np.ndarray]],
     spec: LossSpec,
+    style_tv: float = 1.0,
 ) -> TermScales:
-    """``TermScales`` from the content's and the style images' C x H x W features. With masks
-    or 'meancov' the scale is still the plain blended Gram's: it sets a layer's weight, not
-    its statistic. A target that is all zeros keeps scale 1 (its layer's weight unchanged)."""
-
-    def floor(value: float) -> float:
-        return value if value > 0 else 1.0
+    """``TermScales`` from the content's and the style images' C x H x W features and the
+    style images' blended ``total_variation``. With masks or 'meancov' the scale is still the
+    plain blended Gram's: it sets a layer's weight, not its statistic."""
 
     def gram(features: np.ndarray) -> np.ndarray:
         flat = np.asarray(features, np.float64).reshape(features.shape[0], -1)
         return flat @ flat.T / flat.shape[1]
 
     content = {
-        l: floor(float(np.mean(np.square(content_features[l], dtype=np.float64)))) for l, _ in spec.content
+        l: _floor(float(np.mean(np.square(content_features[l], dtype=np.float64)))) for l, _ in spec.content
     }
     style = {}
     for l, _ in spec.style:
         target = np.sum([b * gram(f[l]) for b, f in zip(spec.style_blend, style_features)], axis=0)
-        style[l] = floor(float(np.sum(np.square(target)) / target.shape[0] ** 4))
-    return TermScales(content, style)
+        style[l] = _floor(float(np.sum(np.square(target)) / target.shape[0] ** 4))
+    return TermScales(content, style, _floor(style_tv))
+
+
+def total_variation(image: np.ndarray) -> float:
+    """The backends' TV term of an H x W x 3 image in [0, 1]: squared differences of
+    neighbouring pixels, summed, over the number of values."""
+    x = np.asarray(image, np.float64)
+    return float((np.sum(np.square(np.diff(x, axis=0))) + np.sum(np.square(np.diff(x, axis=1)))) / x.size)
 
 
 def resolved(
@@ -162,7 +174,12 @@ def resolved(
     styles: Sequence[np.ndarray],
 ) -> LossSpec:
     """``spec`` as a backend computes it: 'relative' becomes 'mse' terms weighted by the
-    ``TermScales`` of these images (``features``: a network's C x H x W features of an image)."""
+    ``TermScales`` of these images (``features``: a network's C x H x W features of an image).
+    The TV term then counts the output's roughness in units of the paintings' own, so one
+    weight smooths a flat painting's style and leaves a busy one's strokes (docs/quality.md)."""
     if spec.normalization != "relative":
         return spec
-    return term_scales(features(content), [features(style) for style in styles], spec).rescale(spec)
+    style_tv = 1.0
+    if spec.tv:
+        style_tv = sum(b * total_variation(style) for b, style in zip(spec.style_blend, styles))
+    return term_scales(features(content), [features(style) for style in styles], spec, style_tv).rescale(spec)

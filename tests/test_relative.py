@@ -7,7 +7,7 @@ import pytest
 
 from nst import color, reference
 from nst.config import make_config
-from nst.objective import resolved, term_scales
+from nst.objective import resolved, term_scales, total_variation
 from nst.stylize import StyleTransfer
 from tests.helpers import smooth_image, tiny_weights_file
 
@@ -21,7 +21,7 @@ def random_features(seed: int, scale: float = 1.0) -> dict[str, np.ndarray]:
 
 def relative_terms(scale: float) -> dict[str, float]:
     """The oracle's loss terms of one image under 'relative', with every feature times ``scale``."""
-    spec = make_config(normalization="relative", style_weight=3.0, **LAYERS).loss_spec(2)
+    spec = make_config(normalization="relative", style_weight=3.0, tv_weight=0.0, **LAYERS).loss_spec(2)
     content, style_a, style_b, image = (random_features(seed, scale) for seed in range(4))
     spec = resolved(spec, {0: content, 1: style_a, 2: style_b}.__getitem__, 0, [1, 2])
     targets = reference.style_targets([style_a, style_b], spec)
@@ -40,6 +40,33 @@ def test_term_scales_are_each_terms_value_for_zero_features():
     for layer in LAYERS["style_layers"]:
         expected = reference.style_loss(zeros[layer], targets[layer], "mse")
         assert scales.style[layer] == pytest.approx(expected, rel=1e-12)
+
+
+def test_total_variation_is_the_mean_squared_neighbour_difference():
+    image = np.zeros((2, 3, 3))
+    image[1] = 1.0  # one row of edges: 3 columns x 3 channels, each a difference of 1
+    assert total_variation(image) == pytest.approx(9 / 18)
+    assert total_variation(np.full((4, 4, 3), 0.7)) == 0
+
+
+def test_relative_tv_counts_roughness_in_units_of_the_paintings():
+    # However rough the painting, its own TV term is the TV weight: a busy painting's strokes
+    # are not smoothed away, a flat one's style is.
+    rng = np.random.default_rng(0)
+    rough, smooth = rng.random((16, 16, 3)), smooth_image(16, 16, 1)
+    assert total_variation(rough) > 10 * total_variation(smooth)
+
+    def spec_for(styles, blend=None):
+        cfg = make_config(normalization="relative", tv_weight=5.0, style_blend=blend, **LAYERS)
+        features = {id(image): random_features(seed) for seed, image in enumerate([rough, smooth])}
+        return resolved(cfg.loss_spec(len(styles)), lambda image: features[id(image)], rough, styles)
+
+    for style in (rough, smooth):
+        assert spec_for([style]).tv * total_variation(style) == pytest.approx(5.0)
+    blended = spec_for([rough, smooth], blend=(3.0, 1.0)).tv
+    assert blended == pytest.approx(5.0 / (0.75 * total_variation(rough) + 0.25 * total_variation(smooth)))
+    absolute = make_config(normalization="mse", tv_weight=5.0, **LAYERS).loss_spec(1)
+    assert resolved(absolute, None, rough, [rough]).tv == 5.0
 
 
 def test_relative_terms_do_not_depend_on_the_features_scale():
