@@ -74,7 +74,12 @@ class Config:
     style_weight: float = _opt(FLOAT, 130.0, "beta: weight of the style loss")
     # In units of the paintings' own roughness under 'relative' (nst.objective.resolved): smooths
     # a flat painting's style, leaves a busy one's strokes (docs/quality.md).
-    tv_weight: float = _opt(FLOAT, 5.0, "weight of the total-variation smoothness loss")
+    tv_weight: float = _opt(
+        FLOAT,
+        5.0,
+        "weight of the total-variation smoothness loss (with 'relative': of the output's total "
+        "variation over the style images')",
+    )
     # The paper's relu4_2 with a finer and a coarser layer: the photo's buildings stay sharp
     # where the fine scales add strokes (docs/quality.md).
     content_layers: tuple[str, ...] = _opt(LAYERS, CONTENT_LAYERS, "layers whose features carry the content")
