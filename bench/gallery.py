@@ -33,7 +33,7 @@ CONTENT = "tubingen"
 FIGURE_2_STYLES = ("shipwreck", "starry_night", "the_scream")
 SWEEP_STYLE = "starry_night"
 STYLE_WEIGHTS = (1.0, 10.0, 100.0, 1000.0)  # around the default, as alpha/beta powers of ten
-# Eight renders (the default-setting one is shared by three cells): small and short enough
+# Nine renders (the default-setting one is shared by two cells): small and short enough
 # for a CPU, and the styles are clearly visible. Timings: docs/performance.md#the-gallery.
 DEFAULT_SIZE, DEFAULT_ITERATIONS = 128, 50
 

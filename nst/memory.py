@@ -37,7 +37,8 @@ def activations_per_pixel(arch: Arch, layers) -> float:
 
 
 # The layers the slopes above were measured with (docs/memory.md).
-MEASURED_ACTIVATIONS = activations_per_pixel(VGG16, STYLE_LAYERS + PAPER_CONTENT_LAYERS)
+MEASURED_LAYERS = STYLE_LAYERS + PAPER_CONTENT_LAYERS
+MEASURED_ACTIVATIONS = activations_per_pixel(VGG16, MEASURED_LAYERS)
 
 
 def estimated_peak_bytes(

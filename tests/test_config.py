@@ -16,7 +16,7 @@ def test_layer_weights_default_equal_and_sum_to_one_times_overall():
     spec = make_config(style_weight=10.0).loss_spec()
     weights = [w for _, w in spec.style]
     assert len(weights) == 5 and all(w == pytest.approx(2.0) for w in weights)
-    assert spec.content == (("relu4_2", 1.0),)
+    assert spec.content == (("relu3_2", 1.0), ("relu4_2", 1.0), ("relu5_2", 1.0))  # alpha 3 over 3 layers
 
 
 def test_explicit_layer_weights_are_normalised():

@@ -11,11 +11,12 @@ from nst.network import VGG16, VGG19
 
 
 def test_the_estimate_grows_with_pixels_and_lbfgs_history():
-    adam = memory.estimated_peak_bytes("torch", 1_000_000, "adam", 50)
-    lbfgs = memory.estimated_peak_bytes("torch", 1_000_000, "lbfgs", 50)
+    layers = memory.MEASURED_LAYERS
+    adam = memory.estimated_peak_bytes("torch", 1_000_000, "adam", 50, layers=layers)
+    lbfgs = memory.estimated_peak_bytes("torch", 1_000_000, "lbfgs", 50, layers=layers)
     assert adam == memory.FIXED_BYTES + 1_000_000 * memory.BYTES_PER_PIXEL["torch"]
     assert lbfgs - adam == pytest.approx(1_000_000 * 50 * 24)  # 50 pairs of two 3-channel float32 images
-    assert memory.estimated_peak_bytes("jax", 1_000_000, "adam", 50) > adam
+    assert memory.estimated_peak_bytes("jax", 1_000_000, "adam", 50, layers=layers) > adam
     assert memory.estimated_peak_bytes("another", 1_000_000, "adam", 50) is None
 
 
