@@ -136,28 +136,41 @@ def _floor(value: float) -> float:
     return value if value > 0 else 1.0
 
 
+class LayerStatistics(NamedTuple):
+    """What ``TermScales`` needs of an image's features: per layer the mean square of its
+    C x H x W features and its Gram matrix (C x C, ``LossSpec``'s G = F F^T / M). A backend
+    computes them from whole features or tile by tile (``nst.tiling``)."""
+
+    mean_square: Mapping[str, float]
+    gram: Mapping[str, np.ndarray]
+
+
+def statistics_of(features: Mapping[str, np.ndarray]) -> LayerStatistics:
+    """``LayerStatistics`` of C x H x W features, in float64."""
+    mean_square, grams = {}, {}
+    for layer, values in features.items():
+        flat = np.asarray(values, np.float64).reshape(values.shape[0], -1)
+        mean_square[layer] = float(np.mean(np.square(flat)))
+        grams[layer] = flat @ flat.T / flat.shape[1]
+    return LayerStatistics(mean_square, grams)
+
+
 def term_scales(
-    content_features: Mapping[str, np.ndarray],
-    style_features: Sequence[Mapping[str, np.ndarray]],
+    content: LayerStatistics,
+    styles: Sequence[LayerStatistics],
     spec: LossSpec,
     style_tv: float = 1.0,
 ) -> TermScales:
-    """``TermScales`` from the content's and the style images' C x H x W features and the
+    """``TermScales`` from the content's and the style images' ``LayerStatistics`` and the
     style images' blended ``total_variation``. With masks or 'meancov' the scale is still the
     plain blended Gram's: it sets a layer's weight, not its statistic."""
-
-    def gram(features: np.ndarray) -> np.ndarray:
-        flat = np.asarray(features, np.float64).reshape(features.shape[0], -1)
-        return flat @ flat.T / flat.shape[1]
-
-    content = {
-        l: _floor(float(np.mean(np.square(content_features[l], dtype=np.float64)))) for l, _ in spec.content
-    }
+    scales = {l: _floor(content.mean_square[l]) for l, _ in spec.content}
     style = {}
     for l, _ in spec.style:
-        target = np.sum([b * gram(f[l]) for b, f in zip(spec.style_blend, style_features)], axis=0)
+        grams = [b * np.asarray(s.gram[l], np.float64) for b, s in zip(spec.style_blend, styles)]
+        target = np.sum(grams, axis=0)
         style[l] = _floor(float(np.sum(np.square(target)) / target.shape[0] ** 4))
-    return TermScales(content, style, _floor(style_tv))
+    return TermScales(scales, style, _floor(style_tv))
 
 
 def total_variation(image: np.ndarray) -> float:
@@ -169,17 +182,18 @@ def total_variation(image: np.ndarray) -> float:
 
 def resolved(
     spec: LossSpec,
-    features: Callable[[np.ndarray], Mapping[str, np.ndarray]],
+    statistics: Callable[[np.ndarray], LayerStatistics],
     content: np.ndarray,
     styles: Sequence[np.ndarray],
 ) -> LossSpec:
     """``spec`` as a backend computes it: 'relative' becomes 'mse' terms weighted by the
-    ``TermScales`` of these images (``features``: a network's C x H x W features of an image).
-    The TV term then counts the output's roughness in units of the paintings' own, so one
-    weight smooths a flat painting's style and leaves a busy one's strokes (docs/quality.md)."""
+    ``TermScales`` of these images (``statistics``: a network's ``LayerStatistics`` of an
+    image). The TV term then counts the output's roughness in units of the paintings' own, so
+    one weight smooths a flat painting's style and leaves a busy one's strokes (docs/quality.md)."""
     if spec.normalization != "relative":
         return spec
     style_tv = 1.0
     if spec.tv:
         style_tv = sum(b * total_variation(style) for b, style in zip(spec.style_blend, styles))
-    return term_scales(features(content), [features(style) for style in styles], spec, style_tv).rescale(spec)
+    scales = term_scales(statistics(content), [statistics(style) for style in styles], spec, style_tv)
+    return scales.rescale(spec)

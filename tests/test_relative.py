@@ -7,7 +7,7 @@ import pytest
 
 from nst import color, reference
 from nst.config import make_config
-from nst.objective import resolved, term_scales, total_variation
+from nst.objective import resolved, statistics_of, term_scales, total_variation
 from nst.stylize import StyleTransfer
 from tests.helpers import smooth_image, tiny_weights_file
 
@@ -23,7 +23,8 @@ def relative_terms(scale: float) -> dict[str, float]:
     """The oracle's loss terms of one image under 'relative', with every feature times ``scale``."""
     spec = make_config(normalization="relative", style_weight=3.0, tv_weight=0.0, **LAYERS).loss_spec(2)
     content, style_a, style_b, image = (random_features(seed, scale) for seed in range(4))
-    spec = resolved(spec, {0: content, 1: style_a, 2: style_b}.__getitem__, 0, [1, 2])
+    features = {0: content, 1: style_a, 2: style_b}
+    spec = resolved(spec, lambda image: statistics_of(features[image]), 0, [1, 2])
     targets = reference.style_targets([style_a, style_b], spec)
     return reference.loss_terms(image, content, targets, np.zeros((4, 4, 3)), spec)
 
@@ -31,7 +32,7 @@ def relative_terms(scale: float) -> dict[str, float]:
 def test_term_scales_are_each_terms_value_for_zero_features():
     spec = make_config(normalization="relative", **LAYERS).loss_spec(2)
     content, style_a, style_b = (random_features(seed) for seed in range(3))
-    scales = term_scales(content, [style_a, style_b], spec)
+    scales = term_scales(statistics_of(content), [statistics_of(style_a), statistics_of(style_b)], spec)
     zeros = {l: np.zeros_like(f) for l, f in content.items()}
     targets = reference.style_targets([style_a, style_b], spec)
     for layer in LAYERS["content_layers"]:
@@ -59,7 +60,9 @@ def test_relative_tv_counts_roughness_in_units_of_the_paintings():
     def spec_for(styles, blend=None):
         cfg = make_config(normalization="relative", tv_weight=5.0, style_blend=blend, **LAYERS)
         features = {id(image): random_features(seed) for seed, image in enumerate([rough, smooth])}
-        return resolved(cfg.loss_spec(len(styles)), lambda image: features[id(image)], rough, styles)
+        return resolved(
+            cfg.loss_spec(len(styles)), lambda image: statistics_of(features[id(image)]), rough, styles
+        )
 
     for style in (rough, smooth):
         assert spec_for([style]).tv * total_variation(style) == pytest.approx(5.0)

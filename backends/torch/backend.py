@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -13,12 +14,14 @@ from nst.backends.torch.batch import TorchBatchOptimization
 from nst.backends.torch.losses import loss_terms
 from nst.backends.torch.optim import TorchOptimization
 from nst.backends.torch.targets import blended_targets
+from nst.backends.torch.tiled import TiledEvaluation, tiled_statistics, tiled_targets
 from nst.backends.torch.vgg import VGGFeatures
 from nst.errors import NstError
 from nst.masks import Guides
 from nst.network import Arch, Preprocess
-from nst.objective import LossSpec, Targets
+from nst.objective import LayerStatistics, LossSpec, Targets, statistics_of
 from nst.run_settings import RunSettings
+from nst.tiling import TilePlan, plan_tiles
 
 
 class TorchNetwork:
@@ -33,6 +36,14 @@ class TorchNetwork:
         with torch.no_grad():
             out = self.module(to_tensor(image, self.torch_device))
         return {name: value[0].cpu().numpy() for name, value in out.items()}
+
+    def tile_plan(self, shape: tuple[int, ...], tile: int) -> TilePlan:
+        return plan_tiles(shape[0], shape[1], tile, self.arch, self.layers)
+
+    def statistics(self, image: np.ndarray, tile: int | None = None) -> LayerStatistics:
+        if tile is None:
+            return statistics_of(self.features(image))
+        return tiled_statistics(self.module, image, self.tile_plan(image.shape, tile), self.torch_device)
 
 
 class TorchBackend:
@@ -88,8 +99,13 @@ class TorchBackend:
         spec: LossSpec,
         guides: Guides | None = None,
         temporal: tuple[np.ndarray, np.ndarray] | None = None,
+        tile: int | None = None,
     ) -> Targets:
-        targets = blended_targets(net.module, content, styles, spec, guides, net.torch_device)
+        if tile is None:
+            targets = blended_targets(net.module, content, styles, spec, guides, net.torch_device)
+        else:
+            plan_for = functools.partial(net.tile_plan, tile=tile)
+            targets = tiled_targets(net.module, content, styles, spec, guides, plan_for, net.torch_device)
         if temporal is None:
             return targets
         previous, confidence = temporal
@@ -99,24 +115,52 @@ class TorchBackend:
         )
 
     def loss_terms(
-        self, net: TorchNetwork, targets: Targets, image: np.ndarray, spec: LossSpec
+        self, net: TorchNetwork, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> dict[str, float]:
+        if tile is not None:
+            terms, _ = self._tiled(net, targets, image, spec, tile).terms(
+                to_tensor(image, net.torch_device), gradient=False
+            )
+            return {k: float(v) for k, v in terms.items()}
         with torch.no_grad():
             pixels = to_tensor(image, net.torch_device)
             terms = loss_terms(net.module(pixels), targets, pixels, spec)
         return {k: float(v) for k, v in terms.items()}
 
     def loss_gradient(
-        self, net: TorchNetwork, targets: Targets, image: np.ndarray, spec: LossSpec
+        self, net: TorchNetwork, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> np.ndarray:
+        if tile is not None:
+            _, grad = self._tiled(net, targets, image, spec, tile).terms(to_tensor(image, net.torch_device))
+            return to_numpy(grad)
         pixels = to_tensor(image, net.torch_device).requires_grad_(True)
         loss_terms(net.module(pixels), targets, pixels, spec)["total"].backward()
         return to_numpy(pixels.grad)
 
+    def _tiled(
+        self,
+        net: TorchNetwork,
+        targets: Targets,
+        image: np.ndarray,
+        spec: LossSpec,
+        tile: int,
+        autocast: bool = False,
+    ) -> TiledEvaluation:
+        return TiledEvaluation(net.module, targets, spec, net.tile_plan(image.shape, tile), autocast)
+
     def start(
-        self, net: TorchNetwork, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
+        self,
+        net: TorchNetwork,
+        targets: Targets,
+        init: np.ndarray,
+        spec: LossSpec,
+        settings: RunSettings,
+        tile: int | None = None,
     ) -> TorchOptimization:
-        return TorchOptimization(net.module, targets, init, spec, settings, net.torch_device)
+        tiled = None
+        if tile is not None:
+            tiled = self._tiled(net, targets, init, spec, tile, autocast=settings.precision == "bf16")
+        return TorchOptimization(net.module, targets, init, spec, settings, net.torch_device, tiled)
 
     def start_batch(
         self,

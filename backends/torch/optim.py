@@ -23,6 +23,7 @@ import torch
 
 from nst.backends.torch.arrays import to_numpy, to_tensor
 from nst.backends.torch.losses import loss_terms
+from nst.backends.torch.tiled import TiledEvaluation
 from nst.backends.torch.vgg import VGGFeatures
 from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, Targets
 from nst.run_settings import ADAM_BETA1, RunSettings
@@ -39,7 +40,9 @@ class TorchOptimization:
         spec: LossSpec,
         settings: RunSettings,
         device: torch.device,
+        tiled: TiledEvaluation | None = None,
     ):
+        self.tiled = tiled
         self.net, self.targets, self.spec, self.settings = net, targets, spec, settings
         self.pixels = to_tensor(init, device).requires_grad_(True)
         self.last_terms: dict[str, torch.Tensor] = {}
@@ -69,6 +72,10 @@ class TorchOptimization:
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
+        if self.tiled is not None:
+            terms, self.pixels.grad = self.tiled.terms(self.pixels)
+            self.last_terms = terms
+            return terms["total"]
         with torch.autocast(self.pixels.device.type, torch.bfloat16, enabled=self.autocast_bf16):
             features = self.net(self.pixels)
         terms = loss_terms(features, self.targets, self.pixels, self.spec)

@@ -44,20 +44,26 @@ class VGGFeatures(nn.Module):
         self.requires_grad_(False)
         self.eval()
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, inside: Sequence[torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``inside``: for a tile (``nst.tiling``), per level an H_l x W_l map that is 1 where
+        the tile's positions lie inside the image; the rest is zeroed before each convolution,
+        as the whole image's zero padding would be."""
         if self.order != [0, 1, 2]:
             x = x[:, self.order]
         x = x * self.scale - self.shift
-        wanted, out = set(self.layers), {}
+        wanted, out, level = set(self.layers), {}, 0
         for name in self.sequence:
             if name.startswith("conv"):
+                if inside is not None:
+                    x = x * inside[level]
                 x = self.convs[name](x)
             elif name.startswith("relu"):
                 x = F.relu(x)
-            elif self.pooling == "avg":
-                x = F.avg_pool2d(x, 2)
             else:
-                x = F.max_pool2d(x, 2)
+                x = F.avg_pool2d(x, 2) if self.pooling == "avg" else F.max_pool2d(x, 2)
+                level += 1
             if name in wanted:
                 out[name] = x
         return out
