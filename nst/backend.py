@@ -19,7 +19,7 @@ import numpy as np
 from nst.errors import NstError
 from nst.masks import Guides
 from nst.network import Arch, Preprocess
-from nst.objective import LossSpec, Targets
+from nst.objective import LayerStatistics, LossSpec, Targets
 from nst.run_settings import RunSettings
 
 
@@ -32,6 +32,11 @@ class Network(Protocol):
 
     def features(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """The requested layers' activations for one H x W x 3 image, each C x H' x W'."""
+        ...
+
+    def statistics(self, image: np.ndarray, tile: int | None = None) -> LayerStatistics:
+        """Every requested layer's ``LayerStatistics`` of one image; with ``tile``, computed
+        tile by tile (``nst.tiling``, tiles of that many px), never holding a whole layer."""
         ...
 
 
@@ -99,26 +104,39 @@ class Backend(Protocol):
         spec: LossSpec,
         guides: Guides | None = None,
         temporal: tuple[np.ndarray, np.ndarray] | None = None,
+        tile: int | None = None,
     ) -> Targets:
         """Content features and the blended style statistics, kept on the device; with
         ``guides`` (``nst.masks``), one guided Gram per style image and the output's guides;
-        with ``temporal``, a video frame's (warped previous output H x W x 3, confidence H x W)."""
+        with ``temporal``, a video frame's (warped previous output H x W x 3, confidence H x W).
+        With ``tile``, computed tile by tile (``nst.tiling``); the content features and the
+        output's guides are then kept per tile core (tiles x ... x core_l x core_l), for the
+        ``loss_terms``, ``loss_gradient`` and ``start`` with the same ``tile``."""
         ...
 
     def loss_terms(
-        self, net: Network, targets: Targets, image: np.ndarray, spec: LossSpec
+        self, net: Network, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> dict[str, float]:
-        """content, style, tv and total loss of ``image``, in fp32."""
+        """content, style, tv and total loss of ``image``, in fp32; with ``tile``, tile by tile."""
         ...
 
-    def loss_gradient(self, net: Network, targets: Targets, image: np.ndarray, spec: LossSpec) -> np.ndarray:
-        """d total / d image, H x W x 3, in fp32."""
+    def loss_gradient(
+        self, net: Network, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
+    ) -> np.ndarray:
+        """d total / d image, H x W x 3, in fp32; with ``tile``, tile by tile."""
         ...
 
     def start(
-        self, net: Network, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
+        self,
+        net: Network,
+        targets: Targets,
+        init: np.ndarray,
+        spec: LossSpec,
+        settings: RunSettings,
+        tile: int | None = None,
     ) -> Optimization:
-        """An optimisation from ``init``; any compilation happens here, not in ``advance``."""
+        """An optimisation from ``init``; any compilation happens here, not in ``advance``.
+        With ``tile`` (and targets prepared with it), every step evaluates tile by tile."""
         ...
 
     def start_batch(
