@@ -26,6 +26,7 @@ from nst.option_kinds import (
     OPTIONAL_INTS,
     OPTIONAL_PATHS,
     STR,
+    WORD_OR_INT,
     Kind,
 )
 from nst.run_settings import RunSettings
@@ -188,6 +189,15 @@ class Config:
         choices=("auto", *PREPROCESSES),
     )
     device: str = _opt(STR, "auto", "device: auto, cpu, cuda, cuda:N, gpu or tpu")
+    # Exact, not an approximation: tiled and whole-image loss and gradient are equal
+    # (docs/tiling.md), so a poster larger than memory has no seams.
+    tile: str = _opt(
+        WORD_OR_INT,
+        "auto",
+        "evaluate the image in tiles of N px (with halos; the result is the same, the memory "
+        "is a tile's): auto (tile a CPU run only where the whole image would not fit), off, or N",
+        metavar="{auto,off,N}",
+    )
     seed: int = _opt(INT, 0, "random seed (noise init); same seed, backend and device: same output")
     save_every: int = _opt(
         INT, 0, "write an intermediate image every N steps next to the output (out_0100.png); 0: never"
@@ -249,6 +259,8 @@ class Config:
                 raise NstError(
                     f"{len(weights)} layer weights given for {len(layers)} layers ({', '.join(layers)})"
                 )
+        if self.tile not in ("auto", "off") and not (self.tile.isdigit() and int(self.tile) >= 1):
+            raise NstError(f"--tile must be auto, off or a tile side in px, got {self.tile!r}")
         if not self.content_layers and not self.style_layers:
             raise NstError("no content and no style layers: nothing to optimise")
         if (self.mask or self.style_mask) and self.style_loss != "gram":
@@ -282,6 +294,11 @@ class Config:
         if self.lr is not None:
             return self.lr
         return 1.0 if self.optimizer == "lbfgs" else 0.02
+
+    @property
+    def tile_side(self) -> int | None:
+        """The forced tile side in px, None for 'auto' and 'off'."""
+        return int(self.tile) if self.tile.isdigit() else None
 
     def run_settings(self) -> RunSettings:
         return RunSettings(

@@ -58,6 +58,43 @@ def estimated_peak_bytes(
     return FIXED_BYTES + per_pixel * pixels
 
 
+# A tiled run keeps image-sized arrays besides L-BFGS's pairs: the image, its gradient and
+# their padded copies, the optimiser's direction and gradients, the driver's content, style
+# and init images; about ten float32 RGB images (docs/tiling.md).
+IMAGE_STATE_BYTES_PER_PIXEL = 10 * 3 * 4
+
+
+def content_target_bytes_per_pixel(arch: Arch, content_layers) -> float:
+    """The content features a tiled run keeps for the whole image, float32, per input pixel."""
+    return sum(4 * arch.channels(layer) / 4 ** arch.downsampling([layer]) for layer in content_layers)
+
+
+def image_state_bytes(pixels: int, optimizer: str, lbfgs_history: int, arch: Arch, content_layers) -> float:
+    """What a tiled run keeps for the whole image, whatever the tile: the part tiling cannot shrink."""
+    per_pixel = IMAGE_STATE_BYTES_PER_PIXEL + content_target_bytes_per_pixel(arch, content_layers)
+    if optimizer == "lbfgs":
+        per_pixel += LBFGS_BYTES_PER_PIXEL_PER_PAIR * lbfgs_history
+    return per_pixel * pixels
+
+
+def tiled_peak_bytes(
+    backend: str,
+    pixels: int,
+    tile_side: int,
+    optimizer: str,
+    lbfgs_history: int,
+    arch: Arch,
+    layers,
+    content_layers,
+) -> float | None:
+    """Peak memory of a tiled CPU run: one tile's pass (its input side ``tile_side``, halos
+    included, measured like a whole image of that size) plus the image-sized state."""
+    tile = estimated_peak_bytes(backend, tile_side**2, "adam", 0, arch, layers)
+    if tile is None:
+        return None
+    return tile + image_state_bytes(pixels, optimizer, lbfgs_history, arch, content_layers)
+
+
 def machine_memory_bytes() -> int | None:
     """RAM plus swap, from /proc/meminfo (Linux); else RAM from sysconf; None if unknown."""
     try:

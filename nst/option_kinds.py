@@ -76,6 +76,12 @@ def _is_number(kind: type) -> Callable[[Any], bool]:
 WHOLE = Scalar("a whole number", _is_number(numbers.Integral), int)
 REAL = Scalar("a float", _is_number(numbers.Real), float)
 TEXT = Scalar("a str", lambda value: isinstance(value, (str, os.PathLike)), lambda value: value)
+# A word from a fixed set or a number of pixels ('auto', 'off', 512): kept as text.
+WORD_OR_WHOLE = Scalar(
+    "a str or a whole number",
+    lambda value: isinstance(value, (str, numbers.Integral)) and not isinstance(value, bool),
+    str,
+)
 SWITCH = Scalar("a bool", lambda value: isinstance(value, bool), bool)
 
 
@@ -106,6 +112,7 @@ INT = Kind(WHOLE, number(int))
 FLOAT = Kind(REAL, number(float))
 OPTIONAL_FLOAT = Kind(REAL, number(float), optional=True)
 STR = Kind(TEXT, str)
+WORD_OR_INT = Kind(WORD_OR_WHOLE, str)
 FLAG = Kind(SWITCH, None)
 OPTIONAL_INTS = Kind(WHOLE, whole_numbers, many=True, optional=True)
 OPTIONAL_FLOATS = Kind(REAL, decimal_numbers, many=True, optional=True)

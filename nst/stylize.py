@@ -25,8 +25,11 @@ from nst.errors import NonFiniteLoss, NstError
 from nst.masks import build_guides, load_masks
 from nst.normalize import normalize_params
 from nst.objective import LossSpec, Targets, resolved
+from nst.tiling import plan_tiles
 
 T = TypeVar("T")
+# --tile auto's choices, largest first: a larger tile repeats less of its halo (docs/tiling.md).
+AUTO_TILE_SIDES = (2048, 1024, 512, 256)
 # What --init may name besides the path of an image.
 INIT_NAMES = ("content", "recolored", "noise", "style")
 
@@ -91,6 +94,7 @@ class Scale:
     spec: LossSpec  # the objective at this scale ('relative' resolved against its targets)
     targets: Targets
     previous: np.ndarray | None = None  # Previous.image as the optimisation sees it, this size
+    tile: int | None = None  # the tile side in px (``nst.tiling``); None: the whole image at once
 
 
 def _out_of_memory_as_error(method):
@@ -109,7 +113,8 @@ def _out_of_memory_as_error(method):
             else:
                 raise
             raise NstError(
-                f"out of memory on {where} at --size {self.cfg.size}; use a smaller --size"
+                f"out of memory on {where} at --size {self.cfg.size}; use a smaller --size or tiles "
+                f"(--tile 1024, docs/tiling.md)"
             ) from error
 
     return checked
@@ -191,7 +196,7 @@ class StyleTransfer:
         arch.check_layers(spec.layers)
         self._spec = spec
         content_image = img.load_image(content)
-        self._check_cpu_memory(content_image, spec)
+        self._tile_at(cfg.size, content_image.shape, spec)  # refuses what cannot fit, before any work
         init_file = None
         if cfg.init not in INIT_NAMES:
             init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
@@ -229,30 +234,67 @@ class StyleTransfer:
         self.use_scale(cfg.scale_sizes[0])
         return self
 
-    def _check_cpu_memory(self, content: np.ndarray, spec: LossSpec) -> None:
-        """Refuse a CPU run that cannot fit in this machine's memory (see ``nst.memory``)."""
+    def _on_cpu(self) -> bool:
+        if self.cfg.device == "auto":
+            return all(d.startswith("cpu") for d in self.backend.devices())
+        return self.cfg.device.startswith("cpu")
+
+    def _tile_at(self, size: int, content_shape: tuple[int, ...], spec: LossSpec) -> int | None:
+        """The tile side for the scale of longest side ``size``, None for the whole image:
+        --tile N, or with 'auto' on the CPU the largest tile whose run fits this machine's
+        memory when the whole image's would not (``nst.memory``). Refuses a CPU run that cannot
+        fit at all, saying what would."""
         cfg = self.cfg
-        on_cpu = (
-            all(d.startswith("cpu") for d in self.backend.devices())
-            if cfg.device == "auto"
-            else cfg.device.startswith("cpu")
-        )
-        height, width = img.longest_side_shape(content.shape[0], content.shape[1], cfg.size)
-        needed = memory.estimated_peak_bytes(
-            self.backend.name,
-            height * width,
-            cfg.optimizer,
-            cfg.lbfgs_history,
-            self.weights.arch,
-            spec.layers,
-        )
+        if cfg.tile_side is not None or not self._on_cpu():
+            return cfg.tile_side
+        arch, layers = self.weights.arch, spec.layers
+        height, width = img.longest_side_shape(content_shape[0], content_shape[1], size)
+        pixels = height * width
         machine = memory.machine_memory_bytes()
-        if on_cpu and needed and machine and needed > machine:
+        needed = memory.estimated_peak_bytes(
+            self.backend.name, pixels, cfg.optimizer, cfg.lbfgs_history, arch, layers
+        )
+        if not needed or not machine or needed <= machine:
+            return None
+        where = f"--size {size} ({width}x{height} px)"
+        if cfg.tile == "off":
             raise NstError(
-                f"--size {cfg.size} ({width}x{height} px) needs about "
-                f"{needed / memory.GIB:.1f} GiB on the CPU and this machine has "
-                f"{machine / memory.GIB:.1f} GiB of memory and swap; use a smaller --size"
+                f"{where} needs about {needed / memory.GIB:.1f} GiB on the CPU and this machine has "
+                f"{machine / memory.GIB:.1f} GiB of memory and swap; use --tile auto or a smaller --size"
             )
+        content_layers = [l for l, _ in spec.content]
+        for core in AUTO_TILE_SIDES:
+            side = plan_tiles(height, width, core, arch, layers).side
+            tiled = memory.tiled_peak_bytes(
+                self.backend.name,
+                pixels,
+                side,
+                cfg.optimizer,
+                cfg.lbfgs_history,
+                arch,
+                layers,
+                content_layers,
+            )
+            if tiled is not None and tiled <= machine:
+                return core
+        # Even the smallest tile leaves the image-sized state: say what shrinks that.
+        rest = tiled - memory.image_state_bytes(
+            pixels, cfg.optimizer, cfg.lbfgs_history, arch, content_layers
+        )
+        fitting = int(
+            (machine - rest - memory.image_state_bytes(pixels, "adam", 0, arch, content_layers))
+            // (memory.LBFGS_BYTES_PER_PIXEL_PER_PAIR * pixels)
+        )
+        way_out = (
+            f"a shorter --lbfgs-history ({fitting} fits), "
+            if cfg.optimizer == "lbfgs" and fitting > 0
+            else ""
+        )
+        raise NstError(
+            f"{where} needs about {tiled / memory.GIB:.1f} GiB on the CPU even in tiles of "
+            f"{AUTO_TILE_SIDES[-1]} px and this machine has {machine / memory.GIB:.1f} GiB of memory "
+            f"and swap; use {way_out}--optimizer adam or a smaller --size"
+        )
 
     def inputs_at(self, size: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """The content for longest side ``size``; what the network sees of it and of the styles.
@@ -297,7 +339,14 @@ class StyleTransfer:
             [l for l, _ in self.spec.style],
             self.spec.style_blend,
         )
-        spec = resolved(self.spec, self.net.features, content_input, styles)
+        tile = self._tile_at(size, self.inputs.content.shape, self.spec)
+        if tile is not None and self.cfg.tile == "auto":
+            plan = plan_tiles(*content.shape[:2], tile, self.weights.arch, self.spec.layers)
+            self.log(
+                f"{content.shape[1]}x{content.shape[0]} px does not fit in memory whole: "
+                f"{plan.count} tiles of {plan.core} px (same result, see --tile)"
+            )
+        spec = resolved(self.spec, functools.partial(self.net.statistics, tile=tile), content_input, styles)
         previous, temporal = None, None
         if self._previous is not None:
             height, width = content.shape[:2]
@@ -306,8 +355,8 @@ class StyleTransfer:
             if spec.temporal:
                 confidence = img.resize_to(self._previous.confidence[..., None], height, width)
                 temporal = (previous, confidence[..., 0])
-        targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides, temporal)
-        self._scale = Scale(size, content, content_input, styles, spec, targets, previous)
+        targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides, temporal, tile)
+        self._scale = Scale(size, content, content_input, styles, spec, targets, previous, tile)
 
     @property
     def total_steps(self) -> int:
@@ -361,7 +410,12 @@ class StyleTransfer:
                 if len(sizes) > 1:
                     self.log(f"scale {index + 1}/{len(sizes)}: {width}x{height} px, {steps} steps")
                 optimization = self.backend.start(
-                    self.net, self.scale.targets, start_image, self.scale.spec, cfg.run_settings()
+                    self.net,
+                    self.scale.targets,
+                    start_image,
+                    self.scale.spec,
+                    cfg.run_settings(),
+                    self.scale.tile,
                 )
                 if optimization.compile_seconds:
                     self.log(f"compiled the optimisation step in {optimization.compile_seconds:.1f} s")

@@ -15,7 +15,7 @@ from nst.backends.jax.targets import blended_targets
 from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
 from nst.masks import Guides
 from nst.network import Arch, Preprocess
-from nst.objective import LossSpec, Targets
+from nst.objective import LayerStatistics, LossSpec, Targets, statistics_of
 from nst.run_settings import RunSettings
 
 # The module and the spec are hashable values, so each jitted helper compiles once per
@@ -42,6 +42,9 @@ class JaxNetwork:
         out = _features(self.module, self.params, self.to_device(image))
         # H x W x C inside -> C x H x W, the torch backend's layout.
         return {name: np.asarray(value).transpose(2, 0, 1) for name, value in out.items()}
+
+    def statistics(self, image: np.ndarray, tile: int | None = None) -> LayerStatistics:
+        return statistics_of(self.features(image))
 
 
 class JaxBackend:

@@ -132,6 +132,15 @@ def loss_terms(
         (w * content_loss(features[l], targets.content[l], spec.normalization) for l, w in spec.content), zero
     )
     style = sum((w * layer_style_loss(features[l], targets, l, spec, precision) for l, w in spec.style), zero)
+    return with_image_terms(content, style, targets, image, spec)
+
+
+def with_image_terms(
+    content: jax.Array, style: jax.Array, targets: Targets, image: jax.Array, spec: LossSpec
+) -> dict[str, jax.Array]:
+    """All loss terms from the feature terms and the image: TV, temporal and the total (the
+    image terms need no network, so a tiled evaluation adds them on the whole image)."""
+    zero = jnp.zeros((), jnp.float32)
     tv = spec.tv * tv_loss(image) if spec.tv else zero
     if not spec.temporal:
         return {"content": content, "style": style, "tv": tv, "total": content + style + tv}

@@ -22,6 +22,9 @@ from nst.backends.jax.conv import conv3x3, fp32_precision
 from nst.network import Arch, Preprocess
 from nst.weights import to_flax
 
+# A tile's positions inside the image at one level: (rows, columns) vectors of 0 and 1.
+Inside = tuple[jax.Array, jax.Array]
+
 
 class Conv3x3(nn.Module):
     """nn.Conv's parameters (``kernel`` HWIO, ``bias``) around ``conv.conv3x3``, whose input
@@ -55,21 +58,29 @@ class VGGFeatures(nn.Module):
     precision: str = "fp32"
 
     @nn.compact
-    def __call__(self, x: jax.Array) -> dict[str, jax.Array]:
+    def __call__(self, x: jax.Array, inside: Sequence[Inside] | None = None) -> dict[str, jax.Array]:
+        """``inside``: for a tile (``nst.tiling``), per level the (rows, columns) vectors that
+        are 1 where the tile's positions lie inside the image; the rest is zeroed before each
+        convolution, as the whole image's zero padding would be."""
         scale, shift = preprocess_constants(self.preprocess)
         if self.preprocess.order != (0, 1, 2):
             x = x[..., list(self.preprocess.order)]
         x = x * scale - shift
-        wanted, out = set(self.layers), {}
+        wanted, out, level = set(self.layers), {}, 0
         for name in self.arch.cut(self.layers):
             if name.startswith("conv"):
+                if inside is not None:
+                    rows, cols = inside[level]
+                    x = x * (rows[:, None] * cols[None, :]).astype(x.dtype)[None, :, :, None]
                 x = Conv3x3(self.arch.channels(name), self.precision, name=name)(x)
             elif name.startswith("relu"):
                 x = nn.relu(x)
-            elif self.pooling == "avg":
-                x = nn.avg_pool(x, (2, 2), strides=(2, 2))
             else:
-                x = nn.max_pool(x, (2, 2), strides=(2, 2))
+                if self.pooling == "avg":
+                    x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+                else:
+                    x = nn.max_pool(x, (2, 2), strides=(2, 2))
+                level += 1
             if name in wanted:
                 out[name] = x
         return out
@@ -94,7 +105,10 @@ def flax_params(
     return {name: {k: np.asarray(v, np.float32) for k, v in tree[name].items()} for name in needed}
 
 
-def apply_features(module: VGGFeatures, params, image: jax.Array) -> dict[str, jax.Array]:
-    """Features of one H x W x 3 image, each H' x W' x C (the batch axis dropped)."""
-    out = module.apply({"params": params}, image[None])
+def apply_features(
+    module: VGGFeatures, params, image: jax.Array, inside: Sequence[Inside] | None = None
+) -> dict[str, jax.Array]:
+    """Features of one H x W x 3 image, each H' x W' x C (the batch axis dropped); ``inside``
+    as ``VGGFeatures`` takes it."""
+    out = module.apply({"params": params}, image[None], inside)
     return {name: value[0] for name, value in out.items()}
