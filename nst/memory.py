@@ -86,12 +86,12 @@ def tiled_peak_bytes(
     arch: Arch,
     layers,
     content_layers,
-) -> float | None:
-    """Peak memory of a tiled CPU run: one tile's pass (its input side ``tile_side``, halos
-    included, measured like a whole image of that size) plus the image-sized state."""
-    tile = estimated_peak_bytes(backend, tile_side**2, "adam", 0, arch, layers)
-    if tile is None:
-        return None
+) -> float:
+    """Peak memory of a tiled CPU run on a measured backend (``BYTES_PER_PIXEL``): one tile's
+    pass (its input side ``tile_side``, halos included, measured like a whole image of that
+    size) plus the image-sized state."""
+    per_pixel = BYTES_PER_PIXEL[backend] * activations_per_pixel(arch, layers) / MEASURED_ACTIVATIONS
+    tile = FIXED_BYTES + per_pixel * tile_side**2
     return tile + image_state_bytes(pixels, optimizer, lbfgs_history, arch, content_layers)
 
 

@@ -275,7 +275,7 @@ class StyleTransfer:
                 layers,
                 content_layers,
             )
-            if tiled is not None and tiled <= machine:
+            if tiled <= machine:
                 return core
         # Even the smallest tile leaves the image-sized state: say what shrinks that.
         rest = tiled - memory.image_state_bytes(
@@ -341,10 +341,10 @@ class StyleTransfer:
         )
         tile = self._tile_at(size, self.inputs.content.shape, self.spec)
         if tile is not None and self.cfg.tile == "auto":
-            plan = plan_tiles(*content.shape[:2], tile, self.weights.arch, self.spec.layers)
+            plan = plan_tiles(content.shape[0], content.shape[1], tile, self.weights.arch, self.spec.layers)
             self.log(
                 f"{content.shape[1]}x{content.shape[0]} px does not fit in memory whole: "
-                f"{plan.count} tiles of {plan.core} px (same result, see --tile)"
+                f"tiles of {plan.core} px, {plan.rows} x {plan.cols} (the same result, see --tile)"
             )
         spec = resolved(self.spec, functools.partial(self.net.statistics, tile=tile), content_input, styles)
         previous, temporal = None, None

@@ -34,15 +34,14 @@ from nst.network import Arch
 
 
 def receptive_extent(arch: Arch, layers: Sequence[str]) -> int:
-    """Input pixels on either side of a position that can reach the deepest of ``layers``'
-    value there: each 3 x 3 convolution at level k reaches 2**k px further, each 2 x 2 pooling
-    at level k 2**k px further on one side (counted on both, to keep the halo symmetric)."""
+    """Input pixels beyond a core's edge that can reach the deepest of ``layers``' values at
+    the core: each 3 x 3 convolution at level k reaches 2**k px further. A 2 x 2 pooling adds
+    nothing past the edge: cores on the grid hold whole pooling windows."""
     extent, level = 0, 0
     for name in arch.cut(layers):
         if name.startswith("conv"):
             extent += 2**level
         elif name.startswith("pool"):
-            extent += 2**level
             level += 1
     return extent
 

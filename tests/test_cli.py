@@ -310,18 +310,35 @@ def test_a_cpu_run_larger_than_the_machine_is_refused_before_it_starts(
 
     monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB // 2)
     (files[0] / "out.png").write_bytes(b"previous result")
-    code, _, err = run_cli(stylize_args(files, backend=backend_name), capsys)
+    code, _, err = run_cli(stylize_args(files, "--tile", "off", backend=backend_name), capsys)
     assert_one_line_error(
         code,
         err,
         "--size 48 (48x34 px) needs about 0.9 GiB on the CPU",
         "has 0.5 GiB",
-        "use a smaller --size",
+        "use --tile auto or a smaller --size",
     )
+    assert (files[0] / "out.png").read_bytes() == b"previous result"
+    # Tiled, what the whole image keeps (L-BFGS's history, the image) still does not fit.
+    code, _, err = run_cli(stylize_args(files, backend=backend_name), capsys)
+    assert_one_line_error(code, err, "even in tiles of 256 px", "--optimizer adam or a smaller --size")
     assert (files[0] / "out.png").read_bytes() == b"previous result"
     # Not estimated off the CPU: a GPU run gets as far as asking for the GPU (or runs, on one).
     _, _, err = run_cli(stylize_args(files, "--device", "gpu", backend=backend_name), capsys)
     assert "needs about" not in err
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("0", "--tile must be auto, off or a tile side in px"),
+        ("big", "--tile must be auto, off"),
+        ("8", "--tile 8 is smaller than the network's grid of 16 px"),
+    ],
+)
+def test_bad_tile_values_end_in_one_line(files, capsys, value, message):
+    code, _, err = run_cli(stylize_args(files, "--tile", value), capsys)
+    assert_one_line_error(code, err, message)
 
 
 def test_backend_not_installed_names_the_extra(files, capsys, monkeypatch):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 
 import jax
@@ -12,11 +13,13 @@ from nst.backends.jax.compile_cache import enable_compilation_cache
 from nst.backends.jax.losses import objective
 from nst.backends.jax.optim import JaxBatchOptimization, JaxOptimization
 from nst.backends.jax.targets import blended_targets
+from nst.backends.jax.tiled import tiled_objective, tiled_statistics, tiled_targets
 from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
 from nst.masks import Guides
 from nst.network import Arch, Preprocess
 from nst.objective import LayerStatistics, LossSpec, Targets, statistics_of
 from nst.run_settings import RunSettings
+from nst.tiling import TilePlan, plan_tiles
 
 # The module and the spec are hashable values, so each jitted helper compiles once per
 # (network, objective, image shape) and is reused across calls.
@@ -24,6 +27,11 @@ _features = jax.jit(apply_features, static_argnums=0)
 _targets = jax.jit(blended_targets, static_argnums=(0, 1))
 _terms = jax.jit(objective, static_argnums=(0, 1))
 _gradient = jax.jit(jax.grad(lambda *args: objective(*args)["total"], argnums=4), static_argnums=(0, 1))
+# The tile plan too: once per (network, objective, tile plan).
+_tiled_terms = jax.jit(tiled_objective, static_argnums=(0, 1, 2))
+_tiled_gradient = jax.jit(
+    jax.grad(lambda *args: tiled_objective(*args)["total"], argnums=5), static_argnums=(0, 1, 2)
+)
 
 
 class JaxNetwork:
@@ -43,8 +51,15 @@ class JaxNetwork:
         # H x W x C inside -> C x H x W, the torch backend's layout.
         return {name: np.asarray(value).transpose(2, 0, 1) for name, value in out.items()}
 
+    def tile_plan(self, shape: tuple[int, ...], tile: int) -> TilePlan:
+        return plan_tiles(shape[0], shape[1], tile, self.arch, self.layers)
+
     def statistics(self, image: np.ndarray, tile: int | None = None) -> LayerStatistics:
-        return statistics_of(self.features(image))
+        if tile is None:
+            return statistics_of(self.features(image))
+        return tiled_statistics(
+            self.module, self.params, self.to_device(image), self.tile_plan(image.shape, tile)
+        )
 
 
 class JaxBackend:
@@ -97,6 +112,29 @@ class JaxBackend:
         spec: LossSpec,
         guides: Guides | None = None,
         temporal: tuple[np.ndarray, np.ndarray] | None = None,
+        tile: int | None = None,
+    ) -> Targets:
+        if tile is None:
+            targets = self._whole_targets(net, content, styles, spec, guides)
+        else:
+            plan_for = functools.partial(net.tile_plan, tile=tile)
+            targets = tiled_targets(
+                net.module, net.params, content, styles, spec, guides, plan_for, net.jax_device
+            )
+        if temporal is None:
+            return targets
+        previous, confidence = temporal
+        # Plain arrays in the targets pytree: the next frame's, of the same shapes, reuse the
+        # compiled step.
+        return targets._replace(previous=net.to_device(previous), confidence=net.to_device(confidence))
+
+    def _whole_targets(
+        self,
+        net: JaxNetwork,
+        content: np.ndarray,
+        styles: Sequence[np.ndarray],
+        spec: LossSpec,
+        guides: Guides | None,
     ) -> Targets:
         on_device = None
         if guides is not None:
@@ -107,7 +145,7 @@ class JaxBackend:
                 ],
                 "weights": net.to_device(np.asarray(guides.weights)),
             }
-        targets = _targets(
+        return _targets(
             net.module,
             spec,
             net.params,
@@ -115,28 +153,39 @@ class JaxBackend:
             [net.to_device(style) for style in styles],
             on_device,
         )
-        if temporal is None:
-            return targets
-        previous, confidence = temporal
-        # Plain arrays in the targets pytree: the next frame's, of the same shapes, reuse the
-        # compiled step.
-        return targets._replace(previous=net.to_device(previous), confidence=net.to_device(confidence))
 
     def loss_terms(
-        self, net: JaxNetwork, targets: Targets, image: np.ndarray, spec: LossSpec
+        self, net: JaxNetwork, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> dict[str, float]:
-        terms = _terms(net.module, spec, net.params, targets, net.to_device(image))
+        pixels = net.to_device(image)
+        if tile is None:
+            terms = _terms(net.module, spec, net.params, targets, pixels)
+        else:
+            terms = _tiled_terms(
+                net.module, spec, net.tile_plan(image.shape, tile), net.params, targets, pixels
+            )
         return {k: float(v) for k, v in jax.device_get(terms).items()}
 
     def loss_gradient(
-        self, net: JaxNetwork, targets: Targets, image: np.ndarray, spec: LossSpec
+        self, net: JaxNetwork, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> np.ndarray:
-        return np.asarray(_gradient(net.module, spec, net.params, targets, net.to_device(image)))
+        pixels = net.to_device(image)
+        if tile is None:
+            return np.asarray(_gradient(net.module, spec, net.params, targets, pixels))
+        plan = net.tile_plan(image.shape, tile)
+        return np.asarray(_tiled_gradient(net.module, spec, plan, net.params, targets, pixels))
 
     def start(
-        self, net: JaxNetwork, targets: Targets, init: np.ndarray, spec: LossSpec, settings: RunSettings
+        self,
+        net: JaxNetwork,
+        targets: Targets,
+        init: np.ndarray,
+        spec: LossSpec,
+        settings: RunSettings,
+        tile: int | None = None,
     ) -> JaxOptimization:
-        return JaxOptimization(net.module, net.params, targets, init, spec, settings, net.jax_device)
+        plan = None if tile is None else net.tile_plan(init.shape, tile)
+        return JaxOptimization(net.module, net.params, targets, init, spec, settings, net.jax_device, plan)
 
     def start_batch(
         self,

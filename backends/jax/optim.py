@@ -32,9 +32,11 @@ import numpy as np
 import optax
 
 from nst.backends.jax.losses import objective
+from nst.backends.jax.tiled import tiled_objective
 from nst.backends.jax.vgg import VGGFeatures
 from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, Targets
 from nst.run_settings import ADAM_BETA1, RunSettings
+from nst.tiling import TilePlan
 
 
 def make_optimizer(settings: RunSettings) -> optax.GradientTransformation:
@@ -60,10 +62,19 @@ def make_optimizer(settings: RunSettings) -> optax.GradientTransformation:
     )
 
 
+def own_buffers(opt_state):
+    """The optimiser's initial state, ready for donation to the compiled step. Distinct buffers
+    per leaf: optax's L-BFGS state holds some arrays twice, and one buffer must not be donated
+    twice. Strong types: its line search's info starts weakly typed and comes back from a step
+    strongly typed, which would compile the step a second time."""
+    return jax.tree.map(lambda leaf: jnp.array(leaf, leaf.dtype, copy=True), opt_state)
+
+
 def run_chunk(
     module: VGGFeatures,
     spec: LossSpec,
     settings: RunSettings,
+    plan: TilePlan | None,
     image: jax.Array,
     opt_state,
     average: jax.Array | None,
@@ -74,9 +85,12 @@ def run_chunk(
     """``steps`` optimiser steps from ``image``; returns the new image, state, moving average
     (None without ema) and the loss terms of the new iterate (one extra forward pass per
     chunk, so the reported losses belong to the last iterate; torch's Adam reports the
-    previous iterate's)."""
+    previous iterate's). With a ``plan`` every evaluation runs tile by tile (``tiled``)."""
     optimizer = make_optimizer(settings)
-    terms_of = partial(objective, module, spec, params, targets)
+    if plan is None:
+        terms_of = partial(objective, module, spec, params, targets)
+    else:
+        terms_of = partial(tiled_objective, module, spec, plan, params, targets)
 
     def total(x):
         return terms_of(x)["total"]
@@ -109,9 +123,9 @@ def run_chunk(
     return image, opt_state, average, terms_of(image)
 
 
-# One executable per (network, objective, settings, image shape, device), whatever the
-# chunk size: ``steps`` is traced. The image, the optimiser state and the average are donated.
-_run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2), donate_argnums=(3, 4, 5))
+# One executable per (network, objective, settings, tile plan, image shape, device), whatever
+# the chunk size: ``steps`` is traced. The image, the optimiser state and the average are donated.
+_run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2, 3), donate_argnums=(4, 5, 6))
 
 
 class JaxOptimization:
@@ -124,18 +138,15 @@ class JaxOptimization:
         spec: LossSpec,
         settings: RunSettings,
         device: jax.Device,
+        plan: TilePlan | None = None,
     ):
         # The compiled step depends on the optimiser's settings only; cuDNN autotuning is torch's.
         settings = replace(settings, autotune=True)
-        self._static = (module.clone(precision=settings.precision), spec, settings)
+        self._static = (module.clone(precision=settings.precision), spec, settings, plan)
         self._params, self._targets = params, targets
         # A private copy on the device: donation must never write into the caller's array.
         self._image = jax.device_put(np.array(init, np.float32, copy=True), device)
-        # Distinct buffers per leaf: optax's L-BFGS state holds some arrays twice, and one
-        # buffer must not be donated twice.
-        self._opt_state = jax.tree.map(
-            partial(jnp.array, copy=True), jax.device_put(make_optimizer(settings).init(self._image), device)
-        )
+        self._opt_state = own_buffers(jax.device_put(make_optimizer(settings).init(self._image), device))
         self._ema, self._averaged_steps = settings.ema, 0
         self._average = jax.device_put(np.zeros_like(init, np.float32), device) if settings.ema else None
         # Compile ahead of time (the first advance then finds the executable cached), so the
@@ -174,7 +185,9 @@ def run_chunk_batch(module, spec, settings, images, opt_states, averages, steps,
     ended and leaves an image whose search ended first as it was."""
 
     def one(image, opt_state, average, image_targets):
-        return run_chunk(module, spec, settings, image, opt_state, average, steps, params, image_targets)
+        return run_chunk(
+            module, spec, settings, None, image, opt_state, average, steps, params, image_targets
+        )
 
     return jax.vmap(one)(images, opt_states, averages, targets)
 
@@ -191,9 +204,8 @@ class JaxBatchOptimization:
         self._params = params
         self._targets = jax.tree.map(lambda *leaves: jnp.stack(leaves), *targets)
         self._images = jax.device_put(np.stack([np.asarray(i, np.float32) for i in inits]), device)
-        self._opt_state = jax.tree.map(
-            partial(jnp.array, copy=True),
-            jax.device_put(jax.vmap(make_optimizer(settings).init)(self._images), device),
+        self._opt_state = own_buffers(
+            jax.device_put(jax.vmap(make_optimizer(settings).init)(self._images), device)
         )
         self._ema, self._averaged_steps = settings.ema, 0
         self._average = jnp.zeros_like(self._images) if settings.ema else None
