@@ -28,8 +28,9 @@ from nst.objective import LossSpec, Targets, resolved
 from nst.tiling import plan_tiles
 
 T = TypeVar("T")
-# --tile auto's choices, largest first: a larger tile repeats less of its halo (docs/tiling.md).
-AUTO_TILE_SIDES = (2048, 1024, 512, 256)
+# --tile auto's choices, largest first: a larger tile repeats less of its halo; past 1024 px
+# little (docs/tiling.md), for much more memory.
+AUTO_TILE_SIDES = (1024, 512, 256)
 # What --init may name besides the path of an image.
 INIT_NAMES = ("content", "recolored", "noise", "style")
 

@@ -181,5 +181,5 @@ def test_auto_tiles_a_run_that_does_not_fit_whole_and_says_so(tmp_path, monkeypa
     lines = []
     tiny_run(tmp_path, backend_name, "auto", log=lines.append, iterations=1, size=400)
     said = [line for line in lines if "does not fit in memory whole" in line]
-    # Coarse to fine: 283 and 400 px, each scale tiled (in one 2048 px tile each here).
+    # Coarse to fine: 283 and 400 px, each scale tiled (in one tile each here).
     assert len(said) == 2 and "400x300 px" in said[-1] and "tiles of 400 px, 1 x 1" in said[-1]

@@ -1,0 +1,275 @@
+"""`python -m bench.large`: tiled against whole-image evaluation (docs/tiling.md).
+
+Per backend, on the offline VGG16 and nst's demo pair at the default objective:
+- **exactness and cost** at ``--compare-size`` (both fit): for the whole image and each of
+  ``--tiles``, seconds per loss-and-gradient evaluation (median after a warm-up), peak memory
+  (RSS on the CPU), and the tiled loss's relative difference and gradient's cosine against
+  the whole image's;
+- **overhead** at ``--overhead-size``: each tile size's measured time over the whole image's,
+  against what its arithmetic predicts (a forward pass plus a forward-and-backward pass over
+  the tiles with their halos, against one forward-and-backward pass of the image; the
+  backward pass costs about two forward passes, so 1.5 x the tiles' area over the image's);
+- **a poster** at ``--poster-size``: a few optimiser steps with ``--poster-tile``, seconds per
+  step and peak RSS.
+Every measurement runs in a fresh process, so each peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from bench.environment import describe_environment
+from nst.option_kinds import whole_numbers
+
+RESULTS = Path(__file__).parent / "results"
+# The backward pass of a convolution for the input's gradient costs about two forward passes.
+FORWARD_AND_BACKWARD = 2.0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.large",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--backends", default="torch,jax")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--compare-size", type=int, default=1024)
+    parser.add_argument("--tiles", type=whole_numbers, default=(256, 512))
+    parser.add_argument("--overhead-size", type=int, default=2048, help="0: skip")
+    parser.add_argument("--overhead-tiles", type=whole_numbers, default=(256, 512, 1024))
+    parser.add_argument("--poster-size", type=int, default=4096, help="0: skip")
+    parser.add_argument("--poster-tile", type=int, default=1024)
+    parser.add_argument("--poster-steps", type=int, default=2)
+    parser.add_argument("--optimizer", default="adam", help="of the poster run")
+    parser.add_argument("--evaluations", type=int, default=2, help="timed evaluations after a warm-up")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--name", help="file stem (default: large-<device>-<date>)")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # one measurement, in a child process
+    return parser.parse_args(argv)
+
+
+def peak_memory_bytes(device: str) -> int:
+    if device.startswith("cuda"):
+        import torch
+
+        return int(torch.cuda.max_memory_allocated())
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+
+
+def prepared(backend: str, device: str, size: int, tile: int | None, **options):
+    from nst.config import make_config
+    from nst.demo import demo_content, demo_style
+    from nst.stylize import StyleTransfer
+
+    tile_option = "off" if tile is None else str(tile)
+    cfg = make_config(
+        weights="vgg16-offline", size=size, scales=1, device=device, tile=tile_option, **options
+    )
+    return StyleTransfer(cfg, backend).prepare(demo_content(), [demo_style()])
+
+
+def measure_evaluation(spec: dict) -> dict:
+    """Seconds per loss-and-gradient evaluation of the recolored start, its loss terms and
+    gradient (saved to ``spec['gradient']``), and the process's peak memory."""
+    started = time.perf_counter()
+    transfer = prepared(spec["backend"], spec["device"], spec["size"], spec["tile"])
+    scale, backend = transfer.scale, transfer.backend
+    prepare_seconds = time.perf_counter() - started
+    image = transfer.initial_image()
+    seconds = []
+    for _ in range(1 + spec["evaluations"]):
+        started = time.perf_counter()
+        gradient = backend.loss_gradient(transfer.net, scale.targets, image, scale.spec, scale.tile)
+        seconds.append(time.perf_counter() - started)
+    terms = backend.loss_terms(transfer.net, scale.targets, image, scale.spec, scale.tile)
+    np.save(spec["gradient"], gradient)
+    return {
+        "prepare_seconds": prepare_seconds,
+        "first_seconds": seconds[0],
+        "seconds": statistics.median(seconds[1:]),
+        "terms": terms,
+        "peak_bytes": peak_memory_bytes(spec["device"]),
+        "shape": list(image.shape[:2]),
+    }
+
+
+def measure_poster(spec: dict) -> dict:
+    """A few optimiser steps at the poster's size: seconds per step and peak memory."""
+    started = time.perf_counter()
+    transfer = prepared(
+        spec["backend"],
+        spec["device"],
+        spec["size"],
+        spec["tile"],
+        iterations=spec["steps"],
+        optimizer=spec["optimizer"],
+        print_every=1,
+    )
+    prepare_seconds = time.perf_counter() - started
+    result = transfer.run()
+    times = [entry["seconds"] for entry in result.history]
+    steps = np.diff([0.0, *times])
+    return {
+        "prepare_seconds": prepare_seconds,
+        "step_seconds": [float(s) for s in steps],
+        "finite": bool(np.isfinite(result.image).all()),
+        "peak_bytes": peak_memory_bytes(spec["device"]),
+        "shape": list(result.image.shape[:2]),
+    }
+
+
+def in_child(spec: dict) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.large", "--measure", json.dumps(spec)], capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def tile_area(shape, tile: int) -> int:
+    """Pixels of all tiles' inputs, halos included, for ``nst.tiling``'s plan at ``shape``."""
+    from nst.config import make_config
+    from nst.network import VGG16
+    from nst.tiling import plan_tiles
+
+    layers = make_config().loss_spec(1).layers
+    plan = plan_tiles(shape[0], shape[1], tile, VGG16, layers)
+    return plan.count * plan.side**2
+
+
+def compare(backend: str, args, size: int, tiles) -> list[dict]:
+    rows = []
+    with tempfile.TemporaryDirectory() as scratch:
+        whole_gradient = Path(scratch) / "whole.npy"
+        base = {"backend": backend, "device": args.device, "size": size, "evaluations": args.evaluations}
+        whole = in_child({**base, "kind": "evaluate", "tile": None, "gradient": str(whole_gradient)})
+        rows.append({"backend": backend, "size": size, "tile": None, **whole})
+        for tile in tiles:
+            path = Path(scratch) / f"tile-{tile}.npy"
+            tiled = in_child({**base, "kind": "evaluate", "tile": tile, "gradient": str(path)})
+            row = {"backend": backend, "size": size, "tile": tile, **tiled}
+            if "error" not in tiled and "error" not in whole:
+                a, b = np.load(whole_gradient), np.load(path)
+                row["loss_relative_difference"] = abs(
+                    tiled["terms"]["total"] - whole["terms"]["total"]
+                ) / abs(whole["terms"]["total"])
+                row["gradient_cosine"] = float(np.sum(a * b) / np.linalg.norm(a) / np.linalg.norm(b))
+                shape = whole["shape"]
+                predicted = (1 + FORWARD_AND_BACKWARD) * tile_area(shape, tile)
+                predicted /= FORWARD_AND_BACKWARD * shape[0] * shape[1]
+                row["predicted_ratio"] = predicted
+                row["measured_ratio"] = tiled["seconds"] / whole["seconds"]
+                row["overhead"] = row["measured_ratio"] / predicted
+            rows.append(row)
+    return rows
+
+
+def write_markdown(path: Path, report: dict) -> None:
+    gib = 2**30
+    lines = [
+        "# Tiled against whole-image evaluation",
+        "",
+        f"`{report['command']}` on {report['environment'].get('cpu', report['device'])}, {report['date']}.",
+        "",
+        "| backend | size | tile | s / evaluation | peak GiB | loss rel. diff | grad cosine | "
+        "measured / whole | predicted | overhead |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in report["evaluations"]:
+        if "error" in row:
+            lines.append(
+                f"| {row['backend']} | {row['size']} | {row['tile'] or 'whole'} | failed: {row['error']} |"
+            )
+            continue
+        cells = [
+            row["backend"],
+            f"{row['shape'][1]}x{row['shape'][0]}",
+            str(row["tile"] or "whole"),
+            f"{row['seconds']:.2f}",
+            f"{row['peak_bytes'] / gib:.2f}",
+        ]
+        if row["tile"]:
+            cells += [
+                f"{row['loss_relative_difference']:.1e}",
+                f"{row['gradient_cosine']:.7f}",
+                f"{row['measured_ratio']:.2f}",
+                f"{row['predicted_ratio']:.2f}",
+                f"{row['overhead']:.2f}",
+            ]
+        else:
+            cells += ["-"] * 5
+        lines.append("| " + " | ".join(cells) + " |")
+    if report["posters"]:
+        lines += [
+            "",
+            "| backend | size | tile | optimizer | prepare s | s / step | peak GiB |",
+            "| --- " * 7 + "|",
+        ]
+        for row in report["posters"]:
+            if "error" in row:
+                lines.append(f"| {row['backend']} | {row['size']} | {row['tile']} | failed: {row['error']} |")
+                continue
+            per_step = statistics.median(row["step_seconds"])
+            size = f"{row['shape'][1]}x{row['shape'][0]}"
+            lines.append(
+                f"| {row['backend']} | {size} | {row['tile']} | {row['optimizer']} | "
+                f"{row['prepare_seconds']:.0f} | {per_step:.0f} | {row['peak_bytes'] / gib:.2f} |"
+            )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.measure:
+        spec = json.loads(args.measure)
+        result = measure_evaluation(spec) if spec["kind"] == "evaluate" else measure_poster(spec)
+        print(json.dumps(result))
+        return 0
+    backends = [b for b in args.backends.split(",") if b]
+    report = {
+        "command": "python -m bench.large " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": date.today().isoformat(),
+        "device": args.device,
+        "environment": describe_environment(args.device),
+        "evaluations": [],
+        "posters": [],
+    }
+    for backend in backends:
+        report["evaluations"] += compare(backend, args, args.compare_size, args.tiles)
+        if args.overhead_size:
+            report["evaluations"] += compare(backend, args, args.overhead_size, args.overhead_tiles)
+        if args.poster_size:
+            spec = {
+                "kind": "poster",
+                "backend": backend,
+                "device": args.device,
+                "size": args.poster_size,
+                "tile": args.poster_tile,
+                "steps": args.poster_steps,
+                "optimizer": args.optimizer,
+            }
+            report["posters"].append({**spec, **in_child(spec)})
+        print(json.dumps(report["evaluations"][-1]), flush=True)
+    stem = args.name or f"large-{args.device.split(':')[0]}-{report['date']}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=2))
+    write_markdown(args.out / f"{stem}.md", report)
+    print(f"wrote {args.out / stem}.json and .md")
+    return 1 if any("error" in row for row in report["evaluations"] + report["posters"]) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
