@@ -188,7 +188,12 @@ class Config:
         "conv1_1 scale",
         choices=("auto", *PREPROCESSES),
     )
-    device: str = _opt(STR, "auto", "device: auto, cpu, cuda, cuda:N, gpu or tpu")
+    device: str = _opt(
+        STR,
+        "auto",
+        "device: auto, cpu, cuda, cuda:N, gpu or tpu; several for one image: a comma list "
+        "(cuda:0,cuda:1) or all (every GPU or TPU here)",
+    )
     # Exact, not an approximation: tiled and whole-image loss and gradient are equal
     # (docs/tiling.md), so a poster larger than memory has no seams.
     tile: str = _opt(

@@ -236,9 +236,9 @@ class StyleTransfer:
         return self
 
     def _on_cpu(self) -> bool:
-        if self.cfg.device == "auto":
+        if self.cfg.device in ("auto", "all"):
             return all(d.startswith("cpu") for d in self.backend.devices())
-        return self.cfg.device.startswith("cpu")
+        return self.cfg.device.startswith("cpu")  # a list is of one kind (nst.devices)
 
     def _tile_at(self, size: int, content_shape: tuple[int, ...], spec: LossSpec) -> int | None:
         """The tile side for the scale of longest side ``size``, None for the whole image:

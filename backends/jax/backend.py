@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from nst import devices
+from nst.backends.jax import sharding
 from nst.backends.jax.compile_cache import enable_compilation_cache
 from nst.backends.jax.losses import objective
 from nst.backends.jax.optim import JaxBatchOptimization, JaxOptimization
@@ -35,16 +36,23 @@ _tiled_gradient = jax.jit(
 
 
 class JaxNetwork:
-    def __init__(self, module: VGGFeatures, params, device: jax.Device, device_name: str):
+    """The network on one device, or on a mesh of several (``nst.backends.jax.sharding``):
+    then ``placement`` replicates what it puts on the devices, and the module splits every
+    activation by rows."""
+
+    def __init__(self, module: VGGFeatures, params, devices: Sequence[jax.Device]):
         self.module = module
         self.arch = module.arch
         self.layers = module.layers
-        self.params = params
-        self.jax_device = device
-        self.device = device_name
+        self.jax_device = devices[0]
+        self.placement: sharding.Placement = (
+            devices[0] if module.mesh is None else sharding.replicated(module.mesh)
+        )
+        self.params = jax.device_put(params, self.placement)
+        self.device = ",".join(device_name(device) for device in devices)
 
     def to_device(self, image: np.ndarray) -> jax.Array:
-        return jax.device_put(np.asarray(image, np.float32), self.jax_device)
+        return jax.device_put(np.asarray(image, np.float32), self.placement)
 
     def features(self, image: np.ndarray) -> dict[str, np.ndarray]:
         out = _features(self.module, self.params, self.to_device(image))
@@ -98,11 +106,10 @@ class JaxBackend:
         pooling: str,
         device: str = "auto",
     ) -> JaxNetwork:
-        resolved = self.resolve_device(device)
+        resolved = devices.resolve_devices(device, self.devices(), self.resolve_device)
         enable_compilation_cache()
-        module = VGGFeatures(arch, preprocess, tuple(layers), pooling)
-        tree = jax.device_put(flax_params(params, arch, layers), resolved)
-        return JaxNetwork(module, tree, resolved, device_name(resolved))
+        module = VGGFeatures(arch, preprocess, tuple(layers), pooling, mesh=sharding.device_mesh(resolved))
+        return JaxNetwork(module, flax_params(params, arch, layers), resolved)
 
     def prepare_targets(
         self,
@@ -119,7 +126,7 @@ class JaxBackend:
         else:
             plan_for = functools.partial(net.tile_plan, tile=tile)
             targets = tiled_targets(
-                net.module, net.params, content, styles, spec, guides, plan_for, net.jax_device
+                net.module, net.params, content, styles, spec, guides, plan_for, net.placement
             )
         if temporal is None:
             return targets
@@ -185,7 +192,7 @@ class JaxBackend:
         tile: int | None = None,
     ) -> JaxOptimization:
         plan = None if tile is None else net.tile_plan(init.shape, tile)
-        return JaxOptimization(net.module, net.params, targets, init, spec, settings, net.jax_device, plan)
+        return JaxOptimization(net.module, net.params, targets, init, spec, settings, net.placement, plan)
 
     def start_batch(
         self,
@@ -195,9 +202,13 @@ class JaxBackend:
         spec: LossSpec,
         settings: RunSettings,
     ) -> JaxBatchOptimization:
-        return JaxBatchOptimization(
-            net.module, net.params, list(targets), inits, spec, settings, net.jax_device
-        )
+        module, params, targets = net.module, net.params, list(targets)
+        if module.mesh is not None:
+            # A batch runs on one device (``nst batch`` gives each device its own worker): a
+            # network on several runs it on its first.
+            module, params = module.clone(mesh=None), jax.device_put(params, net.jax_device)
+            targets = [jax.device_put(t, net.jax_device) for t in targets]
+        return JaxBatchOptimization(module, params, targets, inits, spec, settings, net.jax_device)
 
 
 def device_name(device: jax.Device) -> str:

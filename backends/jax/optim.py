@@ -16,6 +16,11 @@ step on the device (donated like the image); ``image()`` hands back avg_t / (1 -
 as the torch backend does. Without ``ema`` the average is None, an empty pytree, and the
 compiled loop is the one it was before.
 
+On several devices (a module with a mesh, ``nst.backends.jax.sharding``) the loop runs SPMD:
+the image and the optimiser's image-shaped state are split by rows, their rows padded to a
+multiple of the devices (``rows`` is the image's own), and each step hands them back split
+as they came, so the one executable and the donation hold there too.
+
 ``Config.precision`` (fp32, tf32, bf16) applies to the optimisation only, as in the torch
 backend; the backend's loss_terms/loss_gradient and the targets stay in fp32.
 """
@@ -31,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from nst.backends.jax import sharding
 from nst.backends.jax.losses import objective
 from nst.backends.jax.tiled import tiled_objective
 from nst.backends.jax.vgg import VGGFeatures
@@ -75,6 +81,7 @@ def run_chunk(
     spec: LossSpec,
     settings: RunSettings,
     plan: TilePlan | None,
+    rows: int,
     image: jax.Array,
     opt_state,
     average: jax.Array | None,
@@ -85,15 +92,24 @@ def run_chunk(
     """``steps`` optimiser steps from ``image``; returns the new image, state, moving average
     (None without ema) and the loss terms of the new iterate (one extra forward pass per
     chunk, so the reported losses belong to the last iterate; torch's Adam reports the
-    previous iterate's). With a ``plan`` every evaluation runs tile by tile (``tiled``)."""
+    previous iterate's). With a ``plan`` every evaluation runs tile by tile (``tiled``). The
+    objective sees the image's first ``rows`` rows: the rest is padding (``sharding``)."""
     optimizer = make_optimizer(settings)
     if plan is None:
-        terms_of = partial(objective, module, spec, params, targets)
+        evaluate = partial(objective, module, spec, params, targets)
     else:
-        terms_of = partial(tiled_objective, module, spec, plan, params, targets)
+        evaluate = partial(tiled_objective, module, spec, plan, params, targets)
+
+    def terms_of(x):
+        return evaluate(x[:rows])
 
     def total(x):
         return terms_of(x)["total"]
+
+    shape = image.shape
+
+    def placed(carry):
+        return sharding.keep_state(carry, module.mesh, shape)
 
     if settings.optimizer == "lbfgs":
         # The line search stores the value and gradient at the accepted point; reuse them
@@ -117,15 +133,15 @@ def run_chunk(
         x, state = step(i, (x, state))
         if settings.ema:
             avg = settings.ema * avg + (1 - settings.ema) * x
-        return x, state, avg
+        return placed((x, state, avg))
 
     image, opt_state, average = jax.lax.fori_loop(0, steps, step_and_average, (image, opt_state, average))
-    return image, opt_state, average, terms_of(image)
+    return (*placed((image, opt_state, average)), terms_of(image))
 
 
-# One executable per (network, objective, settings, tile plan, image shape, device), whatever
+# One executable per (network, objective, settings, tile plan, image shape, devices), whatever
 # the chunk size: ``steps`` is traced. The image, the optimiser state and the average are donated.
-_run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2, 3), donate_argnums=(4, 5, 6))
+_run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5, 6, 7))
 
 
 class JaxOptimization:
@@ -137,18 +153,29 @@ class JaxOptimization:
         init: np.ndarray,
         spec: LossSpec,
         settings: RunSettings,
-        device: jax.Device,
+        device: sharding.Placement,
         plan: TilePlan | None = None,
     ):
         # The compiled step depends on the optimiser's settings only; cuDNN autotuning is torch's.
         settings = replace(settings, autotune=True)
-        self._static = (module.clone(precision=settings.precision), spec, settings, plan)
+        mesh, self._rows = module.mesh, init.shape[0]
+        self._static = (module.clone(precision=settings.precision), spec, settings, plan, self._rows)
         self._params, self._targets = params, targets
         # A private copy on the device: donation must never write into the caller's array.
-        self._image = jax.device_put(np.array(init, np.float32, copy=True), device)
-        self._opt_state = own_buffers(jax.device_put(make_optimizer(settings).init(self._image), device))
+        start = np.zeros((sharding.padded_rows(self._rows, mesh), *init.shape[1:]), np.float32)
+        start[: self._rows] = init
+
+        def place(tree):
+            return (
+                jax.device_put(tree, device)
+                if mesh is None
+                else sharding.place_state(tree, mesh, start.shape)
+            )
+
+        self._image = place(start)
+        self._opt_state = own_buffers(place(make_optimizer(settings).init(self._image)))
         self._ema, self._averaged_steps = settings.ema, 0
-        self._average = jax.device_put(np.zeros_like(init, np.float32), device) if settings.ema else None
+        self._average = place(np.zeros_like(start)) if settings.ema else None
         # Compile ahead of time (the first advance then finds the executable cached), so the
         # driver can report compile time once and keep it out of its per-step numbers.
         started = time.perf_counter()
@@ -174,8 +201,9 @@ class JaxOptimization:
         """The iterate, or with ``ema`` the bias-corrected average of the iterates so far."""
         # A host copy: the device buffers are donated (and overwritten) by the next advance.
         if self._ema and self._averaged_steps:
-            return np.asarray(self._average, np.float32) / np.float32(1 - self._ema**self._averaged_steps)
-        return np.array(self._image, np.float32, copy=True)
+            average = np.asarray(self._average, np.float32)[: self._rows]
+            return average / np.float32(1 - self._ema**self._averaged_steps)
+        return np.array(self._image, np.float32, copy=True)[: self._rows]
 
 
 def run_chunk_batch(module, spec, settings, images, opt_states, averages, steps, params, targets):
@@ -186,7 +214,17 @@ def run_chunk_batch(module, spec, settings, images, opt_states, averages, steps,
 
     def one(image, opt_state, average, image_targets):
         return run_chunk(
-            module, spec, settings, None, image, opt_state, average, steps, params, image_targets
+            module,
+            spec,
+            settings,
+            None,
+            image.shape[0],
+            image,
+            opt_state,
+            average,
+            steps,
+            params,
+            image_targets,
         )
 
     return jax.vmap(one)(images, opt_states, averages, targets)

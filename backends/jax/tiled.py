@@ -27,6 +27,7 @@ from jax import lax
 
 from nst.backends.jax.conv import fp32_precision
 from nst.backends.jax.losses import with_image_terms
+from nst.backends.jax.sharding import Placement
 from nst.backends.jax.vgg import Inside, VGGFeatures, apply_features
 from nst.masks import Guides
 from nst.objective import GUIDE_FLOOR, LayerStatistics, LossSpec, Targets, style_normaliser
@@ -312,7 +313,7 @@ _layer_sums = jax.jit(layer_sums, static_argnums=(0, 1))
 
 
 def guide_cores(
-    guides: Mapping[str, np.ndarray], plan: TilePlan, module: VGGFeatures, device: jax.Device
+    guides: Mapping[str, np.ndarray], plan: TilePlan, module: VGGFeatures, device: Placement
 ) -> dict[str, jax.Array]:
     """Guides (per layer S x H_l x W_l) cut to every tile's core: tiles x S x core_l x core_l."""
     return {
@@ -332,7 +333,7 @@ def tiled_targets(
     spec: LossSpec,
     guides: Guides | None,
     plan_for: Callable[[tuple[int, ...]], TilePlan],
-    device: jax.Device,
+    device: Placement,
 ) -> Targets:
     """``nst.backends.jax.targets.blended_targets`` computed tile by tile. The content
     features and the output's guides are kept per tile core: ``content[l]`` is

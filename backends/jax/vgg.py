@@ -17,8 +17,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 
 from nst.backends.jax.conv import conv3x3, fp32_precision
+from nst.backends.jax.sharding import split_rows
 from nst.network import Arch, Preprocess
 from nst.weights import to_flax
 
@@ -49,13 +51,15 @@ class VGGFeatures(nn.Module):
     """Frozen VGG features: maps an N x H x W x 3 RGB [0,1] batch to the requested layers'
     activations (N x H' x W' x C each). Preprocessing (channel order, scale, mean, std) is the
     first operation, so callers always work in RGB [0,1]. ``precision`` is ``Config.precision``;
-    with 'bf16' the activations (and so the returned features) are bfloat16."""
+    with 'bf16' the activations (and so the returned features) are bfloat16. With a ``mesh``
+    (``nst.backends.jax.sharding``) every activation is split by rows over its devices."""
 
     arch: Arch
     preprocess: Preprocess
     layers: tuple[str, ...]
     pooling: str
     precision: str = "fp32"
+    mesh: Mesh | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, inside: Sequence[Inside] | None = None) -> dict[str, jax.Array]:
@@ -65,7 +69,7 @@ class VGGFeatures(nn.Module):
         scale, shift = preprocess_constants(self.preprocess)
         if self.preprocess.order != (0, 1, 2):
             x = x[..., list(self.preprocess.order)]
-        x = x * scale - shift
+        x = split_rows(x * scale - shift, self.mesh, 1)
         wanted, out, level = set(self.layers), {}, 0
         for name in self.arch.cut(self.layers):
             if name.startswith("conv"):
@@ -81,6 +85,7 @@ class VGGFeatures(nn.Module):
                 else:
                     x = nn.max_pool(x, (2, 2), strides=(2, 2))
                 level += 1
+            x = split_rows(x, self.mesh, 1)
             if name in wanted:
                 out[name] = x
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping, Sequence
 
@@ -25,12 +26,15 @@ from nst.tiling import TilePlan, plan_tiles
 
 
 class TorchNetwork:
-    def __init__(self, module: VGGFeatures, device: torch.device):
-        self.module = module
-        self.arch = module.arch
-        self.layers = module.layers
-        self.device = str(device)
-        self.torch_device = device
+    """The network on one device, or replicated on several (``modules[i]`` on
+    ``torch_devices[i]``; the image, its targets and the optimiser live on the first)."""
+
+    def __init__(self, modules: Sequence[VGGFeatures], devices: Sequence[torch.device]):
+        self.modules, self.torch_devices = list(modules), list(devices)
+        self.module, self.torch_device = self.modules[0], self.torch_devices[0]
+        self.arch = self.module.arch
+        self.layers = self.module.layers
+        self.device = ",".join(str(device) for device in self.torch_devices)
 
     def features(self, image: np.ndarray) -> dict[str, np.ndarray]:
         with torch.no_grad():
@@ -40,7 +44,16 @@ class TorchNetwork:
     def tile_plan(self, shape: tuple[int, ...], tile: int) -> TilePlan:
         return plan_tiles(shape[0], shape[1], tile, self.arch, self.layers)
 
+    def tile_for(self, shape: tuple[int, ...], tile: int | None) -> int | None:
+        """``tile``; with several devices and none asked for, tiles small enough for every
+        device to have one: the devices share an image by its tiles (``TiledEvaluation``)."""
+        if tile is not None or len(self.torch_devices) == 1:
+            return tile
+        grid = 2 ** self.arch.downsampling(self.layers)
+        return max(grid, -(-max(shape[:2]) // len(self.torch_devices)))
+
     def statistics(self, image: np.ndarray, tile: int | None = None) -> LayerStatistics:
+        tile = self.tile_for(image.shape, tile)
         if tile is None:
             return statistics_of(self.features(image))
         return tiled_statistics(self.module, image, self.tile_plan(image.shape, tile), self.torch_device)
@@ -87,9 +100,10 @@ class TorchBackend:
         pooling: str,
         device: str = "auto",
     ) -> TorchNetwork:
-        resolved = self.resolve_device(device)
-        module = VGGFeatures(params, arch, preprocess, layers, pooling).to(resolved)
-        return TorchNetwork(module, resolved)
+        resolved = devices.resolve_devices(device, self.devices(), self.resolve_device)
+        module = VGGFeatures(params, arch, preprocess, layers, pooling)
+        replicas = [module] + [copy.deepcopy(module) for _ in resolved[1:]]  # copied on the host
+        return TorchNetwork([replica.to(d) for replica, d in zip(replicas, resolved)], resolved)
 
     def prepare_targets(
         self,
@@ -101,6 +115,7 @@ class TorchBackend:
         temporal: tuple[np.ndarray, np.ndarray] | None = None,
         tile: int | None = None,
     ) -> Targets:
+        tile = net.tile_for(content.shape, tile)
         if tile is None:
             targets = blended_targets(net.module, content, styles, spec, guides, net.torch_device)
         else:
@@ -117,6 +132,7 @@ class TorchBackend:
     def loss_terms(
         self, net: TorchNetwork, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> dict[str, float]:
+        tile = net.tile_for(image.shape, tile)
         if tile is not None:
             terms, _ = self._tiled(net, targets, image, spec, tile).terms(
                 to_tensor(image, net.torch_device), gradient=False
@@ -130,6 +146,7 @@ class TorchBackend:
     def loss_gradient(
         self, net: TorchNetwork, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> np.ndarray:
+        tile = net.tile_for(image.shape, tile)
         if tile is not None:
             _, grad = self._tiled(net, targets, image, spec, tile).terms(to_tensor(image, net.torch_device))
             return to_numpy(grad)
@@ -146,7 +163,7 @@ class TorchBackend:
         tile: int,
         autocast: bool = False,
     ) -> TiledEvaluation:
-        return TiledEvaluation(net.module, targets, spec, net.tile_plan(image.shape, tile), autocast)
+        return TiledEvaluation(net.modules, targets, spec, net.tile_plan(image.shape, tile), autocast)
 
     def start(
         self,
@@ -158,6 +175,7 @@ class TorchBackend:
         tile: int | None = None,
     ) -> TorchOptimization:
         tiled = None
+        tile = net.tile_for(init.shape, tile)
         if tile is not None:
             tiled = self._tiled(net, targets, init, spec, tile, autocast=settings.precision == "bf16")
         return TorchOptimization(net.module, targets, init, spec, settings, net.torch_device, tiled)

@@ -136,21 +136,69 @@ def loss_from_sums(
 
 
 class TiledEvaluation:
-    """The loss terms and the gradient of a 1 x 3 x H x W image, tile by tile."""
+    """The loss terms and the gradient of a 1 x 3 x H x W image, tile by tile.
+
+    With several ``modules`` (replicas of one network, one per device, the image's on the
+    first) tile i runs on the device of replica i % n: every device takes a share of each
+    pass, and CUDA's asynchronous launches let them run at once while the loop goes round.
+    Each device keeps its own sums and gradient, moved to the first device once per pass, and
+    each tile's targets and inside-the-image vectors wait on its device from the start, so
+    the loop neither copies from the host nor waits for a device.
+    """
 
     def __init__(
-        self, module: VGGFeatures, targets: Targets, spec: LossSpec, plan: TilePlan, autocast: bool = False
+        self,
+        modules: Sequence[VGGFeatures],
+        targets: Targets,
+        spec: LossSpec,
+        plan: TilePlan,
+        autocast: bool = False,
     ):
-        self.module, self.targets, self.spec, self.plan = module, targets, spec, plan
+        self.modules, self.targets, self.spec, self.plan = list(modules), targets, spec, plan
+        self.module = self.modules[0]
+        self.devices = [module.scale.device for module in self.modules]
         self.style_layers = [layer for layer, _ in spec.style]
         self.autocast = autocast
+        self.tile_targets, self.tile_inside = [], []
+        for index, (y, x) in enumerate(plan.origins()):
+            device = self.devices[index % len(self.devices)]
+            self.tile_targets.append(self._targets_on(index, device))
+            self.tile_inside.append(
+                [
+                    (
+                        torch.from_numpy(plan.inside(y, level, 0)).to(device),
+                        torch.from_numpy(plan.inside(x, level, 1)).to(device),
+                    )
+                    for level in range(plan.levels + 1)
+                ]
+            )
 
-    def _tile_sums(self, tile: torch.Tensor, index: int, origin: tuple[int, int]) -> Sums:
-        inside = inside_masks(self.plan, origin, tile.device)
+    def _targets_on(self, index: int, device: torch.device) -> Targets:
+        """Tile ``index``'s content targets and output guides (a leading axis of one, as
+        ``tile_sums`` indexes them) and the 'meancov' centres, on ``device``."""
+        targets = self.targets
+        return Targets(
+            {layer: values[index : index + 1].to(device) for layer, values in targets.content.items()},
+            {},
+            {layer: values.to(device) for layer, values in targets.means.items()},
+            guides={layer: values[index : index + 1].to(device) for layer, values in targets.guides.items()},
+        )
+
+    def _tile_sums(self, tile: torch.Tensor, index: int) -> Sums:
+        module, targets = self.modules[index % len(self.modules)], self.tile_targets[index]
+        inside = [rows[:, None] * cols[None, :] for rows, cols in self.tile_inside[index]]
         with torch.autocast(tile.device.type, torch.bfloat16, enabled=self.autocast):
-            features = self.module(tile, inside)
-        core, counted = core_features(features, inside, self.plan, self.module)
-        return tile_sums(core, counted, self.spec, index, self.targets, self.style_layers, self.targets.means)
+            features = module(tile, inside)
+        core, counted = core_features(features, inside, self.plan, module)
+        return tile_sums(core, counted, self.spec, 0, targets, self.style_layers, targets.means)
+
+    def _device_tiles(self, whole: torch.Tensor) -> Iterator[tuple[int, tuple[int, int], torch.Tensor]]:
+        """``tiles`` of the padded image, each on the device that evaluates it (a copy of the
+        padded image per device, made once per pass)."""
+        copies = [whole if device == whole.device else whole.to(device) for device in self.devices]
+        for index, (y, x) in enumerate(self.plan.origins()):
+            source = copies[index % len(copies)]
+            yield index, (y, x), source[:, :, y : y + self.plan.side, x : x + self.plan.side]
 
     def terms(
         self, image: torch.Tensor, gradient: bool = True
@@ -158,10 +206,13 @@ class TiledEvaluation:
         """Pass 1: the loss terms; with ``gradient``, pass 2: d total / d image."""
         image = image.detach()
         whole = padded(image, self.plan)
-        sums: Sums = {}
+        per_device: list[Sums] = [{} for _ in self.devices]
         with torch.no_grad():
-            for index, origin, tile in tiles(whole, self.plan):
-                add_sums(sums, self._tile_sums(tile, index, origin))
+            for index, _, tile in self._device_tiles(whole):
+                add_sums(per_device[index % len(self.devices)], self._tile_sums(tile, index))
+        sums: Sums = {}
+        for part in per_device:
+            add_sums(sums, {key: value.to(image.device) for key, value in part.items()})
         leaves = {key: value.detach().requires_grad_(gradient) for key, value in sums.items()}
         pixels = image.clone().requires_grad_(gradient)
         with torch.set_grad_enabled(gradient):
@@ -176,14 +227,19 @@ class TiledEvaluation:
         if not gradient:
             return terms, None
         terms["total"].backward()
-        coefficients = {key: leaf.grad for key, leaf in leaves.items() if leaf.grad is not None}
-        grad = torch.zeros_like(whole)
-        for index, (y, x), tile in tiles(whole, self.plan):
+        found = {key: leaf.grad for key, leaf in leaves.items() if leaf.grad is not None}
+        coefficients = [{key: value.to(device) for key, value in found.items()} for device in self.devices]
+        grads = [torch.zeros_like(whole, device=device) for device in self.devices]
+        for index, (y, x), tile in self._device_tiles(whole):
+            on = index % len(self.devices)
             tile = tile.detach().requires_grad_(True)
-            part = self._tile_sums(tile, index, (y, x))
-            keys = [key for key in coefficients if part[key].requires_grad]
-            torch.autograd.backward([part[key] for key in keys], [coefficients[key] for key in keys])
-            grad[:, :, y : y + self.plan.side, x : x + self.plan.side] += tile.grad
+            part = self._tile_sums(tile, index)
+            keys = [key for key in coefficients[on] if part[key].requires_grad]
+            torch.autograd.backward([part[key] for key in keys], [coefficients[on][key] for key in keys])
+            grads[on][:, :, y : y + self.plan.side, x : x + self.plan.side] += tile.grad
+        grad = grads[0]
+        for other in grads[1:]:
+            grad = grad + other.to(grad.device)
         halo = self.plan.halo
         grad = grad[:, :, halo : halo + self.plan.height, halo : halo + self.plan.width]
         if pixels.grad is not None:
