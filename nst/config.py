@@ -73,13 +73,14 @@ class Config:
     # feature error, the same for any network; 130 with three content layers dominated the
     # reference implementation's pictures on tubingen x Figure 2 (docs/quality.md).
     style_weight: float = _opt(FLOAT, 130.0, "beta: weight of the style loss")
-    # In units of the paintings' own roughness under 'relative' (nst.objective.resolved): smooths
-    # a flat painting's style, leaves a busy one's strokes (docs/quality.md).
+    # Under 'relative' (nst.objective.resolved) the TV term is scaled by the paintings' and the
+    # photo's roughness: it smooths a flat painting's style and leaves a busy one's strokes
+    # (docs/quality.md).
     tv_weight: float = _opt(
         FLOAT,
-        5.0,
+        1.5,
         "weight of the total-variation smoothness loss (with 'relative': of the output's total "
-        "variation over the style images')",
+        "variation over the style images', times the content's over the style images')",
     )
     # The paper's relu4_2 with a finer and a coarser layer: the photo's buildings stay sharp
     # where the fine scales add strokes (docs/quality.md).

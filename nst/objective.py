@@ -110,7 +110,8 @@ class Targets(NamedTuple):
 class TermScales:
     """Each loss term's value for all-zero features of the image, per layer, under 'mse':
     content mean(P^2) of the content features P, style ||A||^2 / C^4 of the blended Gram target
-    A; and the TV term's value for the style images themselves. ``--normalization relative``
+    A; and for the TV term the style images' total variation squared over the content's (see
+    ``resolved``). ``--normalization relative``
     divides every term by its scale, so each term measures a relative error and one weight
     suits any network, preprocessing and image pair."""
 
@@ -159,10 +160,10 @@ def term_scales(
     content: LayerStatistics,
     styles: Sequence[LayerStatistics],
     spec: LossSpec,
-    style_tv: float = 1.0,
+    tv: float = 1.0,
 ) -> TermScales:
-    """``TermScales`` from the content's and the style images' ``LayerStatistics`` and the
-    style images' blended ``total_variation``. With masks or 'meancov' the scale is still the
+    """``TermScales`` from the content's and the style images' ``LayerStatistics`` and the TV
+    term's scale. With masks or 'meancov' the scale is still the
     plain blended Gram's: it sets a layer's weight, not its statistic."""
     scales = {l: _floor(content.mean_square[l]) for l, _ in spec.content}
     style = {}
@@ -170,7 +171,7 @@ def term_scales(
         grams = [b * np.asarray(s.gram[l], np.float64) for b, s in zip(spec.style_blend, styles)]
         target = np.sum(grams, axis=0)
         style[l] = _floor(float(np.sum(np.square(target)) / target.shape[0] ** 4))
-    return TermScales(scales, style, _floor(style_tv))
+    return TermScales(scales, style, _floor(tv))
 
 
 def total_variation(image: np.ndarray) -> float:
@@ -188,12 +189,14 @@ def resolved(
 ) -> LossSpec:
     """``spec`` as a backend computes it: 'relative' becomes 'mse' terms weighted by the
     ``TermScales`` of these images (``statistics``: a network's ``LayerStatistics`` of an
-    image). The TV term then counts the output's roughness in units of the paintings' own, so
-    one weight smooths a flat painting's style and leaves a busy one's strokes (docs/quality.md)."""
+    image). The TV term counts the output's roughness in units of the paintings' own, times
+    how many times rougher the photo is than the paintings: a flat painting's style is smoothed
+    much, a busy one's strokes hardly at all (docs/quality.md)."""
     if spec.normalization != "relative":
         return spec
-    style_tv = 1.0
+    tv_scale = 1.0
     if spec.tv:
-        style_tv = sum(b * total_variation(style) for b, style in zip(spec.style_blend, styles))
-    scales = term_scales(statistics(content), [statistics(style) for style in styles], spec, style_tv)
+        painting = sum(b * total_variation(style) for b, style in zip(spec.style_blend, styles))
+        tv_scale = painting * painting / _floor(total_variation(content))
+    scales = term_scales(statistics(content), [statistics(style) for style in styles], spec, tv_scale)
     return scales.rescale(spec)

@@ -50,24 +50,28 @@ def test_total_variation_is_the_mean_squared_neighbour_difference():
     assert total_variation(np.full((4, 4, 3), 0.7)) == 0
 
 
-def test_relative_tv_counts_roughness_in_units_of_the_paintings():
-    # However rough the painting, its own TV term is the TV weight: a busy painting's strokes
-    # are not smoothed away, a flat one's style is.
+def test_relative_tv_scales_with_the_paintings_and_the_photos_roughness():
+    # The TV term is the output's roughness over the painting's, times how many times rougher
+    # the photo is: a flat painting's style is smoothed much more than a busy one's strokes.
     rng = np.random.default_rng(0)
-    rough, smooth = rng.random((16, 16, 3)), smooth_image(16, 16, 1)
+    rough, smooth, photo = rng.random((16, 16, 3)), smooth_image(16, 16, 1), smooth_image(16, 16, 2)
     assert total_variation(rough) > 10 * total_variation(smooth)
 
     def spec_for(styles, blend=None):
         cfg = make_config(normalization="relative", tv_weight=5.0, style_blend=blend, **LAYERS)
-        features = {id(image): random_features(seed) for seed, image in enumerate([rough, smooth])}
+        features = {id(image): random_features(seed) for seed, image in enumerate([rough, smooth, photo])}
         return resolved(
-            cfg.loss_spec(len(styles)), lambda image: statistics_of(features[id(image)]), rough, styles
+            cfg.loss_spec(len(styles)), lambda image: statistics_of(features[id(image)]), photo, styles
         )
 
     for style in (rough, smooth):
-        assert spec_for([style]).tv * total_variation(style) == pytest.approx(5.0)
+        scale = total_variation(style) ** 2 / total_variation(photo)
+        assert spec_for([style]).tv * scale == pytest.approx(5.0)
+    ratio = spec_for([smooth]).tv / spec_for([rough]).tv
+    assert ratio == pytest.approx((total_variation(rough) / total_variation(smooth)) ** 2)
     blended = spec_for([rough, smooth], blend=(3.0, 1.0)).tv
-    assert blended == pytest.approx(5.0 / (0.75 * total_variation(rough) + 0.25 * total_variation(smooth)))
+    painting = 0.75 * total_variation(rough) + 0.25 * total_variation(smooth)
+    assert blended == pytest.approx(5.0 * total_variation(photo) / painting**2)
     absolute = make_config(normalization="mse", tv_weight=5.0, **LAYERS).loss_spec(1)
     assert resolved(absolute, None, rough, [rough]).tv == 5.0
 
