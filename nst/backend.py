@@ -24,11 +24,12 @@ from nst.run_settings import RunSettings
 
 
 class Network(Protocol):
-    """A frozen feature extractor on one device, cut after the deepest requested layer."""
+    """A frozen feature extractor cut after the deepest requested layer, on one device or, for
+    a ``--device`` list, on several that share each image (``nst.devices``)."""
 
     arch: Arch
     layers: tuple[str, ...]
-    device: str  # the device's name, e.g. 'cpu', 'cuda:0', 'gpu:0'
+    device: str  # the device's name, e.g. 'cpu', 'cuda:0', 'gpu:0', or a list 'cuda:0,cuda:1'
 
     def features(self, image: np.ndarray) -> dict[str, np.ndarray]:
         """The requested layers' activations for one H x W x 3 image, each C x H' x W'."""
