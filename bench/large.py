@@ -184,11 +184,14 @@ def write_markdown(path: Path, report: dict) -> None:
         "# Tiled against whole-image evaluation",
         "",
         f"`{report['command']}` on {report['environment'].get('cpu', report['device'])}, {report['date']}.",
-        "",
-        "| backend | size | tile | s / evaluation | peak GiB | loss rel. diff | grad cosine | "
-        "measured / whole | predicted | overhead |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    if report["evaluations"]:
+        lines += [
+            "",
+            "| backend | size | tile | s / evaluation | peak GiB | loss rel. diff | grad cosine | "
+            "measured / whole | predicted | overhead |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
     for row in report["evaluations"]:
         if "error" in row:
             lines.append(

@@ -59,9 +59,9 @@ def estimated_peak_bytes(
 
 
 # A tiled run keeps image-sized arrays besides L-BFGS's pairs: the image, its gradient and
-# their padded copies, the optimiser's direction and gradients, the driver's content, style
-# and init images; about ten float32 RGB images (docs/tiling.md).
-IMAGE_STATE_BYTES_PER_PIXEL = 10 * 3 * 4
+# their padded copies, the optimiser's state, the driver's content, style and init images;
+# fourteen float32 RGB images fit the peak of a 4096 px poster (docs/tiling.md).
+IMAGE_STATE_BYTES_PER_PIXEL = 14 * 3 * 4
 
 
 def content_target_bytes_per_pixel(arch: Arch, content_layers) -> float:
