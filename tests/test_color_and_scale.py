@@ -34,9 +34,9 @@ def transfer_for(tmp_path, backend_name, monkeypatch, **options):
     seen = {}
     prepare_targets = backend.prepare_targets
 
-    def spy(net, content, styles, spec, guides=None, temporal=None):
+    def spy(net, content, styles, spec, guides=None, temporal=None, tile=None):
         seen.update(content=content, styles=list(styles))
-        return prepare_targets(net, content, styles, spec, guides, temporal)
+        return prepare_targets(net, content, styles, spec, guides, temporal, tile)
 
     monkeypatch.setattr(backend, "prepare_targets", spy)
     cfg = make_config(
