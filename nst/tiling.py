@@ -133,6 +133,12 @@ def level_of(arch: Arch, layer: str) -> int:
     return arch.downsampling([layer])
 
 
+def layer_positions(plan: TilePlan, arch: Arch, layer: str) -> int:
+    """Positions of ``layer``'s map of the whole image: the M its sums are averaged over."""
+    level = level_of(arch, layer)
+    return plan.valid_length(level, 0) * plan.valid_length(level, 1)
+
+
 def core_crop(values: np.ndarray, plan: TilePlan, origin: tuple[int, int], level: int) -> np.ndarray:
     """A tile core's part of a map at ``level`` (... x H_l x W_l, the last two axes spatial),
     zero-padded where the core reaches past the map."""

@@ -31,7 +31,7 @@ from nst.backends.jax.sharding import Placement
 from nst.backends.jax.vgg import Inside, VGGFeatures, apply_features
 from nst.masks import Guides
 from nst.objective import GUIDE_FLOOR, LayerStatistics, LossSpec, Targets, style_normaliser
-from nst.tiling import TilePlan, core_crop, level_of
+from nst.tiling import TilePlan, core_crop, layer_positions, level_of
 
 Sums = dict[tuple[str, str], jax.Array]
 
@@ -132,11 +132,6 @@ def summed(sums_of_tile: Callable[[Any], Sums], tile_inputs: Any) -> Sums:
     return lax.scan(add_tile, zeros, tile_inputs)[0]
 
 
-def positions(plan: TilePlan, module: VGGFeatures, layer: str) -> int:
-    level = level_of(module.arch, layer)
-    return plan.valid_length(level, 0) * plan.valid_length(level, 1)
-
-
 def loss_from_sums(
     sums: Sums, targets: Targets, spec: LossSpec, plan: TilePlan, module: VGGFeatures
 ) -> tuple[jax.Array, jax.Array]:
@@ -144,12 +139,12 @@ def loss_from_sums(
     zero = jnp.zeros((), jnp.float32)
     content = zero
     for layer, weight in spec.content:
-        count = float(positions(plan, module, layer) * module.arch.channels(layer))
+        count = float(layer_positions(plan, module.arch, layer) * module.arch.channels(layer))
         squared = sums["content", layer]
         content = content + weight * (squared / count if spec.normalization == "mse" else 0.5 * squared)
     style = zero
     for layer, weight in spec.style:
-        count = float(positions(plan, module, layer))
+        count = float(layer_positions(plan, module.arch, layer))
         channels = float(module.arch.channels(layer))  # a Python float: 512**4 overflows int32
         if targets.guides:
             grams = sums["gram", layer] / jnp.maximum(sums["guide", layer], GUIDE_FLOOR)[:, None, None]
@@ -370,7 +365,7 @@ def tiled_targets(
         style_plan = plan_for(style.shape)
         pixels = on_device(style)
         sums = _image_sums(module, spec, style_plan, layers, params, pixels)
-        counts = {l: positions(style_plan, module, l) for l in layers}
+        counts = {l: layer_positions(style_plan, module.arch, l) for l in layers}
         if spec.style_loss == "meancov":
             style_means = {l: sums["mean", l] / counts[l] for l in layers}
             centred = _image_sums(module, spec, style_plan, layers, params, pixels, shifts=style_means)
@@ -389,7 +384,7 @@ def tiled_statistics(module: VGGFeatures, params, image: jax.Array, plan: TilePl
     sums = jax.device_get(_layer_sums(module, plan, params, image))
     mean_square, gram = {}, {}
     for layer in module.layers:
-        count = positions(plan, module, layer)
+        count = layer_positions(plan, module.arch, layer)
         mean_square[layer] = float(sums["square", layer]) / (count * module.arch.channels(layer))
         gram[layer] = np.asarray(sums["gram", layer], np.float64) / count
     return LayerStatistics(mean_square, gram)

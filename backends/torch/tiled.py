@@ -20,7 +20,7 @@ from nst.backends.torch.losses import temporal_loss, tv_loss
 from nst.backends.torch.vgg import VGGFeatures
 from nst.masks import Guides
 from nst.objective import GUIDE_FLOOR, LayerStatistics, LossSpec, Targets, style_normaliser
-from nst.tiling import TilePlan, core_crop, level_of
+from nst.tiling import TilePlan, core_crop, layer_positions, level_of
 
 Sums = dict[tuple[str, str], torch.Tensor]
 
@@ -102,11 +102,6 @@ def add_sums(total: Sums, part: Sums) -> Sums:
     return total
 
 
-def positions(plan: TilePlan, module: VGGFeatures, layer: str) -> int:
-    level = level_of(module.arch, layer)
-    return plan.valid_length(level, 0) * plan.valid_length(level, 1)
-
-
 def loss_from_sums(
     sums: Sums, targets: Targets, spec: LossSpec, plan: TilePlan, module: VGGFeatures
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,12 +109,12 @@ def loss_from_sums(
     zero = next(iter(sums.values())).new_zeros(())
     content = zero
     for layer, weight in spec.content:
-        count = positions(plan, module, layer) * module.arch.channels(layer)
+        count = layer_positions(plan, module.arch, layer) * module.arch.channels(layer)
         squared = sums["content", layer]
         content = content + weight * (squared / count if spec.normalization == "mse" else 0.5 * squared)
     style = zero
     for layer, weight in spec.style:
-        count = positions(plan, module, layer)
+        count = layer_positions(plan, module.arch, layer)
         channels = module.arch.channels(layer)
         if targets.guides:
             grams = sums["gram", layer] / sums["guide", layer].clamp_min(GUIDE_FLOOR)[:, None, None]
@@ -331,7 +326,7 @@ def tiled_targets(
         pixels = to_tensor(style, device)
         sums = image_sums(module, pixels, style_plan, spec, layers)
         for l in layers:
-            count = positions(style_plan, module, l)
+            count = layer_positions(style_plan, module.arch, l)
             if spec.style_loss == "meancov":
                 mean = sums["mean", l] / count
                 centred = image_sums(module, pixels, style_plan, spec, [l], shifts={l: mean})
@@ -358,7 +353,7 @@ def tiled_statistics(
             grams[layer] = grams.get(layer, 0) + flat @ flat.T
     mean_square, gram = {}, {}
     for layer in squares:
-        count = positions(plan, module, layer)
+        count = layer_positions(plan, module.arch, layer)
         mean_square[layer] = float(squares[layer]) / (count * module.arch.channels(layer))
         gram[layer] = (grams[layer] / count).cpu().numpy()
     return LayerStatistics(mean_square, gram)
