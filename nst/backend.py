@@ -145,11 +145,13 @@ class Backend(Protocol):
         net: Network,
         targets: Sequence[Targets],
         inits: Sequence[np.ndarray],
-        spec: LossSpec,
+        specs: Sequence[LossSpec],
         settings: RunSettings,
     ) -> BatchOptimization:
-        """``start`` for several images of one shape and one objective at once (see
-        ``BatchOptimization``); any compilation happens here."""
+        """``start`` for several images of one shape at once (see ``BatchOptimization``), each
+        with its own objective: ``specs`` of one form (``LossSpec.unweighted``), their weights
+        the images' own (under 'relative' every pair has its own). Any compilation happens
+        here."""
         ...
 
     def free_memory(self, net: Network) -> int | None:

@@ -8,7 +8,7 @@ keeps the targets of one run on its device (its arrays are the backend's own).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -61,6 +61,44 @@ class LossSpec:
     @property
     def layers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys([n for n, _ in self.content] + [n for n, _ in self.style]))
+
+    @property
+    def weights(self) -> LossWeights:
+        return LossWeights(
+            tuple(w for _, w in self.content), tuple(w for _, w in self.style), self.tv, self.temporal
+        )
+
+    def unweighted(self) -> LossSpec:
+        """The objective's form without its numbers: each weight 1, or 0 for a term that is
+        off. Under 'relative' every image pair has its own weights and the same form, so
+        this is what a compiled step (JAX) or a batch of images is keyed on."""
+        return self.weighted(LossWeights((1.0,) * len(self.content), (1.0,) * len(self.style), 1.0, 1.0))
+
+    def weighted(self, weights: LossWeights) -> LossSpec:
+        """This form with ``weights``, which may be a JAX step's traced arrays; a term that is
+        off here stays off (its weight the literal 0.0, see ``is_on``)."""
+        return replace(
+            self,
+            content=tuple((l, w) for (l, _), w in zip(self.content, weights.content)),
+            style=tuple((l, w) for (l, _), w in zip(self.style, weights.style)),
+            tv=weights.tv if is_on(self.tv) else 0.0,
+            temporal=weights.temporal if is_on(self.temporal) else 0.0,
+        )
+
+
+class LossWeights(NamedTuple):
+    """A ``LossSpec``'s numbers: per-layer content and style weights, TV and temporal."""
+
+    content: tuple[Any, ...]
+    style: tuple[Any, ...]
+    tv: Any
+    temporal: Any
+
+
+def is_on(weight) -> bool:
+    """Whether a term with this weight is computed: a number other than 0, or a traced array
+    (``LossSpec.weighted`` keeps an off term's weight the literal 0.0)."""
+    return not isinstance(weight, (int, float)) or weight != 0
 
 
 def style_normaliser(squared, channels, normalization: str):

@@ -31,6 +31,11 @@ T = TypeVar("T")
 # --tile auto's choices, largest first: a larger tile repeats less of its halo; past 1024 px
 # little (docs/tiling.md), for much more memory.
 AUTO_TILE_SIDES = (1024, 512, 256)
+# --tile auto plans a CPU run into this share of RAM and swap: the estimates are fits that
+# miss a poster's peak by about 1 GiB (docs/memory.md#tiled-runs), and the machine has other work.
+AUTO_MEMORY_SHARE = 0.85
+# The shortest L-BFGS history --tile auto shortens to before it refuses.
+MIN_AUTO_LBFGS_HISTORY = 10
 # What --init may name besides the path of an image.
 INIT_NAMES = ("content", "recolored", "noise", "style")
 
@@ -85,6 +90,15 @@ class Previous:
 
 
 @dataclass(frozen=True)
+class MemoryFit:
+    """How one scale runs in this machine's memory: its tile side (None: the whole image at
+    once) and the L-BFGS history it keeps."""
+
+    tile: int | None
+    lbfgs_history: int
+
+
+@dataclass(frozen=True)
 class Scale:
     """One scale of the schedule: the images resized to it, and their targets there."""
 
@@ -96,6 +110,7 @@ class Scale:
     targets: Targets
     previous: np.ndarray | None = None  # Previous.image as the optimisation sees it, this size
     tile: int | None = None  # the tile side in px (``nst.tiling``); None: the whole image at once
+    lbfgs_history: int = 0  # the L-BFGS pairs kept (``MemoryFit``)
 
 
 def _out_of_memory_as_error(method):
@@ -149,6 +164,26 @@ class StyleTransfer:
         self._previous: Previous | None = None
         self.history: list[dict[str, Any]] = []
 
+    def sibling(self) -> StyleTransfer:
+        """A transfer with this one's configuration, backend, weights and loaded network, for
+        another image pair (a batch holds one per image)."""
+        if self._net is None:
+            layers = self.cfg.loss_spec(1).layers
+            self.weights.arch.check_layers(layers)
+            self._net = self._loaded_network(self.weights.params, layers)
+        other = StyleTransfer(self.cfg, self.backend, self.weights)
+        other._net = self._net
+        return other
+
+    def _loaded_network(self, params, layers: tuple[str, ...]) -> Network:
+        return self.backend.load_network(
+            params, self.weights.arch, self.weights.preprocess, layers, self.cfg.pooling, self.cfg.device
+        )
+
+    def tiled(self) -> bool:
+        """Whether the last scale runs tile by tile (``--tile``, or 'auto' on a small machine)."""
+        return self._fit_at(self.cfg.scale_sizes[-1], self.inputs.content.shape, self.spec).tile is not None
+
     @property
     def spec(self) -> LossSpec:
         """The objective as the options give it ('relative' unresolved; see ``Scale.spec``)."""
@@ -197,7 +232,7 @@ class StyleTransfer:
         arch.check_layers(spec.layers)
         self._spec = spec
         content_image = img.load_image(content)
-        self._tile_at(cfg.size, content_image.shape, spec)  # refuses what cannot fit, before any work
+        self._fit_at(cfg.size, content_image.shape, spec)  # refuses what cannot fit, before any work
         init_file = None
         if cfg.init not in INIT_NAMES:
             init_file = color.transfer_inputs(cfg.colors, img.load_image(cfg.init), [])[0]
@@ -229,9 +264,7 @@ class StyleTransfer:
             self.log("normalised the network: mean activations over the content and style images are 1")
         # A normalised network depends on the images: load it again for every prepare.
         if self._net is None or self._net.layers != spec.layers or cfg.normalize_network:
-            self._net = self.backend.load_network(
-                params, arch, self.weights.preprocess, spec.layers, cfg.pooling, cfg.device
-            )
+            self._net = self._loaded_network(params, spec.layers)
         self.use_scale(cfg.scale_sizes[0])
         return self
 
@@ -240,14 +273,15 @@ class StyleTransfer:
             return all(d.startswith("cpu") for d in self.backend.devices())
         return self.cfg.device.startswith("cpu")  # a list is of one kind (nst.devices)
 
-    def _tile_at(self, size: int, content_shape: tuple[int, ...], spec: LossSpec) -> int | None:
-        """The tile side for the scale of longest side ``size``, None for the whole image:
-        --tile N, or with 'auto' on the CPU the largest tile whose run fits this machine's
-        memory when the whole image's would not (``nst.memory``). Refuses a CPU run that cannot
-        fit at all, saying what would."""
+    def _fit_at(self, size: int, content_shape: tuple[int, ...], spec: LossSpec) -> MemoryFit:
+        """How the scale of longest side ``size`` runs: --tile N, or with 'auto' on the CPU,
+        when the whole image's run would not fit this machine's memory (``nst.memory``), the
+        first of AUTO_TILE_SIDES whose run fits, and failing that with L-BFGS a shorter history
+        in the first tile where MIN_AUTO_LBFGS_HISTORY pairs fit. Refuses a CPU run that
+        cannot fit at all, saying what would."""
         cfg = self.cfg
         if cfg.tile_side is not None or not self._on_cpu():
-            return cfg.tile_side
+            return MemoryFit(cfg.tile_side, cfg.lbfgs_history)
         arch, layers = self.weights.arch, spec.layers
         height, width = img.longest_side_shape(content_shape[0], content_shape[1], size)
         pixels = height * width
@@ -255,8 +289,9 @@ class StyleTransfer:
         needed = memory.estimated_peak_bytes(
             self.backend.name, pixels, cfg.optimizer, cfg.lbfgs_history, arch, layers
         )
-        if not needed or not machine or needed <= machine:
-            return None
+        budget = AUTO_MEMORY_SHARE * machine if machine else None
+        if not needed or not budget or needed <= budget:
+            return MemoryFit(None, cfg.lbfgs_history)
         where = f"--size {size} ({width}x{height} px)"
         if cfg.tile == "off":
             raise NstError(
@@ -264,37 +299,36 @@ class StyleTransfer:
                 f"{machine / memory.GIB:.1f} GiB of memory and swap; use --tile auto or a smaller --size"
             )
         content_layers = [l for l, _ in spec.content]
-        for core in AUTO_TILE_SIDES:
+
+        def tiled_bytes(core: int, history: int) -> float:
             side = plan_tiles(height, width, core, arch, layers).side
-            tiled = memory.tiled_peak_bytes(
-                self.backend.name,
-                pixels,
-                side,
-                cfg.optimizer,
-                cfg.lbfgs_history,
-                arch,
-                layers,
-                content_layers,
+            return memory.tiled_peak_bytes(
+                self.backend.name, pixels, side, cfg.optimizer, history, arch, layers, content_layers
             )
-            if tiled <= machine:
-                return core
-        # Even the smallest tile leaves the image-sized state: say what shrinks that.
-        rest = tiled - memory.image_state_bytes(
-            pixels, cfg.optimizer, cfg.lbfgs_history, arch, content_layers
-        )
-        fitting = int(
-            (machine - rest - memory.image_state_bytes(pixels, "adam", 0, arch, content_layers))
-            // (memory.LBFGS_BYTES_PER_PIXEL_PER_PAIR * pixels)
-        )
+
+        def fitting_pairs(core: int) -> int:
+            """The L-BFGS pairs that fit beside tiles of ``core`` px and the rest of the state."""
+            without_pairs = tiled_bytes(core, 0)
+            return int((budget - without_pairs) // (memory.LBFGS_BYTES_PER_PIXEL_PER_PAIR * pixels))
+
+        for core in AUTO_TILE_SIDES:
+            if tiled_bytes(core, cfg.lbfgs_history) <= budget:
+                return MemoryFit(core, cfg.lbfgs_history)
+        if cfg.optimizer == "lbfgs":
+            for core in AUTO_TILE_SIDES:
+                if fitting_pairs(core) >= MIN_AUTO_LBFGS_HISTORY:
+                    return MemoryFit(core, fitting_pairs(core))
+        smallest = AUTO_TILE_SIDES[-1]
+        fitting = fitting_pairs(smallest)
         way_out = (
             f"a shorter --lbfgs-history ({fitting} fits), "
             if cfg.optimizer == "lbfgs" and fitting > 0
             else ""
         )
         raise NstError(
-            f"{where} needs about {tiled / memory.GIB:.1f} GiB on the CPU even in tiles of "
-            f"{AUTO_TILE_SIDES[-1]} px and this machine has {machine / memory.GIB:.1f} GiB of memory "
-            f"and swap; use {way_out}--optimizer adam or a smaller --size"
+            f"{where} needs about {tiled_bytes(smallest, cfg.lbfgs_history) / memory.GIB:.1f} GiB on "
+            f"the CPU even in tiles of {smallest} px and this machine has {machine / memory.GIB:.1f} GiB "
+            f"of memory and swap; use {way_out}--optimizer adam or a smaller --size"
         )
 
     def inputs_at(self, size: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
@@ -340,12 +374,18 @@ class StyleTransfer:
             [l for l, _ in self.spec.style],
             self.spec.style_blend,
         )
-        tile = self._tile_at(size, self.inputs.content.shape, self.spec)
+        fit = self._fit_at(size, self.inputs.content.shape, self.spec)
+        tile = fit.tile
         if tile is not None and self.cfg.tile == "auto":
             plan = plan_tiles(content.shape[0], content.shape[1], tile, self.weights.arch, self.spec.layers)
+            shorter = (
+                f"; L-BFGS history shortened to {fit.lbfgs_history} pairs to fit (see --lbfgs-history)"
+                if fit.lbfgs_history < self.cfg.lbfgs_history and self.cfg.optimizer == "lbfgs"
+                else ""
+            )
             self.log(
                 f"{content.shape[1]}x{content.shape[0]} px does not fit in memory whole: "
-                f"tiles of {plan.core} px, {plan.rows} x {plan.cols} (the same result, see --tile)"
+                f"tiles of {plan.core} px, {plan.rows} x {plan.cols} (the same result, see --tile){shorter}"
             )
         spec = resolved(self.spec, functools.partial(self.net.statistics, tile=tile), content_input, styles)
         previous, temporal = None, None
@@ -357,7 +397,9 @@ class StyleTransfer:
                 confidence = img.resize_to(self._previous.confidence[..., None], height, width)
                 temporal = (previous, confidence[..., 0])
         targets = self.backend.prepare_targets(self.net, content_input, styles, spec, guides, temporal, tile)
-        self._scale = Scale(size, content, content_input, styles, spec, targets, previous, tile)
+        self._scale = Scale(
+            size, content, content_input, styles, spec, targets, previous, tile, fit.lbfgs_history
+        )
 
     @property
     def total_steps(self) -> int:
@@ -415,7 +457,7 @@ class StyleTransfer:
                     self.scale.targets,
                     start_image,
                     self.scale.spec,
-                    cfg.run_settings(),
+                    replace(cfg.run_settings(), lbfgs_history=self.scale.lbfgs_history),
                     self.scale.tile,
                 )
                 if optimization.compile_seconds:

@@ -321,9 +321,9 @@ def test_a_batched_run_matches_one_image_at_a_time(photos, capsys):
     write_image(folder / "wide.png", 40, 80, seed=4)  # another shape: a batch of its own
     (folder / "broken.png").write_bytes(b"not an image")
     # Adam: an L-BFGS line search can turn the last-digit rounding of a batched convolution
-    # into another step (tests/test_batched_step.py); Adam's steps are per pixel.
-    # 'mse': with 'relative' each photo has content weights of its own, and one batch holds one objective.
-    common = [folder, "-s", photos / "starry.png", "--optimizer", "adam", "--normalization", "mse"]
+    # into another step (tests/test_batched_step.py); Adam's steps are per pixel. Two scales
+    # under 'relative': each photo has its own weights at each scale.
+    common = [folder, "-s", photos / "starry.png", "--optimizer", "adam", "--scales", 2]
     assert run_batch(photos, *common, "-o", photos / "one", capsys=capsys)[0] == 1
     code, stdout, err = run_batch(photos, *common, "-o", photos / "many", "--batch-size", 8, capsys=capsys)
     assert code == 1 and "4 written, 0 done already, 1 failed" in stdout, err
@@ -331,7 +331,9 @@ def test_a_batched_run_matches_one_image_at_a_time(photos, capsys):
     batched = {Path(e["output"]).name: e for e in entries(photos / "many")}
     assert batched["broken--starry.png"]["error"] and batched["wide--starry.png"]["batch"] == 1
     for name in (f"p{i}--starry.png" for i in range(3)):
-        assert batched[name]["batch"] == 3 and batched[name]["steps"] == 2
+        assert (
+            batched[name]["batch"] == 3 and batched[name]["steps"] == alone[name]["steps"] == 2 * 2 + 2
+        )  # coarse scale: twice the steps
         for term in ("content", "style", "total"):
             assert batched[name]["losses"][term] == pytest.approx(alone[name]["losses"][term], rel=1e-4)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -29,10 +31,12 @@ def problem(backend, count: int, **options):
 def test_each_image_of_a_batch_follows_its_own_run(backend_name, optimizer, steps):
     backend = get_backend(backend_name)
     settings, spec, net, targets, inits = problem(backend, 3, optimizer=optimizer)
-    batch = backend.start_batch(net, targets, inits, spec, settings)
+    # Each image its own weights, as 'relative' resolves them per pair.
+    specs = [replace(spec, content=tuple((l, w * (1 + k)) for l, w in spec.content)) for k in range(3)]
+    batch = backend.start_batch(net, targets, inits, specs, settings)
     batched = [batch.advance(steps - 2), batch.advance(2)][-1]
     for k in range(3):
-        alone = backend.start(net, targets[k], inits[k], spec, settings)
+        alone = backend.start(net, targets[k], inits[k], specs[k], settings)
         alone.advance(steps - 2)
         losses = alone.advance(2)
         for term in ("content", "style", "total"):
@@ -47,7 +51,7 @@ def test_torch_batch_of_one_takes_the_very_steps_of_a_single_run():
     search, bit for bit (a batch of one runs the very convolutions of a single run)."""
     backend = get_backend("torch")
     settings, spec, net, targets, inits = problem(backend, 1, optimizer="lbfgs")
-    batch = backend.start_batch(net, targets, inits, spec, settings)
+    batch = backend.start_batch(net, targets, inits, [spec] * len(inits), settings)
     alone = backend.start(net, targets[0], inits[0], spec, settings)
     assert batch.advance(20)[0] == alone.advance(20)
     np.testing.assert_array_equal(batch.images()[0], alone.image())

@@ -86,6 +86,26 @@ def test_video_frames_reuse_the_executable(backend, images):
     assert optim._run_chunk._cache_size() == executables
 
 
+def test_image_pairs_with_their_own_weights_reuse_the_executable(backend, images):
+    # Under 'relative' every pair resolves to its own weights: they are traced arguments of
+    # the step, so a second pair's run finds the first's executable, and its loss is its own.
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer="adam")
+    first = backend.start(net, targets, images["content"], spec, cfg.run_settings())
+    first_terms = first.advance(2)
+    executables = optim._run_chunk._cache_size()
+    heavier = replace(
+        spec,
+        content=tuple((l, 3 * w) for l, w in spec.content),
+        style=tuple((l, w / 2) for l, w in spec.style),
+    )
+    second = backend.start(net, targets, images["content"], heavier, cfg.run_settings())
+    second_terms = second.advance(2)
+    assert optim._run_chunk._cache_size() == executables
+    assert second_terms["content"] != pytest.approx(first_terms["content"], rel=0.1)
+    expected = backend.loss_terms(net, targets, second.image(), heavier)
+    assert second_terms["total"] == pytest.approx(expected["total"], rel=1e-5)
+
+
 # --- devices ------------------------------------------------------------------------------
 
 
@@ -246,7 +266,14 @@ def test_step_convolutions_stay_on_xla_cpu_fast_path(backend, images):
     run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
     hlo = (
         optim._run_chunk.lower(
-            *run._static, run._image, run._opt_state, run._average, np.int32(1), net.params, targets
+            *run._static,
+            run._image,
+            run._opt_state,
+            run._average,
+            np.int32(1),
+            net.params,
+            targets,
+            run._weights,
         )
         .compile()
         .as_text()
@@ -263,7 +290,9 @@ def test_bf16_runs_the_network_in_bf16_and_the_losses_in_fp32(backend, images):
     bf16 = net.module.clone(precision="bf16")
     features = bf16.apply({"params": net.params}, jnp.asarray(images["content"])[None])
     assert all(value.dtype == jnp.bfloat16 for value in features.values())
-    terms = objective(bf16, spec, net.params, targets, jnp.asarray(images["content"]))
+    terms = objective(
+        bf16, spec.unweighted(), net.params, targets, spec.weights, jnp.asarray(images["content"])
+    )
     assert all(value.dtype == jnp.float32 for value in terms.values())
 
 

@@ -14,7 +14,7 @@ from nst.errors import NstError
 from nst.masks import build_guides
 from nst.network import TINY, TORCHVISION, VGG16, VGG19, random_params
 from nst.objective import statistics_of
-from nst.stylize import StyleTransfer
+from nst.stylize import AUTO_MEMORY_SHARE, MIN_AUTO_LBFGS_HISTORY, StyleTransfer
 from nst.tiling import TilePlan, plan_tiles, receptive_extent
 from tests.helpers import smooth_image, tiny_weights_file
 
@@ -183,3 +183,36 @@ def test_auto_tiles_a_run_that_does_not_fit_whole_and_says_so(tmp_path, monkeypa
     said = [line for line in lines if "does not fit in memory whole" in line]
     # Coarse to fine: 283 and 400 px, each scale tiled (in one tile each here).
     assert len(said) == 2 and "400x300 px" in said[-1] and "tiles of 400 px, 1 x 1" in said[-1]
+
+
+def test_auto_shortens_the_lbfgs_history_where_no_tile_leaves_room_for_it(tmp_path, monkeypatch):
+    # Tiles of any size take 1/8 GiB here, and each L-BFGS pair its image-sized two arrays: on
+    # a 1/4 GiB machine the 283 px scale keeps its 50 pairs, the 400 px one keeps what fits.
+    from nst.backends.torch import optim
+
+    pair_bytes = memory.LBFGS_BYTES_PER_PIXEL_PER_PAIR
+    monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB // 4)
+    monkeypatch.setattr(
+        memory,
+        "tiled_peak_bytes",
+        lambda backend, pixels, side, optimizer, history, *rest: (
+            memory.GIB // 8 + history * pair_bytes * pixels
+        ),
+    )
+    histories = []
+    original = optim.TorchOptimization.__init__
+
+    def recording(self, net, targets, init, spec, settings, *rest):
+        histories.append(settings.lbfgs_history)
+        original(self, net, targets, init, spec, settings, *rest)
+
+    monkeypatch.setattr(optim.TorchOptimization, "__init__", recording)
+    lines = []
+    tiny_run(tmp_path, "torch", "auto", log=lines.append, iterations=1, size=400)
+    budget = AUTO_MEMORY_SHARE * (memory.GIB // 4)
+    fitting = int((budget - memory.GIB // 8) // (pair_bytes * 400 * 300))
+    full = make_config().lbfgs_history
+    assert histories == [full, fitting] and MIN_AUTO_LBFGS_HISTORY <= fitting < full
+    said = [line for line in lines if "does not fit in memory whole" in line]
+    assert f"L-BFGS history shortened to {fitting} pairs" in said[-1]
+    assert "history" not in said[0]

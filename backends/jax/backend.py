@@ -11,7 +11,7 @@ import numpy as np
 from nst import devices
 from nst.backends.jax import sharding
 from nst.backends.jax.compile_cache import enable_compilation_cache
-from nst.backends.jax.losses import objective
+from nst.backends.jax.losses import objective, traced_weights
 from nst.backends.jax.optim import JaxBatchOptimization, JaxOptimization
 from nst.backends.jax.targets import blended_targets
 from nst.backends.jax.tiled import tiled_objective, tiled_statistics, tiled_targets
@@ -22,16 +22,17 @@ from nst.objective import LayerStatistics, LossSpec, Targets, statistics_of
 from nst.run_settings import RunSettings
 from nst.tiling import TilePlan, plan_tiles
 
-# The module and the spec are hashable values, so each jitted helper compiles once per
-# (network, objective, image shape) and is reused across calls.
+# The module and the objective's form (``LossSpec.unweighted``) are hashable values, so each
+# jitted helper compiles once per (network, form, image shape) and is reused across calls and
+# across images whose weights differ.
 _features = jax.jit(apply_features, static_argnums=0)
 _targets = jax.jit(blended_targets, static_argnums=(0, 1))
 _terms = jax.jit(objective, static_argnums=(0, 1))
-_gradient = jax.jit(jax.grad(lambda *args: objective(*args)["total"], argnums=4), static_argnums=(0, 1))
-# The tile plan too: once per (network, objective, tile plan).
+_gradient = jax.jit(jax.grad(lambda *args: objective(*args)["total"], argnums=5), static_argnums=(0, 1))
+# The tile plan too: once per (network, form, tile plan).
 _tiled_terms = jax.jit(tiled_objective, static_argnums=(0, 1, 2))
 _tiled_gradient = jax.jit(
-    jax.grad(lambda *args: tiled_objective(*args)["total"], argnums=5), static_argnums=(0, 1, 2)
+    jax.grad(lambda *args: tiled_objective(*args)["total"], argnums=6), static_argnums=(0, 1, 2)
 )
 
 
@@ -121,6 +122,7 @@ class JaxBackend:
         temporal: tuple[np.ndarray, np.ndarray] | None = None,
         tile: int | None = None,
     ) -> Targets:
+        spec = spec.unweighted()  # the targets need the form only: one compile for any weights
         if tile is None:
             targets = self._whole_targets(net, content, styles, spec, guides)
         else:
@@ -164,23 +166,22 @@ class JaxBackend:
     def loss_terms(
         self, net: JaxNetwork, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> dict[str, float]:
-        pixels = net.to_device(image)
+        pixels, form, weights = net.to_device(image), spec.unweighted(), traced_weights(spec)
         if tile is None:
-            terms = _terms(net.module, spec, net.params, targets, pixels)
+            terms = _terms(net.module, form, net.params, targets, weights, pixels)
         else:
-            terms = _tiled_terms(
-                net.module, spec, net.tile_plan(image.shape, tile), net.params, targets, pixels
-            )
+            plan = net.tile_plan(image.shape, tile)
+            terms = _tiled_terms(net.module, form, plan, net.params, targets, weights, pixels)
         return {k: float(v) for k, v in jax.device_get(terms).items()}
 
     def loss_gradient(
         self, net: JaxNetwork, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> np.ndarray:
-        pixels = net.to_device(image)
+        pixels, form, weights = net.to_device(image), spec.unweighted(), traced_weights(spec)
         if tile is None:
-            return np.asarray(_gradient(net.module, spec, net.params, targets, pixels))
+            return np.asarray(_gradient(net.module, form, net.params, targets, weights, pixels))
         plan = net.tile_plan(image.shape, tile)
-        return np.asarray(_tiled_gradient(net.module, spec, plan, net.params, targets, pixels))
+        return np.asarray(_tiled_gradient(net.module, form, plan, net.params, targets, weights, pixels))
 
     def start(
         self,
@@ -199,7 +200,7 @@ class JaxBackend:
         net: JaxNetwork,
         targets: Sequence[Targets],
         inits: Sequence[np.ndarray],
-        spec: LossSpec,
+        specs: Sequence[LossSpec],
         settings: RunSettings,
     ) -> JaxBatchOptimization:
         module, params, targets = net.module, net.params, list(targets)
@@ -208,7 +209,7 @@ class JaxBackend:
             # network on several runs it on its first.
             module, params = module.clone(mesh=None), jax.device_put(params, net.jax_device)
             targets = [jax.device_put(t, net.jax_device) for t in targets]
-        return JaxBatchOptimization(module, params, targets, inits, spec, settings, net.jax_device)
+        return JaxBatchOptimization(module, params, targets, inits, list(specs), settings, net.jax_device)
 
 
 def device_name(device: jax.Device) -> str:

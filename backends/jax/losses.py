@@ -15,7 +15,7 @@ from jax import lax
 
 from nst.backends.jax.conv import HIGHEST, fp32_precision
 from nst.backends.jax.vgg import VGGFeatures, apply_features
-from nst.objective import GUIDE_FLOOR, LossSpec, Targets, style_normaliser
+from nst.objective import GUIDE_FLOOR, LossSpec, LossWeights, Targets, is_on, style_normaliser
 
 
 def gram(features: jax.Array, precision: lax.Precision = HIGHEST) -> jax.Array:
@@ -141,8 +141,8 @@ def with_image_terms(
     """All loss terms from the feature terms and the image: TV, temporal and the total (the
     image terms need no network, so a tiled evaluation adds them on the whole image)."""
     zero = jnp.zeros((), jnp.float32)
-    tv = spec.tv * tv_loss(image) if spec.tv else zero
-    if not spec.temporal:
+    tv = spec.tv * tv_loss(image) if is_on(spec.tv) else zero
+    if not is_on(spec.temporal):
         return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
     temporal = spec.temporal * temporal_loss(image, targets.previous, targets.confidence)
     return {
@@ -155,10 +155,20 @@ def with_image_terms(
 
 
 def objective(
-    module: VGGFeatures, spec: LossSpec, params, targets: Targets, image: jax.Array
+    module: VGGFeatures, form: LossSpec, params, targets: Targets, weights: LossWeights, image: jax.Array
 ) -> dict[str, jax.Array]:
     """All loss terms of an H x W x 3 image: the network's forward pass plus ``loss_terms``,
-    at the network's precision."""
+    at the network's precision. The objective is ``form`` (``LossSpec.unweighted``, a static
+    compile key) with ``weights`` (arrays), so images whose weights differ share one step."""
     return loss_terms(
-        apply_features(module, params, image), targets, image, spec, fp32_precision(module.precision)
+        apply_features(module, params, image),
+        targets,
+        image,
+        form.weighted(weights),
+        fp32_precision(module.precision),
     )
+
+
+def traced_weights(spec: LossSpec) -> LossWeights:
+    """``spec``'s weights as float32 arrays: the traced arguments of ``objective``."""
+    return jax.tree.map(jnp.float32, spec.weights)

@@ -37,10 +37,10 @@ import numpy as np
 import optax
 
 from nst.backends.jax import sharding
-from nst.backends.jax.losses import objective
+from nst.backends.jax.losses import objective, traced_weights
 from nst.backends.jax.tiled import tiled_objective
 from nst.backends.jax.vgg import VGGFeatures
-from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, Targets
+from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, LossWeights, Targets
 from nst.run_settings import ADAM_BETA1, RunSettings
 from nst.tiling import TilePlan
 
@@ -78,7 +78,7 @@ def own_buffers(opt_state):
 
 def run_chunk(
     module: VGGFeatures,
-    spec: LossSpec,
+    form: LossSpec,
     settings: RunSettings,
     plan: TilePlan | None,
     rows: int,
@@ -88,17 +88,19 @@ def run_chunk(
     steps: jax.Array,
     params,
     targets: Targets,
+    weights: LossWeights,
 ):
     """``steps`` optimiser steps from ``image``; returns the new image, state, moving average
     (None without ema) and the loss terms of the new iterate (one extra forward pass per
     chunk, so the reported losses belong to the last iterate; torch's Adam reports the
     previous iterate's). With a ``plan`` every evaluation runs tile by tile (``tiled``). The
-    objective sees the image's first ``rows`` rows: the rest is padding (``sharding``)."""
+    objective sees the image's first ``rows`` rows: the rest is padding (``sharding``). The
+    objective is ``form`` with ``weights`` (``losses.objective``)."""
     optimizer = make_optimizer(settings)
     if plan is None:
-        evaluate = partial(objective, module, spec, params, targets)
+        evaluate = partial(objective, module, form, params, targets, weights)
     else:
-        evaluate = partial(tiled_objective, module, spec, plan, params, targets)
+        evaluate = partial(tiled_objective, module, form, plan, params, targets, weights)
 
     def terms_of(x):
         return evaluate(x[:rows])
@@ -139,8 +141,9 @@ def run_chunk(
     return (*placed((image, opt_state, average)), terms_of(image))
 
 
-# One executable per (network, objective, settings, tile plan, image shape, devices), whatever
-# the chunk size: ``steps`` is traced. The image, the optimiser state and the average are donated.
+# One executable per (network, objective's form, settings, tile plan, image shape, devices),
+# whatever the chunk size and the weights: ``steps`` and ``weights`` are traced. The image,
+# the optimiser state and the average are donated.
 _run_chunk = jax.jit(run_chunk, static_argnums=(0, 1, 2, 3, 4), donate_argnums=(5, 6, 7))
 
 
@@ -159,8 +162,9 @@ class JaxOptimization:
         # The compiled step depends on the optimiser's settings only; cuDNN autotuning is torch's.
         settings = replace(settings, autotune=True)
         mesh, self._rows = module.mesh, init.shape[0]
-        self._static = (module.clone(precision=settings.precision), spec, settings, plan, self._rows)
-        self._params, self._targets = params, targets
+        form = spec.unweighted()
+        self._static = (module.clone(precision=settings.precision), form, settings, plan, self._rows)
+        self._params, self._targets, self._weights = params, targets, traced_weights(spec)
         # A private copy on the device: donation must never write into the caller's array.
         start = np.zeros((sharding.padded_rows(self._rows, mesh), *init.shape[1:]), np.float32)
         start[: self._rows] = init
@@ -180,7 +184,14 @@ class JaxOptimization:
         # driver can report compile time once and keep it out of its per-step numbers.
         started = time.perf_counter()
         _run_chunk.lower(
-            *self._static, self._image, self._opt_state, self._average, jnp.int32(1), params, targets
+            *self._static,
+            self._image,
+            self._opt_state,
+            self._average,
+            jnp.int32(1),
+            params,
+            targets,
+            self._weights,
         ).compile()
         self.compile_seconds = time.perf_counter() - started
 
@@ -193,6 +204,7 @@ class JaxOptimization:
             jnp.int32(steps),
             self._params,
             self._targets,
+            self._weights,
         )
         self._averaged_steps += steps
         return {k: float(v) for k, v in jax.device_get(terms).items()}
@@ -206,16 +218,17 @@ class JaxOptimization:
         return np.array(self._image, np.float32, copy=True)[: self._rows]
 
 
-def run_chunk_batch(module, spec, settings, images, opt_states, averages, steps, params, targets):
+def run_chunk_batch(module, form, settings, images, opt_states, averages, steps, params, targets, weights):
     """``run_chunk`` of every image of a batch at once: vmapped over the images, their states,
-    averages and targets (leading axis); the network's parameters are shared. Each image keeps
+    averages, targets and weights (leading axis); the network's parameters and the objective's
+    form are shared. Each image keeps
     its own optimiser: vmap runs the L-BFGS line searches' loops until every image's search has
     ended and leaves an image whose search ended first as it was."""
 
-    def one(image, opt_state, average, image_targets):
+    def one(image, opt_state, average, image_targets, image_weights):
         return run_chunk(
             module,
-            spec,
+            form,
             settings,
             None,
             image.shape[0],
@@ -225,22 +238,31 @@ def run_chunk_batch(module, spec, settings, images, opt_states, averages, steps,
             steps,
             params,
             image_targets,
+            image_weights,
         )
 
-    return jax.vmap(one)(images, opt_states, averages, targets)
+    return jax.vmap(one)(images, opt_states, averages, targets, weights)
 
 
 _run_chunk_batch = jax.jit(run_chunk_batch, static_argnums=(0, 1, 2), donate_argnums=(3, 4, 5))
 
 
+def stacked(trees: list):
+    """Pytrees of one structure as one, each leaf stacked along a new leading axis."""
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
 class JaxBatchOptimization:
     """``JaxOptimization`` for a batch of same-shape images (``nst.backend.BatchOptimization``)."""
 
-    def __init__(self, module, params, targets: list[Targets], inits, spec, settings, device):
+    def __init__(
+        self, module, params, targets: list[Targets], inits, specs: list[LossSpec], settings, device
+    ):
         settings = replace(settings, autotune=True)
-        self._static = (module.clone(precision=settings.precision), spec, settings)
+        self._static = (module.clone(precision=settings.precision), specs[0].unweighted(), settings)
         self._params = params
-        self._targets = jax.tree.map(lambda *leaves: jnp.stack(leaves), *targets)
+        self._targets = stacked(targets)
+        self._weights = stacked([traced_weights(spec) for spec in specs])
         self._images = jax.device_put(np.stack([np.asarray(i, np.float32) for i in inits]), device)
         self._opt_state = own_buffers(
             jax.device_put(jax.vmap(make_optimizer(settings).init)(self._images), device)
@@ -249,7 +271,14 @@ class JaxBatchOptimization:
         self._average = jnp.zeros_like(self._images) if settings.ema else None
         started = time.perf_counter()
         _run_chunk_batch.lower(
-            *self._static, self._images, self._opt_state, self._average, jnp.int32(1), params, self._targets
+            *self._static,
+            self._images,
+            self._opt_state,
+            self._average,
+            jnp.int32(1),
+            params,
+            self._targets,
+            self._weights,
         ).compile()
         self.compile_seconds = time.perf_counter() - started
 
@@ -262,6 +291,7 @@ class JaxBatchOptimization:
             jnp.int32(steps),
             self._params,
             self._targets,
+            self._weights,
         )
         self._averaged_steps += steps
         terms = jax.device_get(terms)

@@ -30,7 +30,7 @@ from nst.backends.jax.losses import with_image_terms
 from nst.backends.jax.sharding import Placement
 from nst.backends.jax.vgg import Inside, VGGFeatures, apply_features
 from nst.masks import Guides
-from nst.objective import GUIDE_FLOOR, LayerStatistics, LossSpec, Targets, style_normaliser
+from nst.objective import GUIDE_FLOOR, LayerStatistics, LossSpec, LossWeights, Targets, style_normaliser
 from nst.tiling import TilePlan, core_crop, layer_positions, level_of
 
 Sums = dict[tuple[str, str], jax.Array]
@@ -229,11 +229,18 @@ tiled_sums.defvjp(_tiled_sums_forward, _tiled_sums_backward)
 
 
 def tiled_objective(
-    module: VGGFeatures, spec: LossSpec, plan: TilePlan, params, targets: Targets, image: jax.Array
+    module: VGGFeatures,
+    form: LossSpec,
+    plan: TilePlan,
+    params,
+    targets: Targets,
+    weights: LossWeights,
+    image: jax.Array,
 ) -> dict[str, jax.Array]:
     """``nst.backends.jax.losses.objective`` of an H x W x 3 image, tile by tile, for targets
     from ``tiled_targets`` with the same plan; differentiable (``tiled_sums``)."""
-    sums = tiled_sums(module, spec, plan, params, targets, image)
+    sums = tiled_sums(module, form, plan, params, targets, image)
+    spec = form.weighted(weights)
     content, style = loss_from_sums(sums, targets, spec, plan, module)
     return with_image_terms(content, style, targets, image, spec)
 

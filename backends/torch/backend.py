@@ -185,7 +185,7 @@ class TorchBackend:
         net: TorchNetwork,
         targets: Sequence[Targets],
         inits: Sequence[np.ndarray],
-        spec: LossSpec,
+        specs: Sequence[LossSpec],
         settings: RunSettings,
     ) -> TorchBatchOptimization:
-        return TorchBatchOptimization(net.module, targets, inits, spec, settings, net.torch_device)
+        return TorchBatchOptimization(net.module, targets, inits, specs, settings, net.torch_device)

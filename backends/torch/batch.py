@@ -37,8 +37,8 @@ class _Member(TorchOptimization):
 
 
 class _Batcher:
-    def __init__(self, net: VGGFeatures, spec: LossSpec, bf16: bool):
-        self.net, self.spec, self.bf16 = net, spec, bf16
+    def __init__(self, net: VGGFeatures, bf16: bool):
+        self.net, self.bf16 = net, bf16
         self.condition = threading.Condition()
         self.waiting: list[_Member] = []
         self.running = 0
@@ -96,7 +96,7 @@ class _Batcher:
         totals = []
         for index, member in enumerate(batch):
             own = {layer: value[index : index + 1] for layer, value in features.items()}
-            terms = loss_terms(own, member.targets, pixels[index : index + 1], self.spec)
+            terms = loss_terms(own, member.targets, pixels[index : index + 1], member.spec)
             member.last_terms = {k: v.detach() for k, v in terms.items()}
             totals.append(terms["total"])
         torch.stack(totals).sum().backward()
@@ -114,13 +114,15 @@ class TorchBatchOptimization:
         net: VGGFeatures,
         targets: Sequence[Targets],
         inits: Sequence[np.ndarray],
-        spec: LossSpec,
+        specs: Sequence[LossSpec],
         settings: RunSettings,
         device: torch.device,
     ):
         self.settings = settings
-        self.batcher = _Batcher(net, spec, settings.precision == "bf16")
-        self.members = [_Member(net, t, init, spec, settings, device) for t, init in zip(targets, inits)]
+        self.batcher = _Batcher(net, settings.precision == "bf16")
+        self.members = [
+            _Member(net, t, init, spec, settings, device) for t, init, spec in zip(targets, inits, specs)
+        ]
         for member in self.members:
             member.batcher = self.batcher
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from nst.objective import GUIDE_FLOOR, LossSpec, Targets, style_normaliser
+from nst.objective import GUIDE_FLOOR, LossSpec, Targets, is_on, style_normaliser
 
 
 def gram(features: torch.Tensor) -> torch.Tensor:
@@ -98,8 +98,8 @@ def loss_terms(
         (w * content_loss(features[l], targets.content[l], spec.normalization) for l, w in spec.content), zero
     )
     style = sum((w * layer_style_loss(features[l], targets, l, spec) for l, w in spec.style), zero)
-    tv = spec.tv * tv_loss(image) if spec.tv else zero
-    if not spec.temporal:
+    tv = spec.tv * tv_loss(image) if is_on(spec.tv) else zero
+    if not is_on(spec.temporal):
         return {"content": content, "style": style, "tv": tv, "total": content + style + tv}
     temporal = spec.temporal * temporal_loss(image, targets.previous, targets.confidence)
     return {

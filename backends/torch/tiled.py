@@ -19,7 +19,7 @@ from nst.backends.torch.arrays import to_tensor
 from nst.backends.torch.losses import temporal_loss, tv_loss
 from nst.backends.torch.vgg import VGGFeatures
 from nst.masks import Guides
-from nst.objective import GUIDE_FLOOR, LayerStatistics, LossSpec, Targets, style_normaliser
+from nst.objective import GUIDE_FLOOR, LayerStatistics, LossSpec, Targets, is_on, style_normaliser
 from nst.tiling import TilePlan, core_crop, layer_positions, level_of
 
 Sums = dict[tuple[str, str], torch.Tensor]
@@ -212,9 +212,9 @@ class TiledEvaluation:
         pixels = image.clone().requires_grad_(gradient)
         with torch.set_grad_enabled(gradient):
             content, style = loss_from_sums(leaves, self.targets, self.spec, self.plan, self.module)
-            tv = self.spec.tv * tv_loss(pixels) if self.spec.tv else content.new_zeros(())
+            tv = self.spec.tv * tv_loss(pixels) if is_on(self.spec.tv) else content.new_zeros(())
             terms = {"content": content, "style": style, "tv": tv}
-            if self.spec.temporal:
+            if is_on(self.spec.temporal):
                 terms["temporal"] = self.spec.temporal * temporal_loss(
                     pixels, self.targets.previous, self.targets.confidence
                 )

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nst import color, memory
 from nst import image as img
+from nst import memory
 from nst.batching.jobs import Job
 from nst.config import Config
 from nst.errors import NonFiniteLoss
@@ -39,13 +39,24 @@ AUTO_MEMORY_SHARE = 0.8
 
 @dataclass
 class _Prepared:
-    """A job whose inputs are read and whose targets are on the device, waiting for its batch."""
+    """A job whose inputs are read and whose first scale's targets are on the device, waiting
+    for its batch; ``transfer`` (sharing the worker's network) moves it to the later scales."""
 
     job: Job
     entry: dict
-    scale: Scale
+    transfer: StyleTransfer
     init: np.ndarray
     prepare_seconds: float
+
+    @property
+    def scale(self) -> Scale:
+        return self.transfer.scale
+
+    def batch_key(self) -> tuple:
+        """What images of one batch share: their shape at every scale and the objective's form."""
+        height, width = self.transfer.inputs.content.shape[:2]
+        shapes = tuple(img.longest_side_shape(height, width, size) for size in self.transfer.cfg.scale_sizes)
+        return shapes, self.scale.spec.unweighted()
 
 
 class Worker:
@@ -53,8 +64,8 @@ class Worker:
         self.transfer = StyleTransfer(replace(cfg, device=device), backend)
         self.place = {"host": socket.gethostname(), "pid": os.getpid(), "device": device}
         self.batch_size = batch_size
-        # One scale, one network for every image: what a batched optimisation needs.
-        self.batchable = len(cfg.scale_sizes) == 1 and not cfg.normalize_network
+        # One network for every image: what a batched optimisation needs.
+        self.batchable = not cfg.normalize_network
 
     def run(self, jobs: Sequence[Job], write: bool = True, data: dict[str, bytes] | None = None):
         """Run ``jobs``; return one (entry, pixels) per job, in order. With ``write`` each
@@ -69,11 +80,12 @@ class Worker:
             entry, prepared = self._prepare(job, data)
             if prepared is None:
                 results[job.output] = (entry, None)
-                continue
-            shape = prepared.scale.content.shape
-            groups.setdefault((shape, prepared.scale.spec), []).append(prepared)
-        for group in groups.values():
-            size = self._resolved_batch_size(group[0].scale.content.shape)
+            elif prepared.transfer.tiled():  # a poster runs alone, tile by tile
+                results[job.output] = self._run_one(job, write, data)
+            else:
+                groups.setdefault(prepared.batch_key(), []).append(prepared)
+        for (shapes, _), group in groups.items():
+            size = self._resolved_batch_size(shapes[-1])
             for first in range(0, len(group), size):
                 for prepared, pixels in self._run_batch(group[first : first + size], write):
                     results[prepared.job.output] = (prepared.entry, pixels)
@@ -108,15 +120,16 @@ class Worker:
         started = time.perf_counter()
         entry = self._new_entry(job)
         inputs = _Inputs(job, data)
+        transfer = self.transfer.sibling()
         try:
             with inputs as (content, styles):
-                self.transfer.prepare(content, styles)
-            scale, init = self.transfer.scale, self.transfer.initial_image()
+                transfer.prepare(content, styles)
+            init = transfer.initial_image()
         except Exception as error:
             entry["error"] = inputs.original_names(_describe(error))
             entry["seconds"] = round(time.perf_counter() - started, 3)
             return entry, None
-        return entry, _Prepared(job, entry, scale, init, time.perf_counter() - started)
+        return entry, _Prepared(job, entry, transfer, init, time.perf_counter() - started)
 
     def _resolved_batch_size(self, shape: tuple[int, ...]) -> int:
         """``batch_size``, or for 'auto' what fits: 1 on the CPU, where a batch renders no
@@ -139,28 +152,41 @@ class Worker:
         return auto_batch_size(free, None if per_image is None else per_image - memory.FIXED_BYTES)
 
     def _run_batch(self, group: list[_Prepared], write: bool) -> list[tuple[_Prepared, Pixels | None]]:
-        """One optimisation of every image of ``group`` (one shape, one objective)."""
+        """One optimisation of every image of ``group`` (one batch key) per scale, each scale
+        starting from the last one's images upsampled, as ``StyleTransfer.run`` does."""
         cfg, transfer = self.transfer.cfg, self.transfer
         started = time.perf_counter()
-        steps = cfg.steps_per_scale[-1]
         last = [p.init for p in group]
         losses: list[dict | None] = [None] * len(group)
         diverged_at: list[int | None] = [None] * len(group)
+        done = 0
         try:
-            optimization = transfer.backend.start_batch(
-                transfer.net, [p.scale.targets for p in group], last, group[0].scale.spec, cfg.run_settings()
-            )
-            done = 0
-            for chunk in chunk_sizes(steps, cfg.print_every, 0):
-                terms = optimization.advance(chunk)
-                for k, (image, term) in enumerate(zip(optimization.images(), terms)):
-                    if diverged_at[k] is None:
-                        # A diverged image keeps its last finite iterate, as a single run does.
-                        if math.isfinite(term["total"]) and np.isfinite(image).all():
-                            last[k], losses[k] = image, term
-                        else:
-                            diverged_at[k] = done
-                done += chunk
+            for index, (size, steps) in enumerate(zip(cfg.scale_sizes, cfg.steps_per_scale)):
+                # A diverged image keeps its last finite iterate, as a single run does, and
+                # leaves the batch.
+                running = [k for k in range(len(group)) if diverged_at[k] is None]
+                if not running:
+                    break
+                for k in running:
+                    if index:
+                        group[k].transfer.use_scale(size)
+                        last[k] = img.resize_to(last[k], *group[k].scale.content.shape[:2])
+                optimization = transfer.backend.start_batch(
+                    transfer.net,
+                    [group[k].scale.targets for k in running],
+                    [last[k] for k in running],
+                    [group[k].scale.spec for k in running],
+                    cfg.run_settings(),
+                )
+                for chunk in chunk_sizes(steps, cfg.print_every, 0):
+                    terms = optimization.advance(chunk)
+                    for k, image, term in zip(running, optimization.images(), terms):
+                        if diverged_at[k] is None:
+                            if math.isfinite(term["total"]) and np.isfinite(image).all():
+                                last[k], losses[k] = image, term
+                            else:
+                                diverged_at[k] = done
+                    done += chunk
         except Exception as error:
             message = _describe(error)
             if transfer.backend.is_out_of_memory(error):
@@ -174,10 +200,10 @@ class Worker:
         for k, prepared in enumerate(group):
             entry = prepared.entry
             entry["batch"] = len(group)
-            image = color.restore_content_colors(cfg.colors, last[k], prepared.scale.content)
+            image = prepared.transfer.output_image(last[k])
             pixels = None
             try:
-                ran = steps if diverged_at[k] is None else diverged_at[k]
+                ran = done if diverged_at[k] is None else diverged_at[k]
                 pixels = self._finish(
                     prepared.job, entry, image, ran, losses[k], diverged_at[k] is not None, write
                 )
