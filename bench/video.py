@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -51,9 +52,17 @@ def parse_args(argv=None):
         "--iterations", type=int, default=100, help="steps of frame 1 and of every independent frame"
     )
     parser.add_argument(
-        "--frame-iterations", type=int, default=FRAME_ITERATIONS, help="steps of later frames"
+        "--frame-iterations",
+        type=lambda text: [int(v) for v in text.split(",")],
+        default=[FRAME_ITERATIONS],
+        help=f"steps of later frames; a comma list runs each (default: {FRAME_ITERATIONS})",
     )
-    parser.add_argument("--temporal-weight", type=float, default=TEMPORAL_WEIGHT)
+    parser.add_argument(
+        "--temporal-weight",
+        type=lambda text: [float(v) for v in text.split(",")],
+        default=[TEMPORAL_WEIGHT],
+        help=f"a comma list runs each, crossed with --frame-iterations (default: {TEMPORAL_WEIGHT:g})",
+    )
     parser.add_argument("--weights", default="vgg16-offline")
     parser.add_argument("--backend", default="torch")
     parser.add_argument("--device", default="cpu")
@@ -140,10 +149,12 @@ def temporal_errors(outputs: list[np.ndarray], source_shape) -> list[float]:
     return errors
 
 
-def run_clip(clip_folder: Path, style: np.ndarray, out: Path, args, temporal_weight: float):
+def run_clip(
+    clip_folder: Path, style: np.ndarray, out: Path, args, temporal_weight: float, frame_iterations: int
+):
     result = stylize_video(
         clip_folder, [style], out, backend=args.backend, temporal_weight=temporal_weight,
-        frame_iterations=args.frame_iterations, size=args.size, iterations=args.iterations,
+        frame_iterations=frame_iterations, size=args.size, iterations=args.iterations,
         weights=args.weights, device=args.device, print_every=args.iterations,
     )  # fmt: skip
     frames = [img.load_image(frame_path(out, i)) for i in range(1, result.frames_done + 1)]
@@ -196,46 +207,60 @@ def main(argv=None) -> int:
         style = img.load_image(args.style)
     shape = img.longest_side_shape(3, 4, args.size)  # 4:3 frames
     clip = make_clip(source, args.frames, shape)
+    settings = [(w, n) for w in args.temporal_weight for n in args.frame_iterations]
     with tempfile.TemporaryDirectory() as work:
         clip_folder = Path(work) / "clip"
         clip_folder.mkdir()
         for i, frame in enumerate(clip):
             img.save_image(frame, clip_folder / f"{i:04d}.png")
         clip = [img.load_image(clip_folder / f"{i:04d}.png") for i in range(len(clip))]
-        linked, linked_frames = run_clip(
-            clip_folder, style, Path(work) / "linked", args, args.temporal_weight
+        independent, independent_frames = run_clip(
+            clip_folder, style, Path(work) / "independent", args, 0.0, args.iterations
         )
-        independent, independent_frames = run_clip(clip_folder, style, Path(work) / "independent", args, 0.0)
-        runs = {
-            "temporal": summarise(linked, linked_frames, source.shape),
-            "independent": summarise(independent, independent_frames, source.shape),
-        }
+        runs = {"independent": summarise(independent, independent_frames, source.shape)}
+        first_linked_frames = None
+        for weight, frame_iterations in settings:
+            out = Path(work) / f"linked-{weight:g}-{frame_iterations}"
+            linked, linked_frames = run_clip(clip_folder, style, out, args, weight, frame_iterations)
+            runs[run_name(weight, frame_iterations)] = summarise(linked, linked_frames, source.shape) | {
+                "temporal_weight": weight,
+                "frame_iterations": frame_iterations,
+            }
+            first_linked_frames = first_linked_frames or linked_frames
         stem = args.out / (args.name or f"video-{args.device}-{Path(args.source).stem}-{date.today()}")
         if args.strip:
-            strip(clip, independent_frames, linked_frames, stem.with_name(stem.name + "-strip.png"))
+            strip(clip, independent_frames, first_linked_frames, stem.with_name(stem.name + "-strip.png"))
+    base = runs["independent"]
+    comparisons = [
+        {
+            "run": run_name(weight, frame_iterations),
+            "temporal_error_ratio": run["mean_temporal_error"] / base["mean_temporal_error"],
+            "style_ratio": run["mean_style"] / base["mean_style"],
+            "later_to_first_seconds": run["median_later_seconds"] / run["first_seconds"],
+        }
+        for (weight, frame_iterations), run in zip(settings, list(runs.values())[1:])
+    ]
     report = {
         "date": str(date.today()),
+        "command": "python -m bench.video " + " ".join(argv if argv is not None else sys.argv[1:]),
         "source": args.source,
         "style": args.style,
         "frames": args.frames,
         "shape": list(shape),
-        "settings": {
-            k: getattr(args, k)
-            for k in ("iterations", "frame_iterations", "temporal_weight", "weights", "backend", "device")
-        },
+        "settings": {k: getattr(args, k) for k in ("iterations", "weights", "backend", "device")},
         "environment": describe_environment(args.device),
         "runs": runs,
-        "temporal_error_ratio": runs["temporal"]["mean_temporal_error"]
-        / runs["independent"]["mean_temporal_error"],
-        "style_ratio": runs["temporal"]["mean_style"] / runs["independent"]["mean_style"],
-        "later_to_first_seconds": runs["temporal"]["median_later_seconds"]
-        / runs["temporal"]["first_seconds"],
+        "comparisons": comparisons,
     }
     stem.with_name(stem.name + ".json").write_text(json.dumps(report, indent=1))
     summary = describe(report)
     stem.with_name(stem.name + ".md").write_text(summary)
     print(summary)
     return 0
+
+
+def run_name(weight: float, frame_iterations: int) -> str:
+    return f"temporal weight {weight:g}, later frames {frame_iterations} steps"
 
 
 def describe(report: dict) -> str:
@@ -245,20 +270,26 @@ def describe(report: dict) -> str:
         f"{r['first_seconds']:.1f} | {r['median_later_seconds']:.1f} |"
         for name, r in runs.items()
     ]
+    ratios = [
+        f"| {c['run']} | {c['temporal_error_ratio']:.3f} | {c['style_ratio']:.3f} | "
+        f"{c['later_to_first_seconds']:.3f} |"
+        for c in report["comparisons"]
+    ]
     return (
         f"# Video: temporal loss vs independent frames ({report['date']})\n\n"
+        f"`{report['command']}`\n\n"
         f"Clip: {report['frames']} frames of {report['shape'][1]}x{report['shape'][0]} px, "
         f"a pan and zoom over {report['source']}; style {report['style']}; "
         f"{s['weights']}, {s['backend']} on {s['device']} "
         f"({report['environment']['cpu']}). Frame 1 and independent frames: {s['iterations']} "
-        "L-BFGS steps; "
-        f"later frames with the temporal loss (weight {s['temporal_weight']:g}): {s['frame_iterations']}.\n\n"
+        "L-BFGS steps.\n\n"
         "| run | temporal error | style loss / frame | content loss / frame | s, frame 1 "
         "| s, later (median) |\n"
         "| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows) + "\n\n"
-        f"Temporal error ratio (temporal / independent): {report['temporal_error_ratio']:.3f}; "
-        f"style loss ratio: {report['style_ratio']:.3f}; later frame / first frame seconds: "
-        f"{report['later_to_first_seconds']:.3f}.\n"
+        "Against the independent frames (targets: temporal error at most 0.5, style loss within "
+        "10%, a later frame at most 0.6 of the first's seconds):\n\n"
+        "| run | temporal error ratio | style loss ratio | later / first frame seconds |\n"
+        "| --- | --- | --- | --- |\n" + "\n".join(ratios) + "\n"
     )
 
 

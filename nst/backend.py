@@ -46,6 +46,9 @@ class Optimization(Protocol):
 
     # Seconds spent compiling the step before the first ``advance`` (0 when nothing compiles).
     compile_seconds: float
+    # Loss-and-gradient evaluations so far, up to the last ``advance``: one per Adam step, one
+    # or more per L-BFGS step (its line search's trial points).
+    evaluations: int
 
     def advance(self, steps: int) -> dict[str, float]:
         """Run ``steps`` more steps; return the loss terms content, style, tv and total."""

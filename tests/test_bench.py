@@ -576,3 +576,23 @@ def test_cudnn_autotune_check_refuses_in_one_line_without_a_gpu(capsys):
         "python -m bench.cudnn_autotune: needs a CUDA GPU, and torch sees none here",
         "python -m bench.cudnn_autotune: --steps must be more than 10",
     ]
+
+
+def test_video_bench_compares_each_temporal_setting_with_independent_frames(tmp_path):
+    from bench import video
+
+    weights = tiny_weights_file(tmp_path)
+    args = ["--frames", "3", "--size", "48", "--iterations", "3", "--frame-iterations", "1,2"]
+    args += ["--temporal-weight", "100", "--weights", str(weights), "--out", str(tmp_path), "--name", "clip"]
+    assert video.main(args) == 0
+    report = json.loads((tmp_path / "clip.json").read_text())
+    assert list(report["runs"]) == [
+        "independent",
+        "temporal weight 100, later frames 1 steps",
+        "temporal weight 100, later frames 2 steps",
+    ]
+    assert report["runs"]["independent"]["steps"] == [3, 3, 3]
+    assert report["runs"]["temporal weight 100, later frames 1 steps"]["steps"] == [3, 1, 1]
+    assert [c["run"] for c in report["comparisons"]] == list(report["runs"])[1:]
+    assert all(c["temporal_error_ratio"] > 0 for c in report["comparisons"])
+    assert "| temporal weight 100, later frames 2 steps |" in (tmp_path / "clip.md").read_text()

@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 
 from nst import image as img
+from nst.backend import get_backend
 from nst.config import make_config
+from nst.objective import LINESEARCH_EVALUATIONS
 from nst.stylize import StyleTransfer
 from tests.conftest import IMAGES, installed_backends
+from tests.helpers import smooth_image, tiny_problem
 
 pytestmark = pytest.mark.slow
 
@@ -85,3 +88,19 @@ def test_backends_reach_the_same_loss(optimizer, iterations, tolerance, tmp_path
     content = img.resize_longest(img.load_image(IMAGES / "tubingen.jpg"), 128)
     apart = np.abs(torch_image - jax_image).mean()
     assert apart < np.abs(torch_image - content).mean()
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_run_counts_its_evaluations(backend_name, optimizer):
+    # The bench's evaluations per step: Adam one per step; L-BFGS at least one per step, its
+    # first step's start point and each line-search trial point.
+    backend = get_backend(backend_name)
+    images = {"content": smooth_image(24, 32, seed=0), "style": smooth_image(32, 32, seed=1)}
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer=optimizer)
+    run = backend.start(net, targets, images["content"], spec, cfg.run_settings())
+    run.advance(4)
+    run.advance(3)
+    if optimizer == "adam":
+        assert run.evaluations == 7
+    else:
+        assert 8 <= run.evaluations <= 7 * LINESEARCH_EVALUATIONS + 1

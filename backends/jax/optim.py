@@ -91,11 +91,12 @@ def run_chunk(
     weights: LossWeights,
 ):
     """``steps`` optimiser steps from ``image``; returns the new image, state, moving average
-    (None without ema) and the loss terms of the new iterate (one extra forward pass per
+    (None without ema), the loss terms of the new iterate (one extra forward pass per
     chunk, so the reported losses belong to the last iterate; torch's Adam reports the
-    previous iterate's). With a ``plan`` every evaluation runs tile by tile (``tiled``). The
-    objective sees the image's first ``rows`` rows: the rest is padding (``sharding``). The
-    objective is ``form`` with ``weights`` (``losses.objective``)."""
+    previous iterate's) and the steps' loss-and-gradient evaluations. With a ``plan`` every
+    evaluation runs tile by tile (``tiled``). The objective sees the image's first ``rows``
+    rows: the rest is padding (``sharding``). The objective is ``form`` with ``weights``
+    (``losses.objective``)."""
     optimizer = make_optimizer(settings)
     if plan is None:
         evaluate = partial(objective, module, form, params, targets, weights)
@@ -118,27 +119,31 @@ def run_chunk(
         # instead of a fresh forward/backward pass at the start of the next iteration.
         value_and_grad = optax.value_and_grad_from_state(total)
 
-        def step(_, carry):
-            x, state = carry
+        def step(x, state):
+            """One iteration and its evaluations: the line search's, plus the first
+            iteration's at its start point (no stored value yet)."""
+            first = jnp.isinf(optax.tree_utils.tree_get(state, "value")).astype(jnp.int32)
             value, grad = value_and_grad(x, state=state)
             updates, state = optimizer.update(grad, state, x, value=value, grad=grad, value_fn=total)
-            return optax.apply_updates(x, updates), state
+            searched = optax.tree_utils.tree_get(state, "num_linesearch_steps")
+            return optax.apply_updates(x, updates), state, first + searched
     else:
 
-        def step(_, carry):
-            x, state = carry
+        def step(x, state):
             updates, state = optimizer.update(jax.grad(total)(x), state, x)
-            return optax.apply_updates(x, updates), state
+            return optax.apply_updates(x, updates), state, jnp.int32(1)
 
-    def step_and_average(i, carry):
-        x, state, avg = carry
-        x, state = step(i, (x, state))
+    def step_and_average(_, carry):
+        (x, state, avg), evaluations = carry
+        x, state, evaluated = step(x, state)
         if settings.ema:
             avg = settings.ema * avg + (1 - settings.ema) * x
-        return placed((x, state, avg))
+        return placed((x, state, avg)), evaluations + evaluated
 
-    image, opt_state, average = jax.lax.fori_loop(0, steps, step_and_average, (image, opt_state, average))
-    return (*placed((image, opt_state, average)), terms_of(image))
+    (image, opt_state, average), evaluations = jax.lax.fori_loop(
+        0, steps, step_and_average, ((image, opt_state, average), jnp.int32(0))
+    )
+    return (*placed((image, opt_state, average)), terms_of(image), evaluations)
 
 
 # One executable per (network, objective's form, settings, tile plan, image shape, devices),
@@ -194,9 +199,10 @@ class JaxOptimization:
             self._weights,
         ).compile()
         self.compile_seconds = time.perf_counter() - started
+        self.evaluations = 0
 
     def advance(self, steps: int) -> dict[str, float]:
-        self._image, self._opt_state, self._average, terms = _run_chunk(
+        self._image, self._opt_state, self._average, terms, evaluations = _run_chunk(
             *self._static,
             self._image,
             self._opt_state,
@@ -207,7 +213,9 @@ class JaxOptimization:
             self._weights,
         )
         self._averaged_steps += steps
-        return {k: float(v) for k, v in jax.device_get(terms).items()}
+        terms, evaluations = jax.device_get((terms, evaluations))
+        self.evaluations += int(evaluations)
+        return {k: float(v) for k, v in terms.items()}
 
     def image(self) -> np.ndarray:
         """The iterate, or with ``ema`` the bias-corrected average of the iterates so far."""
@@ -283,7 +291,7 @@ class JaxBatchOptimization:
         self.compile_seconds = time.perf_counter() - started
 
     def advance(self, steps: int) -> list[dict[str, float]]:
-        self._images, self._opt_state, self._average, terms = _run_chunk_batch(
+        self._images, self._opt_state, self._average, terms, _ = _run_chunk_batch(
             *self._static,
             self._images,
             self._opt_state,

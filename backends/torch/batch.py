@@ -33,6 +33,7 @@ class _Member(TorchOptimization):
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
+        self.evaluations += 1
         return self.batcher.evaluate(self)
 
 

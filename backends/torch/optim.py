@@ -46,6 +46,7 @@ class TorchOptimization:
         self.net, self.targets, self.spec, self.settings = net, targets, spec, settings
         self.pixels = to_tensor(init, device).requires_grad_(True)
         self.last_terms: dict[str, torch.Tensor] = {}
+        self.evaluations = 0
         self.autocast_bf16 = settings.precision == "bf16"
         self.ema = settings.ema
         self.average = torch.zeros_like(self.pixels) if self.ema else None
@@ -72,6 +73,7 @@ class TorchOptimization:
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
+        self.evaluations += 1
         if self.tiled is not None:
             terms, self.pixels.grad = self.tiled.terms(self.pixels)
             self.last_terms = terms
