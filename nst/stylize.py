@@ -289,9 +289,9 @@ class StyleTransfer:
         needed = memory.estimated_peak_bytes(
             self.backend.name, pixels, cfg.optimizer, cfg.lbfgs_history, arch, layers
         )
-        budget = AUTO_MEMORY_SHARE * machine if machine else None
-        if not needed or not budget or needed <= budget:
+        if not needed or not machine or needed <= AUTO_MEMORY_SHARE * machine:
             return MemoryFit(None, cfg.lbfgs_history)
+        budget = AUTO_MEMORY_SHARE * machine
         where = f"--size {size} ({width}x{height} px)"
         if cfg.tile == "off":
             raise NstError(
