@@ -296,7 +296,8 @@ class StyleTransfer:
         if cfg.tile == "off":
             raise NstError(
                 f"{where} needs about {needed / memory.GIB:.1f} GiB on the CPU and this machine has "
-                f"{machine / memory.GIB:.1f} GiB of memory and swap; use --tile auto or a smaller --size"
+                f"{machine / memory.GIB:.1f} GiB of memory and swap (nst plans within "
+                f"{AUTO_MEMORY_SHARE:.0%}); use --tile auto or a smaller --size"
             )
         content_layers = [l for l, _ in spec.content]
 
@@ -328,7 +329,8 @@ class StyleTransfer:
         raise NstError(
             f"{where} needs about {tiled_bytes(smallest, cfg.lbfgs_history) / memory.GIB:.1f} GiB on "
             f"the CPU even in tiles of {smallest} px and this machine has {machine / memory.GIB:.1f} GiB "
-            f"of memory and swap; use {way_out}--optimizer adam or a smaller --size"
+            f"of memory and swap (nst plans within {AUTO_MEMORY_SHARE:.0%}); use {way_out}--optimizer adam "
+            "or a smaller --size"
         )
 
     def inputs_at(self, size: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
