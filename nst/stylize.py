@@ -274,13 +274,14 @@ class StyleTransfer:
         return self.cfg.device.startswith("cpu")  # a list is of one kind (nst.devices)
 
     def _fit_at(self, size: int, content_shape: tuple[int, ...], spec: LossSpec) -> MemoryFit:
-        """How the scale of longest side ``size`` runs: --tile N, or with 'auto' on the CPU,
-        when the whole image's run would not fit this machine's memory (``nst.memory``), the
-        first of AUTO_TILE_SIDES whose run fits, and failing that with L-BFGS a shorter history
-        in the first tile where MIN_AUTO_LBFGS_HISTORY pairs fit. Refuses a CPU run that
-        cannot fit at all, saying what would."""
+        """How the scale of longest side ``size`` runs. Off the CPU: --tile as given. On the
+        CPU, when the whole image's run would not fit this machine's memory (``nst.memory``):
+        the tile of --tile N, or with 'auto' the first of AUTO_TILE_SIDES whose run fits; and
+        where none fits with L-BFGS's history, a shorter history, in the first of those tiles
+        where MIN_AUTO_LBFGS_HISTORY pairs fit. Refuses a CPU run that cannot fit at all,
+        saying what would."""
         cfg = self.cfg
-        if cfg.tile_side is not None or not self._on_cpu():
+        if not self._on_cpu():
             return MemoryFit(cfg.tile_side, cfg.lbfgs_history)
         arch, layers = self.weights.arch, spec.layers
         height, width = img.longest_side_shape(content_shape[0], content_shape[1], size)
@@ -290,7 +291,7 @@ class StyleTransfer:
             self.backend.name, pixels, cfg.optimizer, cfg.lbfgs_history, arch, layers
         )
         if not needed or not machine or needed <= AUTO_MEMORY_SHARE * machine:
-            return MemoryFit(None, cfg.lbfgs_history)
+            return MemoryFit(cfg.tile_side, cfg.lbfgs_history)
         budget = AUTO_MEMORY_SHARE * machine
         where = f"--size {size} ({width}x{height} px)"
         if cfg.tile == "off":
@@ -312,14 +313,15 @@ class StyleTransfer:
             without_pairs = tiled_bytes(core, 0)
             return int((budget - without_pairs) // (memory.LBFGS_BYTES_PER_PIXEL_PER_PAIR * pixels))
 
-        for core in AUTO_TILE_SIDES:
+        sides = AUTO_TILE_SIDES if cfg.tile_side is None else (cfg.tile_side,)
+        for core in sides:
             if tiled_bytes(core, cfg.lbfgs_history) <= budget:
                 return MemoryFit(core, cfg.lbfgs_history)
         if cfg.optimizer == "lbfgs":
-            for core in AUTO_TILE_SIDES:
+            for core in sides:
                 if fitting_pairs(core) >= MIN_AUTO_LBFGS_HISTORY:
                     return MemoryFit(core, fitting_pairs(core))
-        smallest = AUTO_TILE_SIDES[-1]
+        smallest = sides[-1]
         fitting = fitting_pairs(smallest)
         way_out = (
             f"a shorter --lbfgs-history ({fitting} fits), "
@@ -378,11 +380,12 @@ class StyleTransfer:
         )
         fit = self._fit_at(size, self.inputs.content.shape, self.spec)
         tile = fit.tile
-        if tile is not None and self.cfg.tile == "auto":
+        shortened = fit.lbfgs_history < self.cfg.lbfgs_history and self.cfg.optimizer == "lbfgs"
+        if tile is not None and (self.cfg.tile == "auto" or shortened):
             plan = plan_tiles(content.shape[0], content.shape[1], tile, self.weights.arch, self.spec.layers)
             shorter = (
                 f"; L-BFGS history shortened to {fit.lbfgs_history} pairs to fit (see --lbfgs-history)"
-                if fit.lbfgs_history < self.cfg.lbfgs_history and self.cfg.optimizer == "lbfgs"
+                if shortened
                 else ""
             )
             self.log(

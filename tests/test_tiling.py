@@ -216,3 +216,24 @@ def test_auto_shortens_the_lbfgs_history_where_no_tile_leaves_room_for_it(tmp_pa
     said = [line for line in lines if "does not fit in memory whole" in line]
     assert f"L-BFGS history shortened to {fitting} pairs" in said[-1]
     assert "history" not in said[0]
+
+
+def test_a_forced_tile_still_keeps_lbfgs_within_memory(tmp_path, monkeypatch):
+    # --tile N picks the tile; where the run with it would not fit, the history shrinks as
+    # under 'auto', and where not even MIN_AUTO_LBFGS_HISTORY pairs fit, the run is refused.
+    monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB // 4)
+    pair_bytes = memory.LBFGS_BYTES_PER_PIXEL_PER_PAIR
+    monkeypatch.setattr(
+        memory,
+        "tiled_peak_bytes",
+        lambda backend, pixels, side, optimizer, history, *rest: (
+            memory.GIB // 8 + history * pair_bytes * pixels
+        ),
+    )
+    lines = []
+    tiny_run(tmp_path, "torch", "32", log=lines.append, iterations=1, size=400)
+    said = [line for line in lines if "does not fit in memory whole" in line]
+    assert len(said) == 1 and "tiles of 32 px" in said[0] and "L-BFGS history shortened" in said[0]
+    monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB // 6)
+    with pytest.raises(NstError, match="even in tiles of 32 px"):
+        tiny_run(tmp_path, "torch", "32", iterations=1, size=400)
