@@ -169,9 +169,14 @@ def describe(label: str, result: dict) -> str:
     if result["status"] == "failed":
         return f"FAILED {label}: {result['error'][-1]}"
     emulated = " (bf16 emulated: this CPU has no bf16 hardware)" if result["bf16_emulated"] else ""
+    evaluations = result["evaluations_per_step"]
+    peak = result["peak_fraction"]
     return (
-        f"{label}: {result['step_seconds_median'] * 1e3:.1f} ms/step, "
-        f"{result['achieved_tflops']:.2f} TFLOP/s{emulated}"
+        f"{label}: {result['step_seconds_median'] * 1e3:.1f} ms/step"
+        + ("" if evaluations is None else f", {evaluations:.2f} evaluations/step")
+        + f", {result['achieved_tflops']:.2f} TFLOP/s"
+        + ("" if peak is None else f" ({peak:.1%} of peak)")
+        + emulated
     )
 
 

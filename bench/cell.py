@@ -8,7 +8,9 @@ lines of the traceback.
 Phases, each timed on its own with the device synchronised (every `advance` returns Python
 floats, which waits for the device): weight loading; compile / first step; then `steps` steps
 in chunks, each chunk timed, giving the steady-state per-step median and spread and a
-loss-versus-wall-time curve from which the harness reads the time to a target loss.
+loss-versus-wall-time curve from which the harness reads the time to a target loss. nst's runs
+count their loss-and-gradient evaluations, so a cell reports them per timed step and counts
+its TFLOP/s from them, against the device's datasheet peak where bench.flops knows it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.flops import step_flops
+from bench.flops import peak_fraction, peak_tflops, step_flops
 from nst import hardware
 from nst import image as img
 from nst.backend import get_backend
@@ -129,6 +131,8 @@ def run_cell(spec: dict) -> dict:
     started = time.perf_counter()
     losses = run.advance(1)
     first_step_seconds = time.perf_counter() - started
+    # The baseline loop does not count its evaluations: None, where nst's runs give a number.
+    evaluations_after_first_step = getattr(run, "evaluations", None)
 
     chunk, per_step, curve, elapsed, done = spec["chunk"], [], [], 0.0, 1
     while done < spec["steps"]:
@@ -143,6 +147,15 @@ def run_cell(spec: dict) -> dict:
     quartiles = statistics.quantiles(per_step, n=4) if len(per_step) > 1 else [median, median, median]
     height, width = content.shape[:2]
     flops = step_flops(arch, loss_spec.layers, height, width)
+    evaluations = getattr(run, "evaluations", None)
+    evaluations_per_step = (
+        None
+        if evaluations is None or evaluations_after_first_step is None
+        else (evaluations - evaluations_after_first_step) / (spec["steps"] - 1)
+    )
+    # One evaluation per step where the count is unknown: a lower bound for an L-BFGS step.
+    achieved_tflops = flops * (1 if evaluations_per_step is None else evaluations_per_step) / median / 1e12
+    kind = device_kind(spec)
     return {
         **spec,
         "status": "ok",
@@ -156,11 +169,29 @@ def run_cell(spec: dict) -> dict:
         "step_seconds_median": median,
         "step_seconds_iqr": quartiles[2] - quartiles[0],
         "step_flops": flops,
-        "achieved_tflops": flops / median / 1e12,
+        "evaluations_after_first_step": evaluations_after_first_step,
+        "evaluations": evaluations,
+        "evaluations_per_step": evaluations_per_step,
+        "achieved_tflops": achieved_tflops,
+        "device_kind": kind,
+        "peak_tflops": peak_tflops(kind, spec["precision"]),
+        "peak_fraction": peak_fraction(achieved_tflops, kind, spec["precision"]),
         "peak_memory_bytes": _peak_memory(spec),
         "final_losses": losses,
         "curve": curve,
     }
+
+
+def device_kind(spec: dict) -> str:
+    """The device's model as its framework names it ('NVIDIA H200'), or 'cpu'."""
+    if spec["backend"] == "jax":
+        return get_backend("jax").resolve_device(spec["device"]).device_kind
+    device = get_backend("torch").resolve_device(spec["device"])
+    if device.type == "cuda":
+        import torch
+
+        return torch.cuda.get_device_name(device)
+    return device.type
 
 
 def _baseline(params, arch, content, style, loss_spec, cfg):

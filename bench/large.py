@@ -1,6 +1,7 @@
 """`python -m bench.large`: tiled against whole-image evaluation (docs/tiling.md).
 
-Per backend, on the offline VGG16 and nst's demo pair at the default objective:
+Per backend, on ``--weights`` (the offline VGG16 unless told) and nst's demo pair at the
+default objective:
 - **exactness and cost** at ``--compare-size`` (both fit): for the whole image and each of
   ``--tiles``, seconds per loss-and-gradient evaluation (median after a warm-up), peak memory
   (RSS on the CPU), and the tiled loss's relative difference and gradient's cosine against
@@ -45,6 +46,9 @@ def parse_args(argv=None):
     )
     parser.add_argument("--backends", default="torch,jax")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--weights", default="vgg16-offline", help="a weight name or file (default: vgg16-offline)"
+    )
     parser.add_argument("--compare-size", type=int, default=1024, help="0: skip")
     parser.add_argument("--tiles", type=whole_numbers, default=(256, 512))
     parser.add_argument("--overhead-size", type=int, default=2048, help="0: skip")
@@ -68,15 +72,13 @@ def peak_memory_bytes(device: str) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
-def prepared(backend: str, device: str, size: int, tile: int | None, **options):
+def prepared(backend: str, device: str, weights: str, size: int, tile: int | None, **options):
     from nst.config import make_config
     from nst.demo import demo_content, demo_style
     from nst.stylize import StyleTransfer
 
     tile_option = "off" if tile is None else str(tile)
-    cfg = make_config(
-        weights="vgg16-offline", size=size, scales=1, device=device, tile=tile_option, **options
-    )
+    cfg = make_config(weights=weights, size=size, scales=1, device=device, tile=tile_option, **options)
     return StyleTransfer(cfg, backend).prepare(demo_content(), [demo_style()])
 
 
@@ -90,7 +92,7 @@ def measure_evaluation(spec: dict) -> dict:
 
         memory.machine_memory_bytes = lambda: None
     started = time.perf_counter()
-    transfer = prepared(spec["backend"], spec["device"], spec["size"], spec["tile"])
+    transfer = prepared(spec["backend"], spec["device"], spec["weights"], spec["size"], spec["tile"])
     scale, backend = transfer.scale, transfer.backend
     prepare_seconds = time.perf_counter() - started
     image = transfer.initial_image()
@@ -108,6 +110,7 @@ def measure_evaluation(spec: dict) -> dict:
         "terms": terms,
         "peak_bytes": peak_memory_bytes(spec["device"]),
         "shape": list(image.shape[:2]),
+        "arch": transfer.net.arch.name,
     }
 
 
@@ -117,6 +120,7 @@ def measure_poster(spec: dict) -> dict:
     transfer = prepared(
         spec["backend"],
         spec["device"],
+        spec["weights"],
         spec["size"],
         spec["tile"],
         iterations=spec["steps"],
@@ -145,14 +149,15 @@ def in_child(spec: dict) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def tile_area(shape, tile: int) -> int:
-    """Pixels of all tiles' inputs, halos included, for ``nst.tiling``'s plan at ``shape``."""
+def tile_area(shape, tile: int, arch_name: str) -> int:
+    """Pixels of all tiles' inputs, halos included, for ``nst.tiling``'s plan at ``shape``
+    (the halos grow with the network's depth: VGG19's are wider than VGG16's)."""
     from nst.config import make_config
-    from nst.network import VGG16
+    from nst.network import ARCHS
     from nst.tiling import plan_tiles
 
     layers = make_config().loss_spec(1).layers
-    plan = plan_tiles(shape[0], shape[1], tile, VGG16, layers)
+    plan = plan_tiles(shape[0], shape[1], tile, ARCHS[arch_name], layers)
     return plan.count * plan.side**2
 
 
@@ -160,7 +165,13 @@ def compare(backend: str, args, size: int, tiles) -> list[dict]:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         whole_gradient = Path(scratch) / "whole.npy"
-        base = {"backend": backend, "device": args.device, "size": size, "evaluations": args.evaluations}
+        base = {
+            "backend": backend,
+            "device": args.device,
+            "weights": args.weights,
+            "size": size,
+            "evaluations": args.evaluations,
+        }
         whole = in_child({**base, "kind": "evaluate", "tile": None, "gradient": str(whole_gradient)})
         rows.append({"backend": backend, "size": size, "tile": None, **whole})
         for tile in tiles:
@@ -175,7 +186,7 @@ def compare(backend: str, args, size: int, tiles) -> list[dict]:
                 ) / abs(whole["terms"]["total"])
                 row["gradient_cosine"] = float(np.sum(a * b) / np.linalg.norm(a) / np.linalg.norm(b))
                 shape = whole["shape"]
-                predicted = (1 + FORWARD_AND_BACKWARD) * tile_area(shape, tile)
+                predicted = (1 + FORWARD_AND_BACKWARD) * tile_area(shape, tile, whole["arch"])
                 predicted /= FORWARD_AND_BACKWARD * shape[0] * shape[1]
                 row["predicted_ratio"] = predicted
                 row["measured_ratio"] = tiled["seconds"] / whole["seconds"]
@@ -267,6 +278,7 @@ def main(argv=None) -> int:
                 "kind": "poster",
                 "backend": backend,
                 "device": args.device,
+                "weights": args.weights,
                 "size": args.poster_size,
                 "tile": args.poster_tile,
                 "steps": args.poster_steps,

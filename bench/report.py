@@ -83,25 +83,32 @@ def write_markdown(report: dict, path: Path) -> None:
         f"torch {env['versions'].get('torch')}, jax {env['versions'].get('jax')}, "
         f"{env['cpu_count']} CPU threads; {'quick' if report['quick'] else 'full'} matrix, "
         f"{report['wall_seconds']:.0f} s. Step times are medians over chunks after the "
-        f"first step (IQR after ±); L-BFGS steps include their line-search evaluations; "
-        f"TFLOP/s counts one forward and one input-gradient pass per step.",
+        f"first step (IQR after ±); L-BFGS steps include their line-search evaluations "
+        f"(evals/step, over the timed steps; the baseline does not count them). TFLOP/s counts "
+        f"one forward and one input-gradient pass per evaluation, times evals/step (one per step "
+        f"where unknown); % of peak is against the device's dense datasheet peak at the cell's "
+        f"precision (- where bench.flops does not know it, as on CPUs). compile s: the step's "
+        f"compilation (JAX), part of setup s; 0 where nothing compiles.",
         "",
         *([report["notes"], ""] if report.get("notes") else []),
         *_inputs(cells),
         *([""] if cells else []),
-        "| backend | network | size | optimizer | precision | setup s | first step s | "
-        "step ms | TFLOP/s | x baseline | s to target | peak MB | final loss |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| backend | network | size | optimizer | precision | setup s | compile s | first step s | "
+        "step ms | evals/step | TFLOP/s | % of peak | x baseline | s to target | peak MB | final loss |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for c in cells:
         head = f"| {c['backend']} | {c['network']} | {c['size']} | {c['optimizer']} | {_precision(c)} |"
         if c["status"] != "ok":
-            lines.append(f"{head} {_not_measured(c).replace('|', '/')} |" + " |" * 7)
+            lines.append(f"{head} {_not_measured(c).replace('|', '/')} |" + " |" * 10)
             continue
         lines.append(
-            f"{head} {c['setup_seconds']:.2f} | {c['first_step_seconds']:.2f} | "
+            f"{head} {c['setup_seconds']:.2f} | {_fmt(c.get('compile_seconds'), '{:.2f}')} | "
+            f"{c['first_step_seconds']:.2f} | "
             f"{c['step_seconds_median'] * 1e3:.1f} ± {c['step_seconds_iqr'] * 1e3:.1f} | "
-            f"{c['achieved_tflops']:.2f} | {_fmt(c['speedup_vs_baseline'], '{:.2f}')} | "
+            f"{_fmt(c.get('evaluations_per_step'), '{:.2f}')} | {c['achieved_tflops']:.2f} | "
+            f"{_fmt(c.get('peak_fraction'), '{:.1%}')} | "
+            f"{_fmt(c['speedup_vs_baseline'], '{:.2f}')} | "
             f"{_fmt(c['seconds_to_target'], '{:.2f}')} | {c['peak_memory_bytes'] / 2**20:.0f} | "
             f"{c['final_losses']['total']:.4g} |"
         )

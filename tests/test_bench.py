@@ -596,3 +596,108 @@ def test_video_bench_compares_each_temporal_setting_with_independent_frames(tmp_
     assert [c["run"] for c in report["comparisons"]] == list(report["runs"])[1:]
     assert all(c["temporal_error_ratio"] > 0 for c in report["comparisons"])
     assert "| temporal weight 100, later frames 2 steps |" in (tmp_path / "clip.md").read_text()
+
+
+@pytest.mark.parametrize("backend, optimizer", [("torch", "lbfgs"), ("torch", "adam"), ("baseline", "adam")])
+def test_a_cell_reports_its_evaluations_per_step_and_counts_its_flops_from_them(backend, optimizer):
+    spec = {
+        "backend": backend,
+        "size": 32,
+        "optimizer": optimizer,
+        "precision": "fp32",
+        "network": "vgg16-random",
+        "device": "cpu",
+        "steps": 5,
+        "chunk": 2,
+        "seed": 0,
+    }
+    result = bench_cell.run_cell(spec)
+    per_step = result["evaluations_per_step"]
+    if backend == "baseline":  # the tutorial loop does not count: one evaluation per step
+        assert per_step is None and result["evaluations"] is None
+    elif optimizer == "adam":
+        assert per_step == 1 and result["evaluations"] == 5
+    else:  # a step's line search evaluates at least once
+        assert per_step >= 1
+    evaluations = 1 if per_step is None else per_step
+    expected = result["step_flops"] * evaluations / result["step_seconds_median"] / 1e12
+    assert result["achieved_tflops"] == pytest.approx(expected)
+    assert result["device_kind"] == "cpu" and result["peak_fraction"] is None
+
+
+def test_the_jax_cell_names_its_device_kind():
+    pytest.importorskip("jax")
+    assert bench_cell.device_kind({"backend": "jax", "device": "cpu"}) == "cpu"
+
+
+def test_a_known_device_has_a_peak_and_an_unknown_one_none():
+    from bench.flops import peak_fraction, peak_tflops
+
+    assert peak_fraction(99.0, "NVIDIA H200", "bf16") == pytest.approx(0.1)
+    assert peak_tflops("NVIDIA H100 80GB HBM3", "tf32") == 495
+    assert peak_tflops("NVIDIA A100-SXM4-80GB", "fp32") == 19.5
+    # The PCIe card runs slower than the SXM one its name contains.
+    assert peak_tflops("NVIDIA H100 PCIe", "bf16") is None
+    for kind in ("cpu", "NVIDIA GeForce RTX 4090", "TPU v5 lite", None):
+        assert peak_fraction(1.0, kind, "fp32") is None
+
+
+def test_the_table_shows_evaluations_compile_time_and_peak_and_dashes_where_unknown(tmp_path):
+    measured = {
+        "status": "ok",
+        "network": "vgg19-random",
+        "size": 512,
+        "optimizer": "lbfgs",
+        "precision": "bf16",
+        "setup_seconds": 14.0,
+        "first_step_seconds": 0.5,
+        "step_seconds_median": 0.004,
+        "step_seconds_iqr": 0.0001,
+        "peak_memory_bytes": 2**30,
+        "final_losses": {"total": 1.5},
+        "curve": [[10, 0.04, 1.5]],
+        "speedup_vs_baseline": None,
+        "seconds_to_target": None,
+        "images": {"content": "a.png", "style": "b.png"},
+        "weights": {"name": "vgg19-random", "description": "random"},
+    }
+    jax_cell = measured | {
+        "backend": "jax",
+        "compile_seconds": 12.25,
+        "evaluations_per_step": 1.25,
+        "achieved_tflops": 99.0,
+        "peak_fraction": 0.1,
+    }
+    # A cell from before the columns: no compile time, evaluations or peak recorded.
+    old_cell = measured | {"backend": "torch", "achieved_tflops": 50.0}
+    report = {"environment": describe_environment("cpu"), "quick": False, "wall_seconds": 1.0}
+    write_markdown(report | {"cells": [jax_cell, old_cell]}, tmp_path / "table.md")
+    table = (tmp_path / "table.md").read_text()
+    assert "| setup s | compile s | first step s | step ms | evals/step | TFLOP/s | % of peak |" in table
+    assert "| 14.00 | 12.25 | 0.50 | 4.0 ± 0.1 | 1.25 | 99.00 | 10.0% |" in table
+    assert "| 14.00 | - | 0.50 | 4.0 ± 0.1 | - | 50.00 | - |" in table
+
+
+def test_first_image_bench_times_a_cold_and_a_warm_run(tmp_path):
+    from bench import first_image
+
+    weights = tiny_weights_file(tmp_path)
+    args = ["--backends", "torch", "--size", "48", "--iterations", "2", "--weights", str(weights)]
+    args += ["--extra", "--content-layers relu2_1 --style-layers relu1_1,relu2_1"]
+    assert first_image.main([*args, "--out", str(tmp_path), "--name", "first"]) == 0
+    report = json.loads((tmp_path / "first.json").read_text())
+    runs = report["backends"]["torch"]
+    assert set(runs) == {"cold", "warm"}
+    assert all(run["seconds"] > 0 and run["exit_code"] == 0 and "error" not in run for run in runs.values())
+    assert report["settings"]["size"] == 48 and report["environment"]["versions"]["torch"]
+    assert "| torch |" in (tmp_path / "first.md").read_text()
+
+
+def test_first_image_bench_records_a_failing_run_and_exits_1(tmp_path):
+    from bench import first_image
+
+    args = ["--backends", "torch", "--size", "48", "--iterations", "2", "--weights", "no-such-weights"]
+    assert first_image.main([*args, "--out", str(tmp_path), "--name", "failed"]) == 1
+    runs = json.loads((tmp_path / "failed.json").read_text())["backends"]["torch"]
+    assert runs["cold"]["exit_code"] == 2 and runs["cold"]["error"].startswith("nst: error:")
+    assert "## Failed runs" in (tmp_path / "failed.md").read_text()
