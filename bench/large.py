@@ -86,8 +86,8 @@ def measure_evaluation(spec: dict) -> dict:
     """Seconds per loss-and-gradient evaluation of the recolored start, its loss terms and
     gradient (saved to ``spec['gradient']``), and the process's peak memory."""
     if spec["tile"] is None:
-        # The whole image is measured even where nst's estimate (an over-estimate at 2048 px on
-        # JAX, docs/memory.md) would refuse it: the overhead needs its time. Too large, it fails.
+        # The whole image is measured even where nst's estimate of a run would refuse it (it
+        # counts L-BFGS's pairs, which one evaluation does not hold): the overhead needs its time.
         from nst import memory
 
         memory.machine_memory_bytes = lambda: None
