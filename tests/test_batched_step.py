@@ -55,3 +55,34 @@ def test_torch_batch_of_one_takes_the_very_steps_of_a_single_run():
     alone = backend.start(net, targets[0], inits[0], spec, settings)
     assert batch.advance(20)[0] == alone.advance(20)
     np.testing.assert_array_equal(batch.images()[0], alone.image())
+
+
+def test_a_jax_batch_on_the_cpu_takes_the_very_steps_of_single_runs():
+    """One image after another inside the step: each rounds as alone, so even L-BFGS's line
+    search, which turns a last-bit difference into another trial step, stays bit for bit."""
+    pytest.importorskip("jax")
+    backend = get_backend("jax")
+    settings, spec, net, targets, inits = problem(backend, 2, optimizer="lbfgs")
+    batch = backend.start_batch(net, targets, inits, [spec] * 2, settings)
+    batched = batch.advance(20)
+    for k in range(2):
+        alone = backend.start(net, targets[k], inits[k], spec, settings)
+        assert batched[k] == alone.advance(20)
+        np.testing.assert_array_equal(batch.images()[k], alone.image())
+
+
+@pytest.mark.parametrize("optimizer, steps", [("lbfgs", 5), ("adam", 20)])
+def test_a_vmapped_jax_batch_follows_single_runs(optimizer, steps):
+    # The accelerators' way (vmap), run here on the CPU.
+    pytest.importorskip("jax")
+    from nst.backends.jax.optim import JaxBatchOptimization
+
+    backend = get_backend("jax")
+    settings, spec, net, targets, inits = problem(backend, 2, optimizer=optimizer)
+    batch = JaxBatchOptimization(
+        net.module, net.params, targets, inits, [spec] * 2, settings, net.jax_device, sequential=False
+    )
+    batched = batch.advance(steps)
+    for k in range(2):
+        alone = backend.start(net, targets[k], inits[k], spec, settings).advance(steps)
+        assert batched[k]["total"] == pytest.approx(alone["total"], rel=1e-4)

@@ -226,12 +226,17 @@ class JaxOptimization:
         return np.array(self._image, np.float32, copy=True)[: self._rows]
 
 
-def run_chunk_batch(module, form, settings, images, opt_states, averages, steps, params, targets, weights):
-    """``run_chunk`` of every image of a batch at once: vmapped over the images, their states,
-    averages, targets and weights (leading axis); the network's parameters and the objective's
-    form are shared. Each image keeps
-    its own optimiser: vmap runs the L-BFGS line searches' loops until every image's search has
-    ended and leaves an image whose search ended first as it was."""
+def run_chunk_batch(
+    module, form, settings, sequential, images, opt_states, averages, steps, params, targets, weights
+):
+    """``run_chunk`` of every image of a batch at once, over the images, their states, averages,
+    targets and weights (leading axis); the network's parameters and the objective's form are
+    shared, and each image keeps its own optimiser. With ``sequential`` the images run one after
+    another inside the step (``lax.map``): each then rounds exactly as its single run, where a
+    vmapped convolution differs in the last bit and L-BFGS's line search amplifies that
+    (docs/batch.md); on the CPU a batch gains no speed anyway. Else vmapped, to fill an
+    accelerator: vmap runs the line searches' loops until every image's search has ended and
+    leaves an image whose search ended first as it was."""
 
     def one(image, opt_state, average, image_targets, image_weights):
         return run_chunk(
@@ -249,10 +254,13 @@ def run_chunk_batch(module, form, settings, images, opt_states, averages, steps,
             image_weights,
         )
 
-    return jax.vmap(one)(images, opt_states, averages, targets, weights)
+    per_image = (images, opt_states, averages, targets, weights)
+    if sequential:
+        return jax.lax.map(lambda arguments: one(*arguments), per_image)
+    return jax.vmap(one)(*per_image)
 
 
-_run_chunk_batch = jax.jit(run_chunk_batch, static_argnums=(0, 1, 2), donate_argnums=(3, 4, 5))
+_run_chunk_batch = jax.jit(run_chunk_batch, static_argnums=(0, 1, 2, 3), donate_argnums=(4, 5, 6))
 
 
 def stacked(trees: list):
@@ -264,10 +272,21 @@ class JaxBatchOptimization:
     """``JaxOptimization`` for a batch of same-shape images (``nst.backend.BatchOptimization``)."""
 
     def __init__(
-        self, module, params, targets: list[Targets], inits, specs: list[LossSpec], settings, device
+        self,
+        module,
+        params,
+        targets: list[Targets],
+        inits,
+        specs: list[LossSpec],
+        settings,
+        device,
+        sequential: bool | None = None,
     ):
+        """``sequential`` (``run_chunk_batch``): by default on the CPU only."""
         settings = replace(settings, autotune=True)
-        self._static = (module.clone(precision=settings.precision), specs[0].unweighted(), settings)
+        module, form = module.clone(precision=settings.precision), specs[0].unweighted()
+        sequential = device.platform == "cpu" if sequential is None else sequential
+        self._static = (module, form, settings, sequential)
         self._params = params
         self._targets = stacked(targets)
         self._weights = stacked([traced_weights(spec) for spec in specs])
