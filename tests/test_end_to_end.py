@@ -104,3 +104,18 @@ def test_a_run_counts_its_evaluations(backend_name, optimizer):
         assert run.evaluations == 7
     else:
         assert 8 <= run.evaluations <= 7 * LINESEARCH_EVALUATIONS + 1
+
+
+def test_torch_lbfgs_in_chunks_takes_the_steps_and_evaluations_of_one_call():
+    # Each L-BFGS `step` call begins at the point the last one evaluated: answered from that
+    # evaluation, ten one-step chunks make the iterates and evaluations of one ten-step chunk.
+    backend = get_backend("torch")
+    images = {"content": smooth_image(24, 32, seed=0), "style": smooth_image(32, 32, seed=1)}
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer="lbfgs")
+    whole = backend.start(net, targets, images["content"], spec, cfg.run_settings())
+    whole.advance(10)
+    chunked = backend.start(net, targets, images["content"], spec, cfg.run_settings())
+    for _ in range(10):
+        chunked.advance(1)
+    np.testing.assert_array_equal(chunked.image(), whole.image())
+    assert chunked.evaluations == whole.evaluations

@@ -9,8 +9,13 @@ avg_t = decay * avg_{t-1} + (1 - decay) * x_t and avg_0 = 0, as in the JAX backe
 L-BFGS runs all of an ``advance``'s iterations inside one ``step`` call and shows its
 closure only line-search trial points, never the accepted iterate; so with an average to
 keep, each iteration is its own ``step`` call (the curvature history carries over, so the
-iterates are the same). That costs one forward/backward more per iteration: ``step``
-re-evaluates the closure at the point it starts from. Without ``ema`` nothing changes.
+iterates are the same).
+
+Every ``step`` call of torch's L-BFGS begins by evaluating the closure at the point it starts
+from, which the last call's line search has evaluated already (bench's evaluations per step,
+docs/performance.md): once per ``advance``, and with ``ema`` once per iteration. The closure
+answers that first call from the last evaluation when the pixels are that point's, bit for
+bit, so the iterates stay the same and the evaluation is saved.
 """
 
 from __future__ import annotations
@@ -47,6 +52,10 @@ class TorchOptimization:
         self.pixels = to_tensor(init, device).requires_grad_(True)
         self.last_terms: dict[str, torch.Tensor] = {}
         self.evaluations = 0
+        # L-BFGS: the last evaluated point's pixels, gradient and terms, and whether the next
+        # closure call is the first of a ``step`` call (see the module's docstring).
+        self._last_point: tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]] | None = None
+        self._starting_step = False
         self.autocast_bf16 = settings.precision == "bf16"
         self.ema = settings.ema
         self.average = torch.zeros_like(self.pixels) if self.ema else None
@@ -73,17 +82,26 @@ class TorchOptimization:
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
+        if self._starting_step:
+            self._starting_step = False
+            last = self._last_point
+            if last is not None and torch.equal(last[0], self.pixels.detach()):
+                self.pixels.grad = last[1].clone()
+                self.last_terms = last[2]
+                return last[2]["total"]
         self.evaluations += 1
         if self.tiled is not None:
-            terms, self.pixels.grad = self.tiled.terms(self.pixels)
-            self.last_terms = terms
-            return terms["total"]
-        with torch.autocast(self.pixels.device.type, torch.bfloat16, enabled=self.autocast_bf16):
-            features = self.net(self.pixels)
-        terms = loss_terms(features, self.targets, self.pixels, self.spec)
-        terms["total"].backward()
-        self.last_terms = {k: v.detach() for k, v in terms.items()}
-        return terms["total"]
+            self.last_terms, self.pixels.grad = self.tiled.terms(self.pixels)
+        else:
+            with torch.autocast(self.pixels.device.type, torch.bfloat16, enabled=self.autocast_bf16):
+                features = self.net(self.pixels)
+            terms = loss_terms(features, self.targets, self.pixels, self.spec)
+            terms["total"].backward()
+            self.last_terms = {k: v.detach() for k, v in terms.items()}
+        if isinstance(self.optimizer, torch.optim.LBFGS):
+            assert self.pixels.grad is not None
+            self._last_point = (self.pixels.detach().clone(), self.pixels.grad.clone(), self.last_terms)
+        return self.last_terms["total"]
 
     def advance(self, steps: int) -> dict[str, float]:
         with run_flags(self.settings):
@@ -100,6 +118,7 @@ class TorchOptimization:
             group["max_iter"] = per_call
             group["max_eval"] = per_call * LINESEARCH_EVALUATIONS
             for _ in range(steps // per_call):
+                self._starting_step = True
                 self.optimizer.step(self._closure)
                 self._update_average()
         else:
