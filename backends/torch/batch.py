@@ -33,8 +33,13 @@ class _Member(TorchOptimization):
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
+        known = self._known_total()
+        if known is not None:
+            return known
         self.evaluations += 1
-        return self.batcher.evaluate(self)
+        total = self.batcher.evaluate(self)
+        self._keep_last_point()
+        return total
 
 
 class _Batcher:

@@ -82,13 +82,9 @@ class TorchOptimization:
 
     def _closure(self) -> torch.Tensor:
         self.optimizer.zero_grad(set_to_none=True)
-        if self._starting_step:
-            self._starting_step = False
-            last = self._last_point
-            if last is not None and torch.equal(last[0], self.pixels.detach()):
-                self.pixels.grad = last[1].clone()
-                self.last_terms = last[2]
-                return last[2]["total"]
+        known = self._known_total()
+        if known is not None:
+            return known
         self.evaluations += 1
         if self.tiled is not None:
             self.last_terms, self.pixels.grad = self.tiled.terms(self.pixels)
@@ -98,10 +94,26 @@ class TorchOptimization:
             terms = loss_terms(features, self.targets, self.pixels, self.spec)
             terms["total"].backward()
             self.last_terms = {k: v.detach() for k, v in terms.items()}
+        self._keep_last_point()
+        return self.last_terms["total"]
+
+    def _known_total(self) -> torch.Tensor | None:
+        """At a step call's first evaluation, the last evaluation's loss (its gradient set)
+        when the pixels are that point's; else None (see the module's docstring)."""
+        if not self._starting_step:
+            return None
+        self._starting_step = False
+        last = self._last_point
+        if last is None or not torch.equal(last[0], self.pixels.detach()):
+            return None
+        self.pixels.grad = last[1].clone()
+        self.last_terms = last[2]
+        return last[2]["total"]
+
+    def _keep_last_point(self) -> None:
         if isinstance(self.optimizer, torch.optim.LBFGS):
             assert self.pixels.grad is not None
             self._last_point = (self.pixels.detach().clone(), self.pixels.grad.clone(), self.last_terms)
-        return self.last_terms["total"]
 
     def advance(self, steps: int) -> dict[str, float]:
         with run_flags(self.settings):
