@@ -10,6 +10,7 @@ in ``nst.color``.
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -224,6 +225,14 @@ def save_image(image, path) -> Path:
     except OSError as error:
         raise NstError(f"cannot write {path}: {error}") from None
     return path
+
+
+def remove_partial_writes(path: Path) -> None:
+    """Delete the temporary files that atomic writes of ``path`` left beside it when their
+    process was killed mid-write (``_write_atomically``'s names: '.STEM-' + 8 characters)."""
+    pattern = glob.escape(f".{path.stem}-") + "?" * 8 + glob.escape(path.suffix)
+    for partial in path.parent.glob(pattern):
+        partial.unlink(missing_ok=True)
 
 
 def _write_atomically(path: Path, write) -> None:

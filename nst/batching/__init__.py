@@ -92,6 +92,8 @@ def batch(
     jobs = build_jobs(content_paths, style_paths, out_dir, cfg, chosen.name, pairs=pairs, suffix=suffix)
     manifest = Manifest(out_dir)
     todo = [job for job in jobs if overwrite or not manifest.is_done(job)]
+    for job in todo:  # what a run killed while writing this output left
+        img.remove_partial_writes(Path(job.output))
     report = BatchReport(len(jobs), len(jobs) - len(todo), manifest=manifest.path)
     settings = settings_record(cfg, chosen.name)
 
