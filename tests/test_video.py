@@ -205,9 +205,11 @@ def test_a_rerun_continues_and_makes_the_same_frames(tmp_path, style, weights):
     whole = {p.name: p.read_bytes() for p in out.glob("frame_*.png")}
     for name in ("frame_000003.png", "frame_000004.png"):
         (out / name).unlink()
+    (out / ".frame_000003-k1ll3d00.png").write_bytes(b"cut short")  # a write a kill interrupted
     result = stylize_video(source, [style], out, **options(weights))
     assert result.resumed_from == 2 and [r.frame for r in result.records] == [3, 4]
     assert {p.name: p.read_bytes() for p in out.glob("frame_*.png")} == whole
+    assert not list(out.glob(".frame_*"))
 
 
 def test_other_settings_do_not_resume_into_a_folder(tmp_path, style, weights, capsys):

@@ -207,6 +207,7 @@ def _open_folder(folder: Path, manifest: dict) -> int:
     done = 0
     while done < manifest["frames"] and frame_path(folder, done + 1).exists():
         done += 1
+    img.remove_partial_writes(frame_path(folder, done + 1))  # a kill while it was being written
     return done
 
 
