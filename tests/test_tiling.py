@@ -185,13 +185,10 @@ def test_auto_tiles_a_run_that_does_not_fit_whole_and_says_so(tmp_path, monkeypa
     assert len(said) == 2 and "400x300 px" in said[-1] and "tiles of 400 px, 1 x 1" in said[-1]
 
 
-def test_auto_shortens_the_lbfgs_history_where_no_tile_leaves_room_for_it(tmp_path, monkeypatch):
-    # Tiles of any size take 1/8 GiB here, and each L-BFGS pair its image-sized two arrays: on
-    # a 1/4 GiB machine the 283 px scale keeps its 50 pairs, the 400 px one keeps what fits.
-    from nst.backends.torch import optim
-
+def tiles_of_an_eighth_gib_beside_the_pairs(monkeypatch) -> int:
+    """A tiled run's estimate made 1/8 GiB for any tile plus L-BFGS's image-sized pairs;
+    returns the bytes per pixel of one pair."""
     pair_bytes = memory.LBFGS_BYTES_PER_PIXEL_PER_PAIR
-    monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB // 4)
     monkeypatch.setattr(
         memory,
         "tiled_peak_bytes",
@@ -199,6 +196,16 @@ def test_auto_shortens_the_lbfgs_history_where_no_tile_leaves_room_for_it(tmp_pa
             memory.GIB // 8 + history * pair_bytes * pixels
         ),
     )
+    return pair_bytes
+
+
+def test_auto_shortens_the_lbfgs_history_where_no_tile_leaves_room_for_it(tmp_path, monkeypatch):
+    # Tiles of any size take 1/8 GiB here, and each L-BFGS pair its image-sized two arrays: on
+    # a 1/4 GiB machine the 283 px scale keeps its 50 pairs, the 400 px one keeps what fits.
+    from nst.backends.torch import optim
+
+    pair_bytes = tiles_of_an_eighth_gib_beside_the_pairs(monkeypatch)
+    monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB // 4)
     histories = []
     original = optim.TorchOptimization.__init__
 
@@ -221,15 +228,8 @@ def test_auto_shortens_the_lbfgs_history_where_no_tile_leaves_room_for_it(tmp_pa
 def test_a_forced_tile_still_keeps_lbfgs_within_memory(tmp_path, monkeypatch):
     # --tile N picks the tile; where the run with it would not fit, the history shrinks as
     # under 'auto', and where not even MIN_AUTO_LBFGS_HISTORY pairs fit, the run is refused.
+    tiles_of_an_eighth_gib_beside_the_pairs(monkeypatch)
     monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB // 4)
-    pair_bytes = memory.LBFGS_BYTES_PER_PIXEL_PER_PAIR
-    monkeypatch.setattr(
-        memory,
-        "tiled_peak_bytes",
-        lambda backend, pixels, side, optimizer, history, *rest: (
-            memory.GIB // 8 + history * pair_bytes * pixels
-        ),
-    )
     lines = []
     tiny_run(tmp_path, "torch", "32", log=lines.append, iterations=1, size=400)
     said = [line for line in lines if "does not fit in memory whole" in line]
