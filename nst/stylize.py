@@ -34,7 +34,7 @@ AUTO_TILE_SIDES = (512, 256)
 # --tile auto plans a CPU run into this share of RAM and swap: the estimates are fits that
 # miss a poster's peak by about 1 GiB (docs/memory.md#tiled-runs), and the machine has other work.
 AUTO_MEMORY_SHARE = 0.85
-# The shortest L-BFGS history --tile auto shortens to before it refuses.
+# The shortest L-BFGS history a tiled CPU run (auto or --tile N) shortens to before it refuses.
 MIN_AUTO_LBFGS_HISTORY = 10
 # What --init may name besides the path of an image.
 INIT_NAMES = ("content", "recolored", "noise", "style")
