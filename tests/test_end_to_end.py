@@ -107,8 +107,8 @@ def test_a_run_counts_its_evaluations(backend_name, optimizer):
 
 
 def test_torch_lbfgs_in_chunks_takes_the_steps_and_evaluations_of_one_call():
-    # Each L-BFGS `step` call begins at the point the last one evaluated: answered from that
-    # evaluation, ten one-step chunks make the iterates and evaluations of one ten-step chunk.
+    # L-BFGS keeps the last point's loss and gradient between advances: ten one-step chunks
+    # make the iterates and evaluations of one ten-step chunk.
     backend = get_backend("torch")
     images = {"content": smooth_image(24, 32, seed=0), "style": smooth_image(32, 32, seed=1)}
     cfg, spec, net, targets = tiny_problem(backend, images, optimizer="lbfgs")

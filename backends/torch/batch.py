@@ -3,7 +3,7 @@
 
 Each image keeps its own ``TorchOptimization``: its own pixels, targets and optimiser, so
 L-BFGS keeps its own history and line search. What they share is the evaluation: each
-optimiser runs in a thread of its own, and its closure hands its pixels to a ``_Batcher``
+optimiser runs in a thread of its own, and hands each point it evaluates to a ``_Batcher``
 and waits; once every optimiser still running is waiting, this thread runs one forward and
 backward pass of the network over all their images, with each image's loss reduced over its
 own slice of the batch, and hands each optimiser its loss and gradient. An L-BFGS whose line
@@ -27,39 +27,32 @@ from nst.run_settings import RunSettings
 
 
 class _Member(TorchOptimization):
-    """One image of the batch: a ``TorchOptimization`` whose closure asks the batcher."""
+    """One image of the batch: a ``TorchOptimization`` whose evaluations ask the batcher."""
 
     batcher: _Batcher
 
-    def _closure(self) -> torch.Tensor:
-        self.optimizer.zero_grad(set_to_none=True)
-        known = self._known_total()
-        if known is not None:
-            return known
-        self.evaluations += 1
-        total = self.batcher.evaluate(self)
-        self._keep_last_point()
-        return total
+    def _terms_and_gradient(self, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        return self.batcher.evaluate(self, image.detach())
 
 
 class _Batcher:
     def __init__(self, net: VGGFeatures, bf16: bool):
         self.net, self.bf16 = net, bf16
         self.condition = threading.Condition()
-        self.waiting: list[_Member] = []
+        self.waiting: list[tuple[_Member, torch.Tensor]] = []
         self.running = 0
-        self.answered: dict[int, torch.Tensor] = {}
+        self.answered: dict[int, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
 
-    def evaluate(self, member: _Member) -> torch.Tensor:
-        """Called from a member's thread: its loss, with its gradient set, once evaluated."""
+    def evaluate(self, member: _Member, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """Called from a member's thread: the loss terms at ``image`` and the gradient there."""
         with self.condition:
-            self.waiting.append(member)
+            self.waiting.append((member, image))
             self.condition.notify_all()
             self.condition.wait_for(lambda: id(member) in self.answered)
             return self.answered.pop(id(member))
 
     def serve(self, members: Sequence[_Member], steps: int) -> None:
-        """Run ``steps`` steps of every member, evaluating their closures together."""
+        """Run ``steps`` steps of every member, evaluating their points together."""
         errors: list[BaseException] = []
 
         def work(member: _Member) -> None:
@@ -83,36 +76,43 @@ class _Batcher:
                     break
                 batch, self.waiting = self.waiting, []
             try:
-                losses = self._evaluate(batch)
+                answers = self._evaluate(batch)
             except BaseException as error:
                 errors.append(error)
-                losses = [torch.tensor(float("nan"))] * len(batch)
+                nan = torch.tensor(float("nan"))
+                answers = [({"total": nan}, torch.full_like(image, float("nan"))) for _, image in batch]
             with self.condition:
-                self.answered.update({id(m): loss for m, loss in zip(batch, losses)})
+                self.answered.update({id(m): answer for (m, _), answer in zip(batch, answers)})
                 self.condition.notify_all()
         for thread in threads:
             thread.join()
         if errors:
             raise errors[0]
 
-    def _evaluate(self, batch: list[_Member]) -> list[torch.Tensor]:
-        pixels = torch.cat([m.pixels.detach() for m in batch]).requires_grad_(True)
+    def _evaluate(
+        self, batch: list[tuple[_Member, torch.Tensor]]
+    ) -> list[tuple[dict[str, torch.Tensor], torch.Tensor]]:
+        pixels = torch.cat([image for _, image in batch]).requires_grad_(True)
         with torch.autocast(pixels.device.type, torch.bfloat16, enabled=self.bf16):
             features = self.net(pixels)
-        totals = []
-        for index, member in enumerate(batch):
+        terms_per_image = []
+        for index, (member, _) in enumerate(batch):
             own = {layer: value[index : index + 1] for layer, value in features.items()}
-            terms = loss_terms(own, member.targets, pixels[index : index + 1], member.spec)
-            member.last_terms = {k: v.detach() for k, v in terms.items()}
-            totals.append(terms["total"])
-        torch.stack(totals).sum().backward()
+            terms_per_image.append(loss_terms(own, member.targets, pixels[index : index + 1], member.spec))
+        torch.stack([terms["total"] for terms in terms_per_image]).sum().backward()
         assert pixels.grad is not None
-        for index, member in enumerate(batch):
-            member.pixels.grad = pixels.grad[index : index + 1].clone()
-        return [total.detach() for total in totals]
+        return [
+            ({k: v.detach() for k, v in terms.items()}, pixels.grad[index : index + 1].clone())
+            for index, terms in enumerate(terms_per_image)
+        ]
 
 
 class TorchBatchOptimization:
+    """``sequential``: the images run one after another, each its own single run, bit for bit;
+    by default on the CPU, where a batched convolution is no faster (docs/batch.md) and
+    rounds differently in the last bit, which L-BFGS's line search can turn into another
+    trial step. Else their evaluations are batched by a ``_Batcher``."""
+
     compile_seconds = 0.0
 
     def __init__(
@@ -123,19 +123,25 @@ class TorchBatchOptimization:
         specs: Sequence[LossSpec],
         settings: RunSettings,
         device: torch.device,
+        sequential: bool | None = None,
     ):
         self.settings = settings
+        self.sequential = device.type == "cpu" if sequential is None else sequential
         self.batcher = _Batcher(net, settings.precision == "bf16")
-        self.members = [
-            _Member(net, t, init, spec, settings, device) for t, init, spec in zip(targets, inits, specs)
-        ]
-        for member in self.members:
+        problems = list(zip(targets, inits, specs))
+        self.batched = [] if self.sequential else [_Member(net, *p, settings, device) for p in problems]
+        for member in self.batched:
             member.batcher = self.batcher
+        self.members: list[TorchOptimization] = list(self.batched) or [
+            TorchOptimization(net, *p, settings, device) for p in problems
+        ]
 
     def advance(self, steps: int) -> list[dict[str, float]]:
+        if self.sequential:
+            return [member.advance(steps) for member in self.members]
         with run_flags(self.settings):
-            self.batcher.serve(self.members, steps)
-        for member in self.members:
+            self.batcher.serve(self.batched, steps)
+        for member in self.batched:
             member._release_autotune_memory()
         return [{k: float(v) for k, v in m.last_terms.items()} for m in self.members]
 
