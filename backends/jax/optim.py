@@ -48,8 +48,8 @@ from nst.tiling import TilePlan
 def make_optimizer(settings: RunSettings) -> optax.GradientTransformation:
     if settings.optimizer == "adam":
         return optax.adam(settings.step_size, b1=ADAM_BETA1, b2=settings.adam_beta2)
-    # Mirrors torch.optim.LBFGS(lr=step_size, line_search_fn="strong_wolfe") that the torch
-    # backend uses: the same memory, the same Wolfe constants (optax's slope_rtol=1e-4 and
+    # Mirrors the torch backend's L-BFGS (torch.optim.LBFGS's algorithm with
+    # line_search_fn="strong_wolfe", backends/torch/lbfgs.py): the same memory, the same Wolfe constants (optax's slope_rtol=1e-4 and
     # curv_rtol=0.9 are torch's c1 and c2), at most 25 evaluations per search, a first trial
     # step of lr times the quasi-Newton direction at every iteration
     # (initial_guess_strategy="one"), and H0 scaled by s'y / y'y (scale_init_precond).
