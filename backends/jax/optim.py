@@ -49,10 +49,11 @@ def make_optimizer(settings: RunSettings) -> optax.GradientTransformation:
     if settings.optimizer == "adam":
         return optax.adam(settings.step_size, b1=ADAM_BETA1, b2=settings.adam_beta2)
     # Mirrors the torch backend's L-BFGS (torch.optim.LBFGS's algorithm with
-    # line_search_fn="strong_wolfe", backends/torch/lbfgs.py): the same memory, the same Wolfe constants (optax's slope_rtol=1e-4 and
-    # curv_rtol=0.9 are torch's c1 and c2), at most 25 evaluations per search, a first trial
-    # step of lr times the quasi-Newton direction at every iteration
-    # (initial_guess_strategy="one"), and H0 scaled by s'y / y'y (scale_init_precond).
+    # line_search_fn="strong_wolfe", backends/torch/lbfgs.py): the same memory, the same
+    # Wolfe constants (optax's slope_rtol=1e-4 and curv_rtol=0.9 are torch's c1 and c2), at
+    # most 25 evaluations per search, a first trial step of lr times the quasi-Newton
+    # direction at every iteration (initial_guess_strategy="one"), and H0 scaled by s'y / y'y
+    # (scale_init_precond).
     # Differences: optax's zoom interpolates cubically or quadratically where torch's is cubic
     # only; it stops narrowing a bracket at a relative width of 1e-5 (stepsize_precision,
     # keeping the best sufficient-decrease point) where torch stops at an absolute 1e-9
