@@ -2,9 +2,11 @@
 
 Both minimise the same objective (the default loss at ``--size``, random VGG19 weights by
 default) from the same start with the same settings (strong-Wolfe line search, history 50,
-lr 1); torch.optim.LBFGS runs all the steps in one ``step`` call. Per implementation and
-repeat: milliseconds per step, evaluations, and the final loss (the two must agree to float
-rounding). The two alternate, ``--repeats`` times, so that a change of load hits both.
+lr 1); torch.optim.LBFGS runs all the steps in one ``step`` call. Both evaluate eagerly; on
+CUDA nst's also runs with its evaluations and directions replayed from CUDA graphs (its
+default there). Per implementation and repeat: milliseconds per step, evaluations, and the
+final loss (all must agree to float rounding). They alternate, ``--repeats`` times, so that a
+change of load hits each.
 """
 
 from __future__ import annotations
@@ -13,7 +15,9 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 from bench.environment import describe_environment
@@ -60,15 +64,15 @@ def measure(args, size: int) -> list[dict]:
     targets = backend.prepare_targets(net, content, [style], spec)
     settings = cfg.run_settings()
 
-    def device_lbfgs() -> tuple[float, int, float]:
-        run = backend.start(net, targets, content, spec, settings)
+    def device_lbfgs(cuda_graphs: bool) -> tuple[float, int, float]:
+        run = backend.start(net, targets, content, spec, replace(settings, cuda_graphs=cuda_graphs))
         synchronize(args.device)
         started = time.perf_counter()
         loss = run.advance(args.steps)["total"]
         return time.perf_counter() - started, run.evaluations, loss
 
     def torch_lbfgs() -> tuple[float, int, float]:
-        run = backend.start(net, targets, content, spec, settings)
+        run = backend.start(net, targets, content, spec, replace(settings, cuda_graphs=False))
         pixels = run.pixels.detach().clone().requires_grad_(True)
         optimizer = torch.optim.LBFGS(
             [pixels],
@@ -94,9 +98,12 @@ def measure(args, size: int) -> list[dict]:
         seconds = time.perf_counter() - started
         return seconds, evaluations, float(run._terms_and_gradient(pixels)[0]["total"])
 
+    implementations = {"torch.optim.LBFGS": torch_lbfgs, "nst DeviceLBFGS": partial(device_lbfgs, False)}
+    if args.device.startswith("cuda"):
+        implementations["nst DeviceLBFGS, CUDA graphs"] = partial(device_lbfgs, True)
     rows = []
     for repeat in range(args.repeats):
-        for name, run in (("torch.optim.LBFGS", torch_lbfgs), ("nst DeviceLBFGS", device_lbfgs)):
+        for name, run in implementations.items():
             seconds, evaluations, loss = run()
             rows.append(
                 {

@@ -23,3 +23,5 @@ class RunSettings:
     # cuDNN picks each convolution's fastest algorithm by trying them at the first step of a
     # shape (torch on CUDA); the image's shape is fixed during a run, so that pays once.
     autotune: bool = True
+    # torch on CUDA replays each evaluation from one CUDA graph (backends/torch/graphs.py).
+    cuda_graphs: bool = True

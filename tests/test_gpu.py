@@ -107,3 +107,35 @@ def test_cudnn_autotune_check_reports_both_settings():
     lines = done.stdout.splitlines()
     assert [line.split(":")[0] for line in lines] == ["autotune on", "autotune off"]
     assert all("reserved after the run" in line for line in lines)
+
+
+@pytest.mark.skipif("torch" not in gpu_backends(), reason="no CUDA GPU for torch here")
+def test_a_cuda_graph_replay_gives_the_eager_loss_and_gradient():
+    from nst.backends.torch.arrays import to_tensor
+    from nst.backends.torch.graphs import GraphedEvaluation
+
+    be, net, targets, content, spec = setup("torch", "gpu", size=128)
+    run = be.start(net, targets, content, spec, make_config(size=128, device="gpu").run_settings())
+    for seed in (3, 4):  # two images through the one capture
+        image = to_tensor(smooth_image(*content.shape[:2], seed), net.torch_device)
+        replayed_terms, replayed_grad = run._terms_and_gradient(image)
+        eager_terms, eager_grad = run._evaluate(image)
+        assert isinstance(run._graphed, GraphedEvaluation)
+        for name, value in eager_terms.items():
+            assert float(replayed_terms[name]) == pytest.approx(float(value), rel=1e-5)
+        scale = float(eager_grad.abs().max())
+        np.testing.assert_allclose(replayed_grad.cpu().numpy(), eager_grad.cpu().numpy(), atol=1e-5 * scale)
+
+
+@pytest.mark.skipif("torch" not in gpu_backends(), reason="no CUDA GPU for torch here")
+@pytest.mark.parametrize("optimizer, steps", [("adam", 20), ("lbfgs", 10)])
+def test_a_run_with_cuda_graphs_follows_the_eager_run(optimizer, steps):
+    from dataclasses import replace
+
+    be, net, targets, content, spec = setup("torch", "gpu", size=128)
+    settings = make_config(size=128, device="gpu", optimizer=optimizer).run_settings()
+    losses = []
+    for graphs in (True, False):
+        run = be.start(net, targets, content, spec, replace(settings, cuda_graphs=graphs))
+        losses.append(run.advance(steps)["total"])
+    assert losses[0] == pytest.approx(losses[1], rel=1e-3)

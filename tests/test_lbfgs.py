@@ -135,3 +135,16 @@ def test_the_cubic_minimum_is_the_minimum_of_a_cubic():
 
     assert cubic_minimum(0.5, f(0.5), g(0.5), 3.0, f(3.0), g(3.0)) == pytest.approx(2.0)
     assert cubic_minimum(0.5, f(0.5), g(0.5), 3.0, f(3.0), g(3.0), bounds=(0.5, 1.5)) == 1.5
+
+
+@pytest.mark.parametrize("history", [8, 3])
+def test_the_direction_in_device_order_is_the_direction_bit_for_bit(history):
+    # The form a CUDA graph captures: every slot, in an order computed on the device. After 5
+    # steps a history of 8 has empty slots and one of 3 has wrapped.
+    backend = get_backend("torch")
+    images = {"content": smooth_image(24, 32, seed=0), "style": smooth_image(32, 32, seed=1)}
+    cfg, spec, net, targets = tiny_problem(backend, images, optimizer="lbfgs", lbfgs_history=history)
+    run = backend.start(net, targets, smooth_image(24, 32, seed=2), spec, cfg.run_settings())
+    run.advance(5)
+    grad = run.lbfgs._grad
+    assert torch.equal(run.lbfgs._direction_in_device_order(grad), run.lbfgs._direction(grad))

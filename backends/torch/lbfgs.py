@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 import torch
 
+from nst.backends.torch.graphs import graphed_or_eager
 from nst.objective import LINESEARCH_EVALUATIONS
 
 Terms = dict[str, torch.Tensor]
@@ -48,7 +49,8 @@ class DeviceLBFGS:
     """L-BFGS on the flat tensor ``x``, updated in place; ``evaluate`` gives terms and gradient
     at a point. ``terms`` are the current iterate's, still on the device."""
 
-    def __init__(self, x: torch.Tensor, evaluate: Evaluate, history: int, lr: float):
+    def __init__(self, x: torch.Tensor, evaluate: Evaluate, history: int, lr: float, capture: bool = False):
+        """``capture``: compute directions with a CUDA graph (``_direction_in_device_order``)."""
         self.x, self.evaluate, self.history, self.lr = x, evaluate, history, lr
         self.evaluations = 0
         self.terms: Terms = {}
@@ -59,7 +61,11 @@ class DeviceLBFGS:
         self._grad_changes = torch.zeros(0)  # ... and of y
         self._inverse_curvatures = torch.zeros(history, device=x.device)  # 1 / s'y, 0 if skipped
         self._pairs = 0  # pairs pushed so far, the ring's write position modulo ``history``
+        self._pairs_on_device = torch.zeros((), dtype=torch.long, device=x.device)
+        self._slot_offsets = torch.arange(history, device=x.device)
         self._hessian_scale = torch.ones((), device=x.device)  # s'y / y'y of the newest pair
+        self._capture = capture
+        self._graphed_direction: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def step(self) -> None:
         """One iteration: a direction, a line search along it, and the move."""
@@ -74,7 +80,7 @@ class DeviceLBFGS:
             # torch's first trial: lr * min(1, 1 / |g|_1).
             trial = min(1.0, float(1.0 / grad.abs().sum())) * self.lr
         else:
-            direction = self._direction(grad)
+            direction = self._direction_function()(grad)
             trial = self.lr
         slope = grad.dot(direction)
         accepted = self._line_search(direction, slope, trial)
@@ -89,6 +95,14 @@ class DeviceLBFGS:
     def _evaluated(self, point: torch.Tensor) -> tuple[Terms, torch.Tensor]:
         self.evaluations += 1
         return self.evaluate(point)
+
+    def _direction_function(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        if not self._capture:
+            return self._direction
+        if self._graphed_direction is None:
+            assert self._grad is not None
+            self._graphed_direction = graphed_or_eager(self._direction_in_device_order, self._grad)
+        return self._graphed_direction
 
     def _direction(self, grad: torch.Tensor) -> torch.Tensor:
         """-H grad by the two-loop recursion over the stored pairs, newest first."""
@@ -106,6 +120,33 @@ class DeviceLBFGS:
             r.addcmul_(steps[i], alphas[i] - beta)
         return r
 
+    def _direction_in_device_order(self, grad: torch.Tensor) -> torch.Tensor:
+        """``_direction`` over every slot, newest first in an order computed on the device, so
+        one CUDA graph serves every step. An empty slot, all zeros with 1/s'y = 0, leaves the
+        recursion exactly as it was: the result is ``_direction``'s, bit for bit."""
+        order = torch.remainder(self._pairs_on_device - 1 - self._slot_offsets, self.history)
+
+        def pair(k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            # index_select with a device index: indexing with a 0-d tensor would read it on the host.
+            slot = order[k : k + 1]
+            return tuple(  # type: ignore[return-value]
+                ring.index_select(0, slot)[0]
+                for ring in (self._steps_taken, self._grad_changes, self._inverse_curvatures)
+            )
+
+        q = grad.neg()
+        alphas = []
+        for k in range(self.history):
+            step, change, inverse = pair(k)
+            alphas.append(step.dot(q) * inverse)
+            q.addcmul_(change, alphas[k], value=-1)
+        r = q.mul(self._hessian_scale)
+        for k in reversed(range(self.history)):
+            step, change, inverse = pair(k)
+            beta = change.dot(r) * inverse
+            r.addcmul_(step, alphas[k] - beta)
+        return r
+
     def _remember(self, step: torch.Tensor, grad_change: torch.Tensor) -> None:
         if self._pairs == 0:
             shape = (self.history, step.numel())
@@ -118,8 +159,10 @@ class DeviceLBFGS:
         self._grad_changes[slot] = grad_change
         self._inverse_curvatures[slot] = torch.where(kept, 1.0 / curvature, 0.0)
         scale = curvature / grad_change.dot(grad_change)
-        self._hessian_scale = torch.where(kept, scale, self._hessian_scale)
+        # In place, as the ring: a captured direction reads these very tensors.
+        self._hessian_scale.copy_(torch.where(kept, scale, self._hessian_scale))
         self._pairs += 1
+        self._pairs_on_device.add_(1)
 
     def _line_search(self, direction: torch.Tensor, slope: torch.Tensor, step: float) -> Point | None:
         """torch.optim.lbfgs._strong_wolfe from ``self.x`` along ``direction``, first trying

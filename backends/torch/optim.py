@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from nst.backends.torch.arrays import to_numpy, to_tensor
-from nst.backends.torch.lbfgs import DeviceLBFGS
+from nst.backends.torch.graphs import graphed_or_eager
+from nst.backends.torch.lbfgs import DeviceLBFGS, Evaluate
 from nst.backends.torch.losses import loss_terms
 from nst.backends.torch.tiled import TiledEvaluation
 from nst.backends.torch.vgg import VGGFeatures
@@ -28,6 +29,7 @@ from nst.run_settings import ADAM_BETA1, RunSettings
 
 class TorchOptimization:
     compile_seconds = 0.0  # eager: nothing is compiled
+    may_capture = True  # CUDA graphs where the settings and the device allow them
 
     def __init__(
         self,
@@ -49,12 +51,16 @@ class TorchOptimization:
         self.average = torch.zeros_like(self.pixels) if self.ema else None
         self.averaged_steps = 0
         self.autotune_memory_released = not (self.pixels.is_cuda and settings.autotune)
+        # Captured at the first evaluation, inside ``run_flags``: the kernels TF32 and the
+        # autotuner choose are the ones replayed.
+        self._capture = self.may_capture and settings.cuda_graphs and self.pixels.is_cuda and tiled is None
+        self._graphed: Evaluate | None = None
         self.lbfgs: DeviceLBFGS | None = None
         self.adam: torch.optim.Adam | None = None
         if settings.optimizer == "lbfgs":
             flat = self.pixels.view(-1)
             self.lbfgs = DeviceLBFGS(
-                flat, self._flat_terms_and_gradient, settings.lbfgs_history, settings.step_size
+                flat, self._flat_terms_and_gradient, settings.lbfgs_history, settings.step_size, self._capture
             )
         else:
             self.pixels.requires_grad_(True)
@@ -68,12 +74,22 @@ class TorchOptimization:
 
     def _terms_and_gradient(self, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The loss terms (detached) at ``image`` and the total's gradient there."""
+        if not self._capture:
+            return self._evaluate(image)
+        if self._graphed is None:
+            self._graphed = graphed_or_eager(self._evaluate, image)
+        return self._graphed(image)
+
+    def _evaluate(self, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         if self.tiled is not None:
             terms, grad = self.tiled.terms(image)
             assert grad is not None
             return terms, grad
         image = image.detach().requires_grad_(True)
-        with torch.autocast(image.device.type, torch.bfloat16, enabled=self.autocast_bf16):
+        # No autocast cache: a CUDA graph capture does not allow it, and each weight is cast once.
+        with torch.autocast(
+            image.device.type, torch.bfloat16, enabled=self.autocast_bf16, cache_enabled=False
+        ):
             features = self.net(image)
         terms = loss_terms(features, self.targets, image, self.spec)
         terms["total"].backward()

@@ -51,7 +51,9 @@ class VGGFeatures(nn.Module):
         the tile's positions lie inside the image; the rest is zeroed before each convolution,
         as the whole image's zero padding would be."""
         if self.order != [0, 1, 2]:
-            x = x[:, self.order]
+            # Slices, not an index list: a list becomes a host-to-device copy, which a CUDA
+            # graph capture does not allow.
+            x = torch.cat([x[:, channel : channel + 1] for channel in self.order], 1)
         x = x * self.scale - self.shift
         wanted, out, level = set(self.layers), {}, 0
         for name in self.sequence:
