@@ -87,7 +87,6 @@ def test_the_final_loss_is_torch_lbfgs_final_loss_on_the_offline_vgg16():
     run.advance(100)
     start = backend.loss_terms(net, targets, init, spec)["total"]
     assert reference < 0.5 * start
-    print(start, reference, float(run.last_terms["total"]))
     assert float(run.last_terms["total"]) == pytest.approx(reference, rel=0.02)
 
 
