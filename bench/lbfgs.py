@@ -88,7 +88,7 @@ def measure(args, size: int) -> list[dict]:
         def closure():
             nonlocal evaluations
             evaluations += 1
-            terms, pixels.grad = run._terms_and_gradient(pixels)
+            terms, pixels.grad = run.terms_and_gradient(pixels)
             return terms["total"]
 
         synchronize(args.device)
@@ -96,7 +96,7 @@ def measure(args, size: int) -> list[dict]:
         with run_flags(settings):  # the TF32 and autotune switches that ``advance`` sets
             optimizer.step(closure)
         seconds = time.perf_counter() - started
-        return seconds, evaluations, float(run._terms_and_gradient(pixels)[0]["total"])
+        return seconds, evaluations, float(run.terms_and_gradient(pixels)[0]["total"])
 
     implementations = {"torch.optim.LBFGS": torch_lbfgs, "nst DeviceLBFGS": partial(device_lbfgs, False)}
     if args.device.startswith("cuda"):

@@ -63,7 +63,7 @@ def test_a_batched_torch_evaluation_gives_each_image_its_own_loss_and_gradient()
     points = [member.pixels.detach().clone() for member in batch.members]
     answers = batch.batcher._evaluate(list(zip(batch.batched, points)))
     for member, point, (terms, grad) in zip(batch.members, points, answers):
-        alone_terms, alone_grad = TorchOptimization._terms_and_gradient(member, point)
+        alone_terms, alone_grad = TorchOptimization.terms_and_gradient(member, point)
         for term, value in alone_terms.items():
             assert float(terms[term]) == pytest.approx(float(value), rel=1e-5)
         scale = float(alone_grad.abs().max())

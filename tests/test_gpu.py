@@ -118,7 +118,7 @@ def test_a_cuda_graph_replay_gives_the_eager_loss_and_gradient():
     run = be.start(net, targets, content, spec, make_config(size=128, device="gpu").run_settings())
     for seed in (3, 4):  # two images through the one capture
         image = to_tensor(smooth_image(*content.shape[:2], seed), net.torch_device)
-        replayed_terms, replayed_grad = run._terms_and_gradient(image)
+        replayed_terms, replayed_grad = run.terms_and_gradient(image)
         eager_terms, eager_grad = run._evaluate(image)
         assert isinstance(run._graphed, GraphedEvaluation)
         for name, value in eager_terms.items():

@@ -33,7 +33,7 @@ def torch_lbfgs_iterates(run: TorchOptimization, steps: int, history: int) -> tu
     losses = []
 
     def closure():
-        terms, grad = run._terms_and_gradient(pixels)
+        terms, grad = run.terms_and_gradient(pixels)
         pixels.grad = grad
         losses.append(float(terms["total"]))
         return terms["total"]

@@ -33,7 +33,7 @@ class _Member(TorchOptimization):
     # Members run in threads beside the batcher's: a capture in one would catch the others' work.
     may_capture = False
 
-    def _terms_and_gradient(self, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def terms_and_gradient(self, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         return self.batcher.evaluate(self, image.detach())
 
 

@@ -72,7 +72,7 @@ class TorchOptimization:
     def evaluations(self) -> int:
         return self._adam_evaluations if self.lbfgs is None else self.lbfgs.evaluations
 
-    def _terms_and_gradient(self, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+    def terms_and_gradient(self, image: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """The loss terms (detached) at ``image`` and the total's gradient there."""
         if not self._capture:
             return self._evaluate(image)
@@ -97,12 +97,12 @@ class TorchOptimization:
         return {k: v.detach() for k, v in terms.items()}, image.grad
 
     def _flat_terms_and_gradient(self, point: torch.Tensor) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        terms, grad = self._terms_and_gradient(point.view_as(self.pixels))
+        terms, grad = self.terms_and_gradient(point.view_as(self.pixels))
         return terms, grad.reshape(-1)
 
     def _adam_closure(self) -> torch.Tensor:
         self._adam_evaluations += 1
-        self.last_terms, self.pixels.grad = self._terms_and_gradient(self.pixels)
+        self.last_terms, self.pixels.grad = self.terms_and_gradient(self.pixels)
         return self.last_terms["total"]
 
     def advance(self, steps: int) -> dict[str, float]:
