@@ -9,10 +9,11 @@ torch's reads a host scalar for every history pair, every Wolfe test and every l
 
 - the curvature pairs are two preallocated ``[history, pixels]`` tensors filled as a ring,
   with their 1/(s'y) in a vector; the two-loop recursion's coefficients stay 0-d device
-  tensors, so a direction is computed without a host read;
+  tensors, so a direction is computed without a host read (on CUDA, replayed from a CUDA
+  graph: ``capture``);
 - the host reads one small tensor per evaluation: the loss and the slope along the direction
   there (and, at a search's first trial, the slope and size of the direction itself), which
-  the line search branches on.
+  the line search branches on; and once per run, |g|_1 for the very first trial step.
 
 Departures, none of which occurs on a run that makes progress: a pair with s'y <= 1e-10
 takes its ring slot with weight 0 (torch drops it and keeps the older pair one step longer),
