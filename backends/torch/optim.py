@@ -64,8 +64,12 @@ class TorchOptimization:
             )
         else:
             self.pixels.requires_grad_(True)
+            # fused: one kernel per step on CUDA instead of a handful launched from Python.
             self.adam = torch.optim.Adam(
-                [self.pixels], lr=settings.step_size, betas=(ADAM_BETA1, settings.adam_beta2)
+                [self.pixels],
+                lr=settings.step_size,
+                betas=(ADAM_BETA1, settings.adam_beta2),
+                fused=self.pixels.is_cuda or None,
             )
 
     @property
