@@ -131,12 +131,15 @@ class TorchBatchOptimization:
         self.sequential = device.type == "cpu" if sequential is None else sequential
         self.batcher = _Batcher(net, settings.precision == "bf16")
         problems = list(zip(targets, inits, specs))
-        self.batched = [] if self.sequential else [_Member(net, *p, settings, device) for p in problems]
-        for member in self.batched:
-            member.batcher = self.batcher
-        self.members: list[TorchOptimization] = list(self.batched) or [
-            TorchOptimization(net, *p, settings, device) for p in problems
-        ]
+        self.batched: list[_Member] = []
+        self.members: list[TorchOptimization]
+        if self.sequential:
+            self.members = [TorchOptimization(net, *problem, settings, device) for problem in problems]
+        else:
+            self.batched = [_Member(net, *problem, settings, device) for problem in problems]
+            for member in self.batched:
+                member.batcher = self.batcher
+            self.members = list(self.batched)
 
     def advance(self, steps: int) -> list[dict[str, float]]:
         if self.sequential:

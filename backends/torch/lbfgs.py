@@ -34,6 +34,8 @@ from nst.objective import LINESEARCH_EVALUATIONS
 Terms = dict[str, torch.Tensor]
 # A point's loss terms ("total" among them) and the flat gradient of the total there.
 Evaluate = Callable[[torch.Tensor], tuple[Terms, torch.Tensor]]
+# A curvature pair: the step s, the gradient's change y, and 1 / s'y (0 for a skipped pair).
+Pair = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 # A point on the search line: (step, loss, slope along the direction, terms, gradient).
 Point = tuple[float, float, float, Terms, torch.Tensor]
 
@@ -106,20 +108,14 @@ class DeviceLBFGS:
         return self._graphed_direction
 
     def _direction(self, grad: torch.Tensor) -> torch.Tensor:
-        """-H grad by the two-loop recursion over the stored pairs, newest first."""
-        stored = min(self._pairs, self.history)
-        newest_first = [(self._pairs - 1 - k) % self.history for k in range(stored)]
-        steps, changes, inverse = self._steps_taken, self._grad_changes, self._inverse_curvatures
-        q = grad.neg()
-        alphas = {}
-        for i in newest_first:
-            alphas[i] = steps[i].dot(q) * inverse[i]
-            q.addcmul_(changes[i], alphas[i], value=-1)
-        r = q.mul(self._hessian_scale)
-        for i in reversed(newest_first):
-            beta = changes[i].dot(r) * inverse[i]
-            r.addcmul_(steps[i], alphas[i] - beta)
-        return r
+        """-H grad over the stored pairs, newest first in an order the host knows."""
+        newest_first = [(self._pairs - 1 - k) % self.history for k in range(min(self._pairs, self.history))]
+
+        def pair(k: int) -> Pair:
+            slot = newest_first[k]
+            return self._steps_taken[slot], self._grad_changes[slot], self._inverse_curvatures[slot]
+
+        return two_loop(grad, len(newest_first), pair, self._hessian_scale)
 
     def _direction_in_device_order(self, grad: torch.Tensor) -> torch.Tensor:
         """``_direction`` over every slot, newest first in an order computed on the device, so
@@ -127,26 +123,14 @@ class DeviceLBFGS:
         recursion exactly as it was: the result is ``_direction``'s, bit for bit."""
         order = torch.remainder(self._pairs_on_device - 1 - self._slot_offsets, self.history)
 
-        def pair(k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        def pair(k: int) -> Pair:
             # index_select with a device index: indexing with a 0-d tensor would read it on the host.
             slot = order[k : k + 1]
-            return tuple(  # type: ignore[return-value]
-                ring.index_select(0, slot)[0]
-                for ring in (self._steps_taken, self._grad_changes, self._inverse_curvatures)
-            )
+            rings = (self._steps_taken, self._grad_changes, self._inverse_curvatures)
+            step, change, inverse = (ring.index_select(0, slot)[0] for ring in rings)
+            return step, change, inverse
 
-        q = grad.neg()
-        alphas = []
-        for k in range(self.history):
-            step, change, inverse = pair(k)
-            alphas.append(step.dot(q) * inverse)
-            q.addcmul_(change, alphas[k], value=-1)
-        r = q.mul(self._hessian_scale)
-        for k in reversed(range(self.history)):
-            step, change, inverse = pair(k)
-            beta = change.dot(r) * inverse
-            r.addcmul_(step, alphas[k] - beta)
-        return r
+        return two_loop(grad, self.history, pair, self._hessian_scale)
 
     def _remember(self, step: torch.Tensor, grad_change: torch.Tensor) -> None:
         if self._pairs == 0:
@@ -242,6 +226,25 @@ class DeviceLBFGS:
                     bracket[high] = bracket[low]
                 bracket[low] = point
         return bracket[low]
+
+
+def two_loop(
+    grad: torch.Tensor, count: int, pair: Callable[[int], Pair], hessian_scale: torch.Tensor
+) -> torch.Tensor:
+    """-H grad by L-BFGS's two-loop recursion over ``count`` curvature pairs, ``pair(0)`` the
+    newest; each pair is fetched when used, so none is copied for longer than its turn."""
+    q = grad.neg()
+    alphas = []
+    for k in range(count):
+        step, change, inverse = pair(k)
+        alphas.append(step.dot(q) * inverse)
+        q.addcmul_(change, alphas[k], value=-1)
+    r = q.mul(hessian_scale)
+    for k in reversed(range(count)):
+        step, change, inverse = pair(k)
+        beta = change.dot(r) * inverse
+        r.addcmul_(step, alphas[k] - beta)
+    return r
 
 
 def cubic_minimum(

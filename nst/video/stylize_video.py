@@ -40,10 +40,9 @@ from nst.video.frames import (
     write_mp4,
 )
 
-# From python -m bench.video's sweep (docs/video.md#choosing-the-defaults): weight 500 cuts the
-# flicker of independent frames to about a quarter and keeps their style loss within 3%, where
-# 2000 costs over 30% of it; later frames need half of a 100-step first frame's steps, a
-# quarter loses 19% of the style.
+# From python -m bench.video's sweep (docs/video.md#choosing-the-defaults): the weight that
+# removes most of the flicker while keeping independent frames' style loss; later frames start
+# close, so half of a 100-step first frame's steps keep the style where a quarter does not.
 TEMPORAL_WEIGHT = 500.0
 FRAME_ITERATIONS = 50
 MANIFEST = "nst-video.json"
