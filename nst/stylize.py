@@ -7,13 +7,12 @@ weights: writing results is the caller's job (the CLI writes atomically).
 
 from __future__ import annotations
 
-import enum
 import functools
 import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from nst import image as img
 from nst.backend import Backend, Network, resolve_backend
 from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
+from nst.events import Failed, Finished, OnEvent, Progress, ScaleDone, Started, Stopped
 from nst.masks import build_guides, load_masks
 from nst.normalize import normalize_params
 from nst.objective import LossSpec, Targets, resolved
@@ -40,31 +40,19 @@ MIN_AUTO_LBFGS_HISTORY = 10
 INIT_NAMES = ("content", "recolored", "noise", "style")
 
 
-@dataclass(frozen=True)
-class Progress:
-    """What a callback sees after each chunk of steps."""
-
-    step: int
-    total: int
-    losses: dict[str, float]
-    seconds: float
-    image: Callable[[], np.ndarray]
-
-
-class Stopped(str, enum.Enum):
-    """How a run ended."""
-
-    COMPLETED = "completed"  # all steps ran
-    INTERRUPTED = "interrupted"  # Ctrl-C
-    NON_FINITE = "non-finite"  # the loss diverged; the image is the last finite iterate
-
-
 @dataclass
 class Result:
     image: np.ndarray
     steps: int
     stopped: Stopped = Stopped.COMPLETED
     history: list[dict] = field(default_factory=list)
+    seconds: float = 0.0  # of optimisation, compilation excluded
+
+
+class StopRequest(Protocol):
+    """What asks a run to stop between chunks (a ``threading.Event``)."""
+
+    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -433,12 +421,29 @@ class StyleTransfer:
         source = self.scale.styles[0] if init == "style" else _prepared(self.inputs.init_file)
         return img.resize_to(source, shape[0], shape[1])
 
-    @_out_of_memory_as_error
-    def run(self, callback: Callable[[Progress], None] | None = None) -> Result:
+    def run(
+        self,
+        callback: Callable[[Progress], None] | None = None,
+        *,
+        on_event: OnEvent | None = None,
+        stop: StopRequest | None = None,
+    ) -> Result:
         """Optimise at each scale in turn, starting each from the last one's result upsampled.
 
-        Ctrl-C or a non-finite loss end the run early with the best image so far.
+        ``callback`` sees each ``Progress``; ``on_event`` the whole stream (``nst.events``).
+        Ctrl-C, a set ``stop`` or a non-finite loss end the run early with the best image so far.
         """
+        emit = on_event or (lambda event: None)
+        try:
+            result = self._run(callback, emit, stop)
+        except Exception as error:
+            emit(Failed(describe_error(error)))
+            raise
+        emit(Finished(result.steps, result.stopped, result.seconds))
+        return result
+
+    @_out_of_memory_as_error
+    def _run(self, callback, emit: OnEvent, stop: StopRequest | None) -> Result:
         if self._scale is None:
             raise NstError("call prepare(content, styles) before run()")
         cfg, total = self.cfg, self.total_steps
@@ -446,6 +451,11 @@ class StyleTransfer:
         last_good: np.ndarray | None = None
         done, self.history = 0, []
         started = time.perf_counter()
+        emit(Started(tuple(sizes), tuple(cfg.steps_per_scale), self.backend.name, self.net.device))
+
+        def result(image: np.ndarray, stopped: Stopped) -> Result:
+            return self._result(image, done, stopped, time.perf_counter() - started)
+
         try:
             for index, (size, steps) in enumerate(zip(sizes, cfg.steps_per_scale)):
                 if self.scale.size != size:  # a later scale, or a second run()
@@ -469,26 +479,43 @@ class StyleTransfer:
                     self.log(f"compiled the optimisation step in {optimization.compile_seconds:.1f} s")
                     started += optimization.compile_seconds  # progress times count optimisation only
                 for chunk in chunk_sizes(steps, cfg.print_every, cfg.save_every, offset=done):
+                    if stop is not None and stop.is_set():
+                        return result(last_good, Stopped.STOPPED)
                     losses = optimization.advance(chunk)
                     current = optimization.image()
                     # The loss is that of an iterate inside the chunk; the image may have left
                     # the finite range in the chunk's last update, so both are checked.
                     if not (math.isfinite(losses["total"]) and np.isfinite(current).all()):
-                        return self._result(last_good, done, Stopped.NON_FINITE)
+                        return result(last_good, Stopped.NON_FINITE)
                     done, last_good = done + chunk, current
                     seconds = time.perf_counter() - started
                     self.history.append({"step": done, "size": size, "seconds": seconds, **losses})
+                    progress = Progress(
+                        done,
+                        total,
+                        losses,
+                        seconds,
+                        functools.partial(self.output_image, current),
+                        index,
+                        size,
+                    )
+                    emit(progress)
                     if callback:
-                        image = functools.partial(self.output_image, current)
-                        callback(Progress(done, total, losses, seconds, image))
+                        callback(progress)
+                emit(ScaleDone(index, size, done))
         except KeyboardInterrupt:
-            return self._result(
-                self.initial_image() if last_good is None else last_good, done, Stopped.INTERRUPTED
-            )
-        return self._result(_prepared(last_good), done, Stopped.COMPLETED)
+            return result(self.initial_image() if last_good is None else last_good, Stopped.INTERRUPTED)
+        return result(_prepared(last_good), Stopped.COMPLETED)
 
-    def _result(self, image: np.ndarray, steps: int, stopped: Stopped) -> Result:
-        return Result(self.output_image(image), steps, stopped, self.history)
+    def _result(self, image: np.ndarray, steps: int, stopped: Stopped, seconds: float) -> Result:
+        return Result(self.output_image(image), steps, stopped, self.history, seconds)
+
+
+def describe_error(error: Exception) -> str:
+    """An NstError's own line; anything else (a bug, a framework error) with its type."""
+    if isinstance(error, NstError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
 
 
 def _prepared(value: T | None) -> T:
