@@ -28,8 +28,10 @@ from nst.config import Config
 from nst.errors import NonFiniteLoss
 from nst.stylize import Scale, Stopped, StyleTransfer, chunk_sizes
 
-# What crosses from an actor to the driver when the driver writes the outputs (--ray-return).
-Pixels = np.ndarray  # H x W x 3 uint8
+# What crosses from an actor to the driver when the driver writes the outputs (--ray-return):
+# the output as an nst image, H x W x 3 float32 in [0, 1], which the driver hands to img.save_image
+# exactly as a worker writing it would.
+Pixels = np.ndarray
 # --batch-size auto: at most this many images in one optimisation, and the window of jobs an
 # executor hands a worker at a time.
 AUTO_BATCH_LIMIT = 16
@@ -225,7 +227,7 @@ class Worker:
         if write:
             img.save_image(image, job.output)
             return None
-        return np.asarray(img.to_pil(image))
+        return np.asarray(image, dtype=np.float32)
 
 
 def auto_batch_size(free_bytes: int, per_image_bytes: float | None) -> int:
