@@ -161,7 +161,7 @@ def option_table() -> list[dict[str, Any]]:
                 "name": f.name.replace("_", "-"),
                 "default": describe_default(f.default) if f.default is not None else None,
                 "help": f.metadata["help"],
-                "choices": list(f.metadata["choices"] or ()),
+                "choices": list(INIT_NAMES if f.name == "init" else f.metadata["choices"] or ()),
                 "switch": f.name in _SWITCHES,
             }
         )

@@ -280,6 +280,8 @@ function showFrame(blob) {
   studio.frames += 1;
   preview.dataset.frame = String(studio.frames);
   $("placeholder").hidden = true;
+  const card = studio.job && document.querySelector(`.card[data-job="${studio.job.id}"] .frame`);
+  if (card) card.style.backgroundImage = `url(${url})`;
 }
 
 function showFinalImage(job) {
@@ -366,7 +368,9 @@ function showProgress(p) {
 
 function clock(seconds) {
   const s = Math.max(0, Math.round(seconds));
-  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+  const two = (n) => String(n).padStart(2, "0");
+  const hours = Math.floor(s / 3600);
+  return hours ? `${hours}:${two(Math.floor(s / 60) % 60)}:${two(s % 60)}` : `${Math.floor(s / 60)}:${two(s % 60)}`;
 }
 
 function drawLoss() {
