@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -330,3 +332,38 @@ def test_the_api_is_described_by_openapi(tmp_path, files):
     assert {"post", "get"} <= set(paths["/api/jobs"])
     assert {"get", "delete"} <= set(paths["/api/jobs/{job_id}"])
     assert "/api/jobs/{job_id}/image" in paths
+
+
+def test_nst_serve_says_in_one_line_what_is_missing_or_taken(tmp_path, capsys, monkeypatch):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        port = taken.getsockname()[1]
+        assert nst_main(["serve", "--port", str(port), "--data", str(tmp_path / "data")]) == 2
+    finally:
+        taken.close()
+    error = capsys.readouterr().err
+    assert error.startswith(f"nst: error: cannot listen on 127.0.0.1:{port}: ") and error.count("\n") == 1
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if the web extra were not installed
+    assert nst_main(["serve", "--data", str(tmp_path / "data")]) == 2
+    assert capsys.readouterr().err == (
+        "nst: error: nst serve needs the web extra (uvicorn); install it with: pip install 'nst[web]'\n"
+    )
+
+
+def test_a_regular_install_carries_the_page(tmp_path):
+    site = tmp_path / "site"
+    repo = Path(__file__).resolve().parents[1]
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target"]
+    subprocess.run([*pip, str(site), str(repo)], check=True, capture_output=True, timeout=300)
+    probe = "from importlib import resources; print(resources.files('nst.serve') / 'static')"
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, "PYTHONPATH": str(site)}
+    found = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    static = Path(found.stdout.strip())
+    assert static.is_relative_to(site)
+    page = (static / "index.html").read_text()
+    assert '<script src="/static/studio.js">' in page
+    assert {path.name for path in static.iterdir()} >= {"index.html", "studio.js", "studio.css"}

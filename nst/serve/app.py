@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import logging
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
@@ -19,7 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 import nst
-from nst.backend import REGISTRY, resolve_backend
+from nst.backend import DEFAULT_BACKEND, REGISTRY, get_backend
 from nst.config import PRESETS
 from nst.devices import device_names
 from nst.errors import NstError
@@ -31,6 +33,7 @@ from nst.serve.store import JobStore
 from nst.serve.uploads import UploadLimits, UploadTooLarge, decoded_png, display_name
 from nst.serve.workers import JobQueue, encode
 
+log = logging.getLogger("nst.serve")
 MAX_STYLES = 16
 # A watcher sends at most this often; what changed in between goes out in one message.
 WATCH_INTERVAL = 0.1
@@ -71,10 +74,15 @@ class JobView(BaseModel):
     has_image: bool
 
 
-def served_devices(backend: str | None, device: str) -> list[str]:
-    """One worker's device each: for 'auto', every accelerator the backend sees, else its CPU."""
-    found = resolve_backend(backend).devices()
-    return device_names("all" if device == "auto" else device, found)
+def served_devices(backend: str, device: str) -> tuple[list[str], str | None]:
+    """One worker's device each: for 'auto', every accelerator the backend sees, else its CPU.
+    Where the backend is not installed: the CPU, and the line that says how to install it (the
+    page shows it; the studio serves the page all the same)."""
+    try:
+        found = get_backend(backend).devices()
+    except NstError as error:
+        return ["cpu"], str(error)
+    return device_names("all" if device == "auto" else device, found), None
 
 
 def installed_backends() -> list[str]:
@@ -84,11 +92,12 @@ def installed_backends() -> list[str]:
 def create_app(studio: Studio) -> FastAPI:
     store = JobStore(studio.data)
     hub = Hub()
-    devices = served_devices(studio.backend, studio.device)
+    backend = studio.backend or os.environ.get("NST_BACKEND") or DEFAULT_BACKEND
+    devices, problem = served_devices(backend, studio.device)
+    if problem:
+        log.warning("%s; jobs fail until it is", problem)
     backends = installed_backends()
-    defaults = {"print_every": STUDIO_PRINT_EVERY, **studio.defaults}
-    if studio.backend:
-        defaults.setdefault("backend", studio.backend)
+    defaults = {"print_every": STUDIO_PRINT_EVERY, "backend": backend, **studio.defaults}
     queue = JobQueue(store, hub, devices, nst.__version__)
     access = Access(studio.token)
 
@@ -166,8 +175,9 @@ def create_app(studio: Studio) -> FastAPI:
             "options": option_table(),
             "presets": list(PRESETS),
             "backends": backends,
-            "backend": studio.backend or backends[0],
+            "backend": backend,
             "devices": devices,
+            "problem": problem,
             "studio_defaults": {name.replace("_", "-"): value for name, value in defaults.items()},
             "limits": {"max_bytes": studio.limits.max_bytes, "max_pixels": studio.limits.max_pixels},
         }
@@ -175,7 +185,7 @@ def create_app(studio: Studio) -> FastAPI:
     @app.post("/api/settings/check")
     async def check(settings: dict[str, Any]) -> dict[str, Any]:
         """Settings checked as a job's would be: 400 with the CLI's line when they are wrong."""
-        checked = check_settings(settings, defaults, backends, devices)
+        checked = check_settings(settings, defaults, list(REGISTRY), devices)
         return {"settings": {name.replace("_", "-"): value for name, value in checked.settings.items()}}
 
     @app.post("/api/jobs", status_code=201, response_model=JobView)
@@ -191,7 +201,7 @@ def create_app(studio: Studio) -> FastAPI:
         if len(styles) > MAX_STYLES:
             raise NstError(f"{len(styles)} paintings; the studio takes up to {MAX_STYLES}")
         parent = record_of(continue_from) if continue_from else None
-        checked = check_settings(settings, defaults, backends, devices, continued=parent is not None)
+        checked = check_settings(settings, defaults, list(REGISTRY), devices, continued=parent is not None)
         inputs: dict[str, bytes] = {}
         names: dict[str, Any] = {}
         if content is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -77,6 +78,11 @@ def run(args) -> int:
     except OSError as error:
         raise NstError(f"cannot use --data {data}: {error.strerror}") from None
     token = token_for(args.host, args.token)
+    studio_log = logging.getLogger("nst.serve")
+    studio_log.setLevel(logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("nst studio: %(message)s"))
+    studio_log.addHandler(handler)
     defaults = {"weights": args.weights} if args.weights else {}
     studio = Studio(data, backend=args.backend, device=args.device, defaults=defaults, token=token)
     listening = _listen(args.host, args.port)
@@ -101,10 +107,14 @@ def _listen(host: str, port: int) -> socket.socket:
     """A socket bound to ``host``:``port``, or one line saying why it cannot be."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
-        listening = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as error:
+        raise NstError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    listening = socket.socket(family, socket.SOCK_STREAM)
+    try:
         listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listening.bind((host, port))
     except OSError as error:
+        listening.close()
         raise NstError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     return listening
 

@@ -488,6 +488,7 @@ async function setup() {
   $("style-scale").value = byName["style-scale"].default;
   setColors(byName.colors.default);
   for (const name of options.backends) $("backend").append(new Option(name, name));
+  if (!options.backends.includes(options.backend)) $("backend").append(new Option(options.backend, options.backend));
   $("backend").value = options.backend;
   $("device").append(new Option("auto", "auto"));
   for (const name of options.devices) $("device").append(new Option(name, name));
@@ -506,6 +507,7 @@ async function setup() {
   $("stop").addEventListener("click", stop);
   $("continue").addEventListener("click", () => start(studio.job.id));
 
+  if (options.problem) showError(options.problem);
   await refreshGallery();
   const wanted = location.hash.slice(1);
   if (wanted) {
