@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from nst import image as img
 from nst import reference
 from nst.backend import get_backend
 from nst.config import make_config
@@ -118,13 +119,60 @@ def files(tmp_path):
     return cli_files(tmp_path)
 
 
-def test_cli_takes_a_mask_of_another_size_for_two_styles(files, capsys, backend_name):
-    tmp, _, style, _ = files
-    Image.fromarray((half_mask(20, 30) * 255).astype(np.uint8)).save(tmp / "mask.png")
-    args = stylize_args(files, "--mask", tmp / "mask.png", backend=backend_name)
-    args.insert(3, style)  # a second style image: it takes the right half
-    code, _, err = run_cli(args, capsys)
+RED, BLUE = (230, 30, 30), (30, 30, 230)
+
+
+def save(path, pixels: np.ndarray):
+    Image.fromarray(pixels.astype(np.uint8)).save(path)
+    return path
+
+
+def save_half_mask(path, height, width, left=True):
+    return save(path, half_mask(height, width, left) * 255)
+
+
+def red_minus_blue(image: np.ndarray) -> float:
+    """How far ``image`` leans to red (> 0) or to blue (< 0)."""
+    return float((image[..., 0] - image[..., 2]).mean())
+
+
+def run_colour_styles(files, capsys, backend_name, *styles_and_masks):
+    """A grey content, styled from shallow layers only and without content loss, so the
+    output takes the colours its style regions ask for; (its left half's lean, its right's)."""
+    tmp, _, _, weights = files
+    noise = np.random.default_rng(0).standard_normal((40, 56, 3))
+    grey = save(tmp / "grey.png", np.clip(128 + 20 * noise, 0, 255))
+    code, _, err = run_cli(
+        ["stylize", grey, *styles_and_masks, "-o", tmp / "out.png", "--weights", weights, "--size", 48,
+         "--iterations", 20, "--backend", backend_name, "--init", "content", "--content-weight", 0,
+         "--style-layers", "relu1_1,relu2_1", "--content-layers", "relu2_1"],
+        capsys,
+    )  # fmt: skip
     assert code == 0, err
+    out = img.load_image(tmp / "out.png")
+    middle = out.shape[1] // 2
+    return red_minus_blue(out[:, :middle]), red_minus_blue(out[:, middle:])
+
+
+def test_a_mask_of_another_size_puts_each_style_in_its_half(files, capsys, backend_name):
+    tmp = files[0]
+    red = save(tmp / "red.png", np.full((48, 48, 3), RED))
+    blue = save(tmp / "blue.png", np.full((48, 48, 3), BLUE))
+    mask = save_half_mask(tmp / "mask.png", 20, 30)  # the output is 34 x 48 px: resized to it
+    # The left half for the red style; the second style, blue, takes the rest.
+    left, right = run_colour_styles(files, capsys, backend_name, red, blue, "--mask", mask)
+    assert left > 0.05 and right < -0.2, (left, right)
+
+
+def test_a_style_mask_takes_the_style_from_its_region(files, capsys, backend_name):
+    tmp = files[0]
+    red_and_blue = np.concatenate([np.full((48, 24, 3), RED), np.full((48, 24, 3), BLUE)], axis=1)
+    style = save(tmp / "red-and-blue.png", red_and_blue)
+    leans = {}
+    for half in ("left", "right"):
+        mask = save_half_mask(tmp / f"{half}.png", 30, 20, left=half == "left")  # resized to 48 x 48
+        leans[half] = run_colour_styles(files, capsys, backend_name, style, "--style-mask", mask)
+    assert min(leans["left"]) > 0.03 and max(leans["right"]) < -0.2, leans
 
 
 @pytest.mark.parametrize(
