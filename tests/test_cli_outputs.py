@@ -169,7 +169,6 @@ def test_each_option_changes_the_output_as_the_library_does(
         pytest.param(("--style-blend", "1"), id="style-blend"),  # one style's weight is 1 after normalising
         pytest.param(("--tile", "off"), id="tile-off"),  # --tile auto tiles no 40 px image
         pytest.param(("--adam-beta2", "0.999"), id="beta2-lbfgs"),  # Adam's alone; the run is L-BFGS
-        pytest.param(("--precision", "tf32"), id="tf32-cpu"),  # a GPU matmul mode; the CPU stays fp32
     ],
 )
 def test_options_without_effect_here_leave_the_output_alone(written, backend_name, flags):
