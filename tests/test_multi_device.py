@@ -167,6 +167,8 @@ def test_torch_on_two_devices_tiles_unasked_and_follows_one_devices_iterates():
     plan = two.tile_plan(image.shape, two.tile_for(image.shape, None))
     assert plan.count >= 2
     backend = get_backend("torch")
+    second = []
+    two.modules[1].register_forward_hook(lambda *_: second.append(1))
     settings = make_config(optimizer="adam", lr=0.02).run_settings()
     images = []
     for net in (one, two):
@@ -176,7 +178,11 @@ def test_torch_on_two_devices_tiles_unasked_and_follows_one_devices_iterates():
         run.advance(3)
         run.advance(2)
         images.append(run.image())
+    # The second replica took its share of the steps' tiles.
+    assert second
     assert np.abs(images[1] - images[0]).mean() < 1e-5
+    moved = float(np.abs(images[0] - image).mean())
+    assert moved > 1e-4
 
 
 @needs_torch
@@ -253,6 +259,8 @@ def sharded_measurements(weights: str) -> dict:
                 / np.linalg.norm(gradient)
                 / np.linalg.norm(sharded_gradient)
             ),
+            # The cosine cannot see a constant factor; the largest difference can.
+            "max_abs": float(np.abs(sharded_gradient - gradient).max() / np.abs(gradient).max()),
         }
     spec = make_config(normalization="mse", tv_weight=2.0, **SHALLOW_LAYERS).loss_spec(1)
     for optimizer, ema in (("adam", 0.5), ("lbfgs", 0.0)):
@@ -274,7 +282,11 @@ def sharded_measurements(weights: str) -> dict:
                 "split": tuple(getattr(run._image.sharding, "spec", ()))[:1] == ("height",),
                 "compiled": optim._run_chunk._cache_size() - executables,
             }
-        out[optimizer] = {"mean": float(np.abs(images[1] - images[0]).mean()), "placed": placed}
+        out[optimizer] = {
+            "mean": float(np.abs(images[1] - images[0]).mean()),
+            "moved": float(np.abs(images[0] - image).mean()),
+            "placed": placed,
+        }
     # The driver, relative loss and all: 47 rows at 64 px.
     driven = []
     for device in ("cpu:0", "cpu:0,cpu:1"):
@@ -282,8 +294,13 @@ def sharded_measurements(weights: str) -> dict:
             weights=weights, size=64, iterations=4, optimizer="adam", device=device, **SHALLOW_LAYERS
         )
         transfer = StyleTransfer(cfg, "jax").prepare(smooth_image(47, 64, 7), [smooth_image(50, 50, 8)])
-        driven.append((transfer.net.device, transfer.run().image))
-    out["driver"] = {"devices": driven[1][0], "mean": float(np.abs(driven[1][1] - driven[0][1]).mean())}
+        driven.append((transfer.net.device, transfer.initial_image(), transfer.run().image))
+    (_, start, one), (devices, _, two) = driven
+    out["driver"] = {
+        "devices": devices,
+        "mean": float(np.abs(two - one).mean()),
+        "moved": float(np.abs(one - start).mean()),
+    }
     return out
 
 
@@ -317,6 +334,7 @@ def sharded(tmp_path_factory):
 def test_jax_sharded_loss_and_gradient_equal_one_devices(sharded, case):
     assert sharded[case]["relative"] <= 1e-5
     assert sharded[case]["cosine"] >= 0.99999
+    assert sharded[case]["max_abs"] <= 1e-4
 
 
 @needs_jax
@@ -324,6 +342,8 @@ def test_jax_sharded_loss_and_gradient_equal_one_devices(sharded, case):
 def test_jax_sharded_steps_follow_one_devices_and_compile_once(sharded, optimizer, tolerance):
     result = sharded[optimizer]
     assert result["mean"] < tolerance
+    # The agreement means something: the steps moved the image far past the tolerance.
+    assert result["moved"] > 10 * tolerance
     # The image split by rows over both devices, its 75 rows padded to 76; one executable
     # for all chunks (each step hands its arrays back split as they came).
     assert result["placed"] == {"devices": 2, "shape": [76, 101, 3], "split": True, "compiled": 1}
@@ -333,3 +353,4 @@ def test_jax_sharded_steps_follow_one_devices_and_compile_once(sharded, optimize
 def test_jax_driver_runs_one_image_on_two_devices(sharded):
     assert sharded["driver"]["devices"] == "cpu:0,cpu:1"
     assert sharded["driver"]["mean"] < 1e-5
+    assert sharded["driver"]["moved"] > 1e-4
