@@ -29,7 +29,7 @@ def stylize(args) -> int:
     if args.plan:
         content = img.load_image(args.content)
         transfer = StyleTransfer(cfg, args.backend, log=_log)
-        return print_plan(transfer.plan_for(content.shape, len(args.styles)))
+        return print_plan(transfer.plan_for(content.shape, cfg.loss_spec(len(args.styles))))
     if args.output is None:
         raise NstError("the following arguments are required: -o/--output")
     output = img.check_output_path(args.output)

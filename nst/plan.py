@@ -24,8 +24,9 @@ from nst.tiling import plan_tiles
 # --tile auto's choices on the CPU, in order: the fastest tile side measured there first
 # (docs/tiling.md#measurements), then a smaller one for less memory.
 AUTO_TILE_SIDES = (512, 256)
-# A CPU run is planned into this share of RAM and swap: the estimates are fits that miss a
-# poster's peak by about 1 GiB (docs/memory.md#tiled-runs), and the machine has other work.
+# A CPU run (and an accelerator's batch) is planned into this share of the memory: the
+# estimates are fits that err low on a poster's peak (docs/memory.md#tiled-runs), and the
+# machine has other work.
 MEMORY_SHARE = 0.85
 # The shortest L-BFGS history a tiled CPU run (auto or --tile N) shortens to before it refuses.
 MIN_AUTO_LBFGS_HISTORY = 10
@@ -43,6 +44,7 @@ class ScalePlan:
     tile: int | None
     lbfgs_history: int
     memory_bytes: float | None
+    tile_grid: tuple[int, int] | None = None  # rows and columns of tiles
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,10 @@ class RunPlan:
             f"{len(self.scales)} scale(s), {self.total_steps} steps"
         ]
         for index, scale in enumerate(self.scales):
-            tile = "whole image" if scale.tile is None else f"tiles of {scale.tile} px"
+            tile = "whole image"
+            if scale.tile is not None:
+                rows, cols = scale.tile_grid or (0, 0)
+                tile = f"tiles of {scale.tile} px ({rows} x {cols})"
             pairs = (
                 f", L-BFGS history {scale.lbfgs_history}"
                 if self.optimizer == "lbfgs" and scale.lbfgs_history != self.last.lbfgs_history
@@ -154,7 +159,11 @@ def plan_run(
         except NstError as error:
             refusal = refusal or str(error)
             tile, history, peak = cfg.tile_side, cfg.lbfgs_history, None
-        scales_list.append(ScalePlan(size, h, w, steps, tile, history, peak))
+        grid = None
+        if tile is not None:
+            tiles = plan_tiles(h, w, tile, arch, layers)
+            grid = (tiles.rows, tiles.cols)
+        scales_list.append(ScalePlan(size, h, w, steps, tile, history, peak, grid))
     note = (
         f"{memory.describe_model(model)}; the machine has {_gib(machine)} of RAM and swap"
         if machine

@@ -121,9 +121,10 @@ class StyleTransfer:
         """Whether the last scale runs tile by tile (``--tile``, or 'auto' on a small machine)."""
         return self.plan.last.tile is not None
 
-    def plan_for(self, content_shape: tuple[int, ...], n_styles: int = 1) -> RunPlan:
-        """The plan of a run of this configuration on a content image of ``content_shape``."""
-        spec = self.cfg.loss_spec(n_styles)
+    def plan_for(self, content_shape: tuple[int, ...], spec: LossSpec | None = None) -> RunPlan:
+        """The plan of a run of this configuration (objective ``spec``, default: the config's
+        for one style) on a content image of ``content_shape``."""
+        spec = spec or self.cfg.loss_spec(1)
         on_cpu = self._on_cpu()
         device = self._network.device if self._network is not None else self.cfg.device
         return plan_run(
@@ -159,8 +160,8 @@ class StyleTransfer:
         if previous is not None:
             spec = replace(spec, temporal=previous.weight)
         self.weights.arch.check_layers(spec.layers)
-        plan = self.plan_for(inputs.content.shape, len(inputs.styles)).check()
-        self._log_tiles(plan)
+        plan = self.plan_for(inputs.content.shape, spec).check()
+        self._log_tiles(plan, spec.layers)
         params = self.weights.params
         if cfg.normalize_network:
             # Measured on what the network sees at the final size (after --colors).
@@ -192,13 +193,11 @@ class StyleTransfer:
             params, self.weights.arch, self.weights.preprocess, layers, self.cfg.pooling, self.cfg.device
         )
 
-    def _log_tiles(self, plan: RunPlan) -> None:
+    def _log_tiles(self, plan: RunPlan, layers: tuple[str, ...]) -> None:
         last = plan.last
         shortened = last.lbfgs_history < self.cfg.lbfgs_history and self.cfg.optimizer == "lbfgs"
         if last.tile is not None and (self.cfg.tile == "auto" or shortened):
-            tiles = plan_tiles(
-                last.height, last.width, last.tile, self.weights.arch, self.cfg.loss_spec(1).layers
-            )
+            tiles = plan_tiles(last.height, last.width, last.tile, self.weights.arch, layers)
             shorter = (
                 f"; L-BFGS history shortened to {last.lbfgs_history} pairs to fit (see --lbfgs-history)"
                 if shortened

@@ -13,7 +13,7 @@ from nst.backend import Backend, get_backend
 def contract_gaps(implementation: type) -> list[str]:
     """The members of ``Backend`` that ``implementation`` does not define itself (a method
     inherited from the Protocol is a stub), or defines with other parameters."""
-    if not issubclass(implementation, Backend):
+    if Backend not in implementation.__mro__:
         return ["does not declare Backend"]
     mro = implementation.__mro__
     own = {name for klass in mro[: mro.index(Backend)] for name in vars(klass)}

@@ -174,7 +174,7 @@ def _print_plans(args, cfg) -> int:
     transfer = StyleTransfer(replace(cfg, device="auto" if cfg.device == "all" else cfg.device), args.backend)
     for (height, width), count in shapes.items():
         print(f"{count * per_content} image(s) from {count} content image(s) of {width}x{height} px, each:")
-        print_plan(transfer.plan_for((height, width), 1))
+        print_plan(transfer.plan_for((height, width)))
     return 0
 
 
