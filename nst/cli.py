@@ -16,6 +16,7 @@ from nst.config import PRESETS
 from nst.config_args import EXIT_INTERRUPTED, EXIT_USAGE, add_config_flags, preset_help
 from nst.errors import NstError
 from nst.option_kinds import number
+from nst.serve import command as serve_command
 
 
 class _Parser(argparse.ArgumentParser):
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("-o", "--output", required=True, metavar="DST")
 
     batch_command.add_parser(subcommands)
+    serve_command.add_parser(subcommands)
     subcommands.add_parser("info", help="installed backends, devices and versions")
     layers = subcommands.add_parser("layers", help="the layer names a network offers")
     layers.add_argument("--arch", default="vgg19", choices=("vgg16", "vgg19"))
@@ -134,6 +136,7 @@ def main(argv=None) -> int:
             "video": commands.video,
             "demo": commands.demo,
             "batch": batch_command.run,
+            "serve": serve_command.run,
             "weights": commands.weights,
             "info": commands.info,
             "layers": commands.layers,

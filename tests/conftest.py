@@ -1,8 +1,10 @@
-"""Shared fixtures: the paper's images (skip when absent), the tiny random VGG, fp32 everywhere."""
+"""Shared fixtures: the paper's images (skip when absent, fail on CI), the tiny random VGG, fp32
+everywhere."""
 
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,10 @@ import pytest
 
 from nst.backend import REGISTRY
 
-IMAGES = Path(__file__).resolve().parents[1].parent / "shared" / "images"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+IMAGES = SHARED / "images"
+# Set by .ci/run: CI has ../shared, so a test that needs it fails there instead of skipping.
+REQUIRE_SHARED = "NST_REQUIRE_SHARED"
 
 
 def installed_backends() -> list[str]:
@@ -31,11 +36,20 @@ def backend_name(request) -> str:
     return request.param
 
 
+def shared_path(path: Path, what: str) -> Path:
+    """``path`` inside ../shared when it exists. Missing, the test skips in a plain checkout and
+    fails where ``NST_REQUIRE_SHARED=1`` (CI)."""
+    if path.exists():
+        return path
+    message = f"{what} are not at {path}"
+    if os.environ.get(REQUIRE_SHARED) == "1":
+        pytest.fail(f"{message}, and {REQUIRE_SHARED}=1 says this machine has them", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture
 def images_dir() -> Path:
-    if not IMAGES.is_dir():
-        pytest.skip(f"the paper's images are not at {IMAGES}")
-    return IMAGES
+    return shared_path(IMAGES, "the paper's images")
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ exit codes, and the executors that run on this machine (Ray's: tests/test_batch_
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -19,18 +20,19 @@ from nst.batching.jobs import build_jobs
 from nst.batching.manifest import Manifest
 from nst.cli import main
 from nst.config import make_config
+from tests.batch_outputs import (
+    OTHER_PROCESS_ROUNDING,
+    assert_outputs_are,
+    assert_same_pixels,
+    cli_options,
+    library_results,
+    written_pixels,
+)
 from tests.helpers import tiny_weights_file, write_image
 
-TINY_RUN = [
-    "--size",
-    48,
-    "--iterations",
-    2,
-    "--content-layers",
-    "relu2_1",
-    "--style-layers",
-    "relu1_1,relu2_1",
-]
+# The tiny VGG's first two blocks at 48 px, two steps: Config fields, and as the CLI takes them.
+TINY = {"size": 48, "iterations": 2, "content_layers": ("relu2_1",), "style_layers": ("relu1_1", "relu2_1")}
+TINY_RUN = cli_options(TINY)
 
 
 @pytest.fixture
@@ -230,7 +232,24 @@ def test_unreadable_folder_is_a_usage_error(photos, capsys):
         )
     finally:
         locked.chmod(0o755)
-    assert_usage_error(code, err, "cannot read the content folder")
+    assert_usage_error(code, err, f"cannot read the content folder {locked}: Permission denied")
+
+
+def test_unreadable_folder_is_a_usage_error_as_root_too(photos, capsys, monkeypatch):
+    # Root reads any folder, and CI runs as root: the folder's listing is refused instead.
+    locked = photos / "locked"
+    locked.mkdir()
+    write_image(locked / "p0.png")
+    listdir = os.listdir
+
+    def refuse_locked(path="."):
+        if Path(path) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", refuse_locked)
+    code, _, err = run_batch(photos, locked, "-s", photos / "starry.png", "-o", photos / "out", capsys=capsys)
+    assert_usage_error(code, err, f"cannot read the content folder {locked}: Permission denied")
 
 
 def test_library_call_reports_and_calls_back(photos):
@@ -259,6 +278,23 @@ def test_manifest_skips_a_torn_last_line(tmp_path):
     good = json.dumps({"output": job.output, "key": job.key, "error": None})
     (tmp_path / "manifest.jsonl").write_text(good + "\n" + '{"output": "x", "key')
     assert Manifest(tmp_path).is_done(job)
+
+
+def test_each_written_image_is_the_library_result_for_its_pair(photos, capsys):
+    folder, styles = photos / "photos", (photos / "starry.png", photos / "wave.jpg")
+    contents = (folder / "p0.png", folder / "p1.png")
+    pairs = {f"{c.stem}--{s.stem}.png": (c, s) for c in contents for s in styles}
+    expected = library_results(pairs, {**TINY, "weights": str(tiny_weights_file(photos)), "device": "cpu"})
+    executors = [
+        ("cpu", "this process", 0),
+        ("cpu,cpu", "2 worker processes (cpu, cpu)", OTHER_PROCESS_ROUNDING),
+    ]
+    for devices, where, rounding in executors:
+        out = photos / devices
+        args = [*contents, "-s", styles[0], "-s", styles[1], "-o", out, "--device", devices]
+        code, stdout, err = run_batch(photos, *args, capsys=capsys)
+        assert code == 0 and "4 written" in stdout and f"on {where}" in err, err
+        assert_outputs_are(out, expected, rounding)
 
 
 def test_two_worker_processes_share_the_jobs(photos, capsys):
@@ -341,6 +377,12 @@ def test_a_batched_run_matches_one_image_at_a_time(photos, capsys):
         )  # coarse scale: twice the steps
         for term in ("content", "style", "total"):
             assert batched[name]["losses"][term] == pytest.approx(alone[name]["losses"][term], rel=1e-4)
+        # Each image of the batch went to its own photo's output: as alone, up to a batched
+        # convolution's rounding; the photos' results differ by far more.
+        written = {run: written_pixels(photos / run / name) for run in ("one", "many")}
+        assert_same_pixels(written["many"], written["one"], rounding=1, what=name)
+    first, second = (written_pixels(photos / "one" / f"p{i}--starry.png") for i in (0, 1))
+    assert abs(first - second).mean() > 2
 
 
 def test_auto_batch_size_fills_the_free_memory_up_to_a_limit():

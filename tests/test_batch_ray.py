@@ -1,6 +1,7 @@
 """`nst batch --ray` on a local Ray instance (two CPUs, nothing external): every output
-written once, also when a worker is killed mid-batch; the driver writing the outputs
-(--ray-return); an unreachable cluster. One ray.init serves the module: Ray starts slowly."""
+written once, also when a worker is killed mid-batch; the images the actors or the driver
+(--ray-return) write, each the library's result for its pair; an unreachable cluster. One
+ray.init serves the module: Ray starts slowly."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 import nst
 from nst.cli import main
+from tests.batch_outputs import OTHER_PROCESS_ROUNDING, assert_outputs_are, cli_options, library_results
 from tests.helpers import tiny_weights_file, write_image
 
 # Ray starts its processes by fork and exec; JAX, imported by earlier tests in this process,
@@ -32,7 +34,8 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # No GPU, also where there is one: one actor per CPU.
+    ray.init(num_cpus=2, num_gpus=0, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()
 
@@ -111,6 +114,24 @@ def test_driver_writes_what_workers_return(local_ray, photos, capsys):
     # The worker read a copy of the bytes; its message names the user's file.
     assert f"{folder / 'broken.png'} is not an image" in captured.err
     assert sorted(p.name for p in out.glob("*.png")) == ["p00--starry.png", "p01--starry.png"]
+
+
+def test_each_written_image_is_the_library_result_for_its_pair(local_ray, photos, capsys):
+    folder = photos / "photos"
+    contents = (folder / "p00.png", folder / "p01.png")
+    styles = (photos / "starry.png", write_image(photos / "wave.png", 40, 32, seed=98))
+    pairs = {f"{c.stem}--{s.stem}.png": (c, s) for c in contents for s in styles}
+    settings = {name: value for name, value in TINY.items() if name != "device"}  # Ray places workers
+    weights = tiny_weights_file(photos)
+    expected = library_results(pairs, {**settings, "weights": str(weights), "device": "cpu"})
+    for writer, options in (("actors", []), ("driver", ["--ray-return"])):
+        out = photos / writer
+        argv = ["batch", *contents, "-s", styles[0], "-s", styles[1], "-o", out, "--ray", "auto"]
+        argv += ["--weights", weights, *cli_options(settings), *options]
+        code = main([str(a) for a in argv])
+        captured = capsys.readouterr()
+        assert code == 0 and "4 written" in captured.out, captured.err
+        assert_outputs_are(out, expected, OTHER_PROCESS_ROUNDING)
 
 
 def test_an_unreachable_cluster_is_one_line_and_exit_2(photos, capsys):

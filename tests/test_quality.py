@@ -17,6 +17,7 @@ from nst import image as img
 from nst.errors import NstError
 from nst.weights import offline
 from nst.weights.safe_pickle import NumpyUnpickler
+from tests.conftest import shared_path
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the judge runs on torch"),
@@ -136,9 +137,7 @@ def test_alexnet_reader_checks_the_file(tmp_path):
 
 
 def test_real_case_at_96_px(images_dir):
-    anchor = images_dir.parent / "anchors" / "tubingen_starry.png"
-    if not anchor.is_file():
-        pytest.skip(f"the reference outputs are not at {anchor.parent}")
+    anchor = shared_path(images_dir.parent / "anchors" / "tubingen_starry.png", "the reference outputs")
     small = Judge(size=96)
     photo = img.load_image(images_dir / "tubingen.jpg")
     target = small.target(photo, [img.load_image(images_dir / "starry_night.jpg")])

@@ -156,23 +156,67 @@ def test_tiled_equals_whole_on_the_offline_vgg16(backend_name, offline_vgg16):
     assert_equal_up_to_rounding(*results)
 
 
-def tiny_run(tmp_path, backend_name, tile, log=None, **options):
+def tiny_run(tmp_path, backend_name, tile, log=None, **options) -> tuple[np.ndarray, np.ndarray]:
+    """(the starting image, the result) of a run on the tiny VGG, one scale of 96 x 72 px."""
     options = {"size": 96, "iterations": 6, **options}
     cfg = make_config(weights=str(tiny_weights_file(tmp_path)), tile=tile, **options)
     transfer = StyleTransfer(cfg, backend_name, log=log).prepare(
         smooth_image(72, 96, 1), [smooth_image(80, 64, 2)]
     )
-    return transfer.run().image
+    start = transfer.initial_image()
+    return start, transfer.run().image
+
+
+def tiled_evaluations(monkeypatch, backend_name) -> list[int]:
+    """A list that receives the tile count of each tiled evaluation the backend's optimiser
+    runs: torch's per loss and gradient, JAX's per compiled chunk of steps."""
+    counts: list[int] = []
+    if backend_name == "torch":
+        from nst.backends.torch.tiled import TiledEvaluation
+
+        evaluate = TiledEvaluation.terms
+
+        def recording(self, *args, **kwargs):
+            counts.append(self.plan.count)
+            return evaluate(self, *args, **kwargs)
+
+        monkeypatch.setattr(TiledEvaluation, "terms", recording)
+    else:
+        from nst.backends.jax import optim
+
+        class RecordingChunks:
+            """``optim._run_chunk`` that notes the tile plan, its fourth static argument."""
+
+            def __init__(self, jitted):
+                self.jitted = jitted
+
+            def lower(self, *args):
+                return self.jitted.lower(*args)
+
+            def __call__(self, *args):
+                if args[3] is not None:
+                    counts.append(args[3].count)
+                return self.jitted(*args)
+
+        monkeypatch.setattr(optim, "_run_chunk", RecordingChunks(optim._run_chunk))
+    return counts
 
 
 @pytest.mark.parametrize("optimizer, tolerance", [("adam", 1e-5), ("lbfgs", 1e-3)])
-def test_a_tiled_run_follows_the_whole_images_iterates(tmp_path, backend_name, optimizer, tolerance):
+def test_a_tiled_run_follows_the_whole_images_iterates(
+    tmp_path, monkeypatch, backend_name, optimizer, tolerance
+):
     # Relative terms, TV and recolored init: the driver's whole path. Adam follows the whole
     # image's iterates to rounding; L-BFGS's line search can take another of two nearly equal
     # trial steps on a rounding difference, so its pixels agree on average.
-    whole = tiny_run(tmp_path, backend_name, "off", optimizer=optimizer)
-    tiled = tiny_run(tmp_path, backend_name, "32", optimizer=optimizer)
+    start, whole = tiny_run(tmp_path, backend_name, "off", optimizer=optimizer)
+    counts = tiled_evaluations(monkeypatch, backend_name)
+    _, tiled = tiny_run(tmp_path, backend_name, "32", optimizer=optimizer)
+    # The tiled run evaluated 96 x 72 px in tiles of 32: 3 x 3 of them.
+    assert counts and set(counts) == {9}
     assert np.abs(tiled - whole).mean() < tolerance
+    # The agreement means something: both runs moved far from where they started.
+    assert np.abs(tiled - start).mean() > 10 * tolerance
 
 
 def test_auto_tiles_a_run_that_does_not_fit_whole_and_says_so(tmp_path, monkeypatch, backend_name):
