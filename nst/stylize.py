@@ -194,17 +194,19 @@ class StyleTransfer:
         )
 
     def _log_tiles(self, plan: RunPlan, layers: tuple[str, ...]) -> None:
-        last = plan.last
-        shortened = last.lbfgs_history < self.cfg.lbfgs_history and self.cfg.optimizer == "lbfgs"
-        if last.tile is not None and (self.cfg.tile == "auto" or shortened):
-            tiles = plan_tiles(last.height, last.width, last.tile, self.weights.arch, layers)
+        """A line for each scale that runs in tiles, or with a shorter L-BFGS history, to fit."""
+        for scale in plan.scales:
+            shortened = scale.lbfgs_history < self.cfg.lbfgs_history and self.cfg.optimizer == "lbfgs"
+            if scale.tile is None or not (self.cfg.tile == "auto" or shortened):
+                continue
+            tiles = plan_tiles(scale.height, scale.width, scale.tile, self.weights.arch, layers)
             shorter = (
-                f"; L-BFGS history shortened to {last.lbfgs_history} pairs to fit (see --lbfgs-history)"
+                f"; L-BFGS history shortened to {scale.lbfgs_history} pairs to fit (see --lbfgs-history)"
                 if shortened
                 else ""
             )
             self.log(
-                f"{last.width}x{last.height} px does not fit in memory whole: "
+                f"{scale.width}x{scale.height} px does not fit in memory whole: "
                 f"tiles of {tiles.core} px, {tiles.rows} x {tiles.cols} "
                 f"(the same result, see --tile){shorter}"
             )

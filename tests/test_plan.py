@@ -72,7 +72,7 @@ def test_a_run_plans_once(tmp_path, monkeypatch, backend_name):
 
 def test_plan_flag_prints_the_plan_and_writes_nothing(tmp_path, capsys, monkeypatch):
     folder, content, style, weights = cli_files(tmp_path)
-    monkeypatch.setattr(memory, "machine_memory_bytes", lambda: memory.GIB)
+    monkeypatch.setattr(memory, "machine_memory_bytes", lambda: 8 * memory.GIB)
     argv = ["stylize", str(content), str(style), "--plan", "--weights", str(weights), "--size", "4096"]
     code = main(argv + ["--optimizer", "adam"])
     out = capsys.readouterr().out
