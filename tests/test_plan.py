@@ -74,10 +74,11 @@ def test_plan_flag_prints_the_plan_and_writes_nothing(tmp_path, capsys, monkeypa
     folder, content, style, weights = cli_files(tmp_path)
     monkeypatch.setattr(memory, "machine_memory_bytes", lambda: 8 * memory.GIB)
     argv = ["stylize", str(content), str(style), "--plan", "--weights", str(weights), "--size", "4096"]
-    code = main(argv + ["--optimizer", "adam"])
+    code = main(argv)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "scale 3: 4096x2926 px" in out and "tiles of" in out and "time:" in out
+    assert "scale 3: 4096x2926 px, 75 steps, tiles of 512 px" in out and "lbfgs, history 14" in out
+    assert "time:" in out
     assert sorted(p.name for p in folder.iterdir()) == sorted(["content.png", "style.png", weights.name])
     code = main(argv + ["--tile", "off"])
     captured = capsys.readouterr()
