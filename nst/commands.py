@@ -28,7 +28,7 @@ def stylize(args) -> int:
     cfg = config_from_args(args)
     if args.plan:
         content = img.load_image(args.content)
-        transfer = StyleTransfer(cfg, args.backend, log=_log)
+        transfer = StyleTransfer(cfg, args.backend)
         return print_plan(transfer.plan_for(content.shape, cfg.loss_spec(len(args.styles))))
     if args.output is None:
         raise NstError("the following arguments are required: -o/--output")
