@@ -25,7 +25,8 @@ from nst.backend import resolve_backend
 from nst.color import COLOR_MODES
 from nst.config import Config, make_config
 from nst.errors import NstError
-from nst.stylize import Stopped, StyleTransfer
+from nst.events import Stopped
+from nst.stylize import StyleTransfer
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 IMAGES = REPOSITORY.parent / "shared" / "images"  # as tests/conftest.py resolves them

@@ -37,7 +37,8 @@ from nst.backend import resolve_backend
 from nst.config import Config
 from nst.config_args import add_config_flags, config_from_args
 from nst.errors import NstError
-from nst.stylize import Stopped, StyleTransfer
+from nst.events import Stopped
+from nst.stylize import StyleTransfer
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED = REPOSITORY.parent / "shared"  # as tests/conftest.py finds the paper's images

@@ -18,6 +18,7 @@ import numpy as np
 
 from nst.errors import NstError
 from nst.masks import Guides
+from nst.memory import HostMemoryModel
 from nst.network import Arch, Preprocess
 from nst.objective import LayerStatistics, LossSpec, Targets
 from nst.run_settings import RunSettings
@@ -77,7 +78,17 @@ class BatchOptimization(Protocol):
 
 
 class Backend(Protocol):
+    """What a backend implements; each backend class declares it as its base, and
+    tests/test_backend_contract.py checks that it defines every member itself."""
+
     name: str
+    framework_packages: tuple[str, ...]  # the packages ``nst info`` reports the versions of
+    # Peak host memory of a CPU run (``nst.memory``), from which ``nst.plan`` tiles or refuses.
+    host_memory: HostMemoryModel
+
+    def set_host_threads(self, threads: int) -> None:
+        """Use ``threads`` CPU threads in this process (several CPU workers share the cores)."""
+        ...
 
     def devices(self) -> list[str]:
         """Devices this backend can run on here, e.g. ['cpu', 'cuda:0']."""

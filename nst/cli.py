@@ -42,9 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument(
         "-o",
         "--output",
-        required=True,
         metavar="OUT",
-        help="where to write the result (png, jpg, webp, tif, bmp)",
+        help="where to write the result (png, jpg, webp, tif, bmp); required unless --plan",
     )
     _add_backend_flag(stylize)
     stylize.add_argument(
@@ -52,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="default",
         choices=tuple(PRESETS),
         help="a named set of settings, listed below (default: default)",
+    )
+    stylize.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the run's plan (scales, steps, tiles, memory, time) and exit without running",
     )
     add_config_flags(stylize)
 

@@ -13,8 +13,11 @@ from nst.backend import REGISTRY, get_backend
 from nst.config import make_config
 from nst.config_args import EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
 from nst.errors import NstError
+from nst.events import Progress, Stopped
 from nst.network import ARCHS
-from nst.stylize import Progress, Result, Stopped, StyleTransfer
+from nst.plan import RunPlan
+from nst.step_costs import estimated_seconds, measured_step_cost
+from nst.stylize import Result, StyleTransfer
 
 
 def _log(message: str) -> None:
@@ -23,6 +26,12 @@ def _log(message: str) -> None:
 
 def stylize(args) -> int:
     cfg = config_from_args(args)
+    if args.plan:
+        content = img.load_image(args.content)
+        transfer = StyleTransfer(cfg, args.backend)
+        return print_plan(transfer.plan_for(content.shape, cfg.loss_spec(len(args.styles))))
+    if args.output is None:
+        raise NstError("the following arguments are required: -o/--output")
     output = img.check_output_path(args.output)
     # Read every input before the (slow) weights, so a bad file fails at once. prepare reads
     # them again from their paths, so that its messages name the files.
@@ -30,6 +39,18 @@ def stylize(args) -> int:
         img.load_image(path)
     transfer = StyleTransfer(cfg, args.backend, log=_log).prepare(args.content, args.styles)
     return _run_and_write(transfer, output)
+
+
+def print_plan(plan: RunPlan) -> int:
+    """``--plan``: the plan and its time on stdout; a refused plan then exits as the run would."""
+    cost = measured_step_cost(plan.backend, plan.optimizer, plan.precision, plan.device)
+    if cost is None:
+        why = f"no step of {plan.backend} {plan.optimizer} measured on this machine's kind"
+        print(plan.describe(None, why))
+    else:
+        print(plan.describe(estimated_seconds(plan, cost), f"from bench/results/{cost.source}"))
+    plan.check()
+    return 0
 
 
 def video(args) -> int:
@@ -130,15 +151,11 @@ def info(args) -> int:
             print(f"backend {name}: not installed (pip install 'nst[{extra}]')")
             continue
         versions = ", ".join(
-            f"{package} {importlib.metadata.version(package)}" for package in _framework_packages(name)
+            f"{package} {importlib.metadata.version(package)}" for package in backend.framework_packages
         )
         print(f"backend {name}: {versions}; devices: {', '.join(backend.devices())}")
     print(hardware.describe_cpu_bf16())
     return 0
-
-
-def _framework_packages(backend: str) -> tuple[str, ...]:
-    return {"torch": ("torch",), "jax": ("jax", "jaxlib", "flax", "optax")}[backend]
 
 
 def layers(args) -> int:

@@ -51,6 +51,7 @@ class Progress:
     image: Callable[[], np.ndarray]
     scale: int = 0  # index of the scale, coarsest 0
     size: int = 0  # that scale's longest side in px
+    item: int = 0  # which image of a batch (0 for a single run)
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,19 @@ def cpu_flags() -> frozenset[str] | None:
     return None
 
 
+def cpu_model() -> str | None:
+    """The CPU's model name from /proc/cpuinfo (x86 Linux); None where there is none."""
+    try:
+        text = CPUINFO.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return None
+
+
 def cpu_has_bf16() -> bool | None:
     """Whether the CPU has bf16 instructions; None when unknown (then nothing is said)."""
     flags = cpu_flags()

@@ -1,27 +1,45 @@
-"""Refuse, before it starts, a CPU run that cannot fit in the machine's memory.
+"""How much host memory a CPU run takes: the formulas behind ``nst.plan``.
 
 Linux overcommits memory: a process that needs more than the machine has is usually not
-refused an allocation but killed by the kernel part way, with no message. A run whose
-estimated peak exceeds the machine's RAM plus swap is refused instead; runs that fit only with
-swap still run. Accelerators are not estimated: their frameworks refuse an allocation cleanly
-(``nst.stylize`` turns that into one line).
+refused an allocation but killed by the kernel part way, with no message. So a CPU run is
+planned (tiled, or refused) before it starts. Accelerators are not estimated: their frameworks
+refuse an allocation cleanly (``nst.stylize`` turns that into one line).
 
-The estimate is a fixed part plus bytes per output pixel at the final size, fitted to the peak
-RSS of runs per backend and rounded down, so it errs low (docs/memory.md has the measurements).
-Another network or a cut after another layer scales the per-pixel part by its activations per
-pixel against VGG16's up to relu5_1, where it was measured.
+The estimate is a fixed part plus bytes per output pixel at the final size. Each backend gives
+its own per-pixel slope (``HostMemoryModel``, fitted to the peak RSS of its runs and rounded
+down, so it errs low; docs/memory.md has the measurements). Another network or a cut after
+another layer scales the per-pixel part by its activations per pixel against VGG16's up to
+relu5_1, where it was measured.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from nst.config import CONTENT_LAYERS, PAPER_CONTENT_LAYERS, STYLE_LAYERS
 from nst.network import VGG16, Arch
 
 GIB = 2**30
 FIXED_BYTES = 0.9 * GIB  # the interpreter, the framework and the weights (the fits' intercept)
-BYTES_PER_PIXEL = {"torch": 2.5 * 1024, "jax": 4.5 * 1024}  # the slopes without L-BFGS's pairs
+
+
+@dataclass(frozen=True)
+class HostMemoryModel:
+    """A backend's peak host memory per output pixel, without L-BFGS's pairs, measured with
+    VGG16 up to relu5_1 (``MEASURED_LAYERS``) on the CPU (docs/memory.md)."""
+
+    bytes_per_pixel: float
+    fixed_bytes: float = FIXED_BYTES
+
+
+def describe_model(model: HostMemoryModel) -> str:
+    return (
+        f"an estimate fitted to CPU runs ({model.bytes_per_pixel / 1024:.1f} KiB per pixel "
+        f"plus {model.fixed_bytes / GIB:.1f} GiB, docs/memory.md)"
+    )
+
+
 # Each L-BFGS pair is a step and a gradient change: two float32 images of 3 channels.
 LBFGS_BYTES_PER_PIXEL_PER_PAIR = 2 * 3 * 4
 
@@ -41,21 +59,23 @@ MEASURED_LAYERS = STYLE_LAYERS + PAPER_CONTENT_LAYERS
 MEASURED_ACTIVATIONS = activations_per_pixel(VGG16, MEASURED_LAYERS)
 
 
+def _network_bytes_per_pixel(model: HostMemoryModel, arch: Arch, layers) -> float:
+    return model.bytes_per_pixel * activations_per_pixel(arch, layers) / MEASURED_ACTIVATIONS
+
+
 def estimated_peak_bytes(
-    backend: str,
+    model: HostMemoryModel,
     pixels: int,
     optimizer: str,
     lbfgs_history: int,
     arch: Arch = VGG16,
     layers=STYLE_LAYERS + CONTENT_LAYERS,
-) -> float | None:
-    """Peak memory of a CPU run with ``pixels`` output pixels; None for a backend not measured."""
-    if backend not in BYTES_PER_PIXEL:
-        return None
-    per_pixel = BYTES_PER_PIXEL[backend] * activations_per_pixel(arch, layers) / MEASURED_ACTIVATIONS
+) -> float:
+    """Peak memory of a CPU run with ``pixels`` output pixels."""
+    per_pixel = _network_bytes_per_pixel(model, arch, layers)
     if optimizer == "lbfgs":
         per_pixel += LBFGS_BYTES_PER_PIXEL_PER_PAIR * lbfgs_history
-    return FIXED_BYTES + per_pixel * pixels
+    return model.fixed_bytes + per_pixel * pixels
 
 
 # A tiled run keeps image-sized arrays besides L-BFGS's pairs: the image, its gradient and
@@ -78,7 +98,7 @@ def image_state_bytes(pixels: int, optimizer: str, lbfgs_history: int, arch: Arc
 
 
 def tiled_peak_bytes(
-    backend: str,
+    model: HostMemoryModel,
     pixels: int,
     tile_side: int,
     optimizer: str,
@@ -87,11 +107,9 @@ def tiled_peak_bytes(
     layers,
     content_layers,
 ) -> float:
-    """Peak memory of a tiled CPU run on a measured backend (``BYTES_PER_PIXEL``): one tile's
-    pass (its input side ``tile_side``, halos included, measured like a whole image of that
-    size) plus the image-sized state."""
-    per_pixel = BYTES_PER_PIXEL[backend] * activations_per_pixel(arch, layers) / MEASURED_ACTIVATIONS
-    tile = FIXED_BYTES + per_pixel * tile_side**2
+    """Peak memory of a tiled CPU run: one tile's pass (its input side ``tile_side``, halos
+    included, measured like a whole image of that size) plus the image-sized state."""
+    tile = model.fixed_bytes + _network_bytes_per_pixel(model, arch, layers) * tile_side**2
     return tile + image_state_bytes(pixels, optimizer, lbfgs_history, arch, content_layers)
 
 

@@ -10,7 +10,8 @@ from nst import image as img
 from nst.backend import get_backend
 from nst.config import make_config
 from nst.errors import NstError
-from nst.stylize import Stopped, StyleTransfer
+from nst.events import Stopped
+from nst.stylize import StyleTransfer
 from tests.helpers import tiny_weights_file, write_image
 
 SIZE = 48

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 
 from nst.config import make_config
+from nst.engine import chunk_sizes
 from nst.errors import NstError
+from nst.events import Stopped
 from nst.network import TINY, TORCHVISION, random_params
 from nst.scales import scale_iterations, scale_sizes
-from nst.stylize import Stopped, StyleTransfer, chunk_sizes
+from nst.stylize import StyleTransfer
 from tests.helpers import cli_files
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args
 

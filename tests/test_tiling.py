@@ -14,7 +14,8 @@ from nst.errors import NstError
 from nst.masks import build_guides
 from nst.network import TINY, TORCHVISION, VGG16, VGG19, random_params
 from nst.objective import statistics_of
-from nst.stylize import AUTO_MEMORY_SHARE, MIN_AUTO_LBFGS_HISTORY, StyleTransfer
+from nst.plan import MEMORY_SHARE, MIN_AUTO_LBFGS_HISTORY
+from nst.stylize import StyleTransfer
 from nst.tiling import TilePlan, plan_tiles, receptive_extent
 from tests.helpers import smooth_image, tiny_weights_file
 
@@ -261,7 +262,7 @@ def test_auto_shortens_the_lbfgs_history_where_no_tile_leaves_room_for_it(tmp_pa
     monkeypatch.setattr(optim.TorchOptimization, "__init__", recording)
     lines = []
     tiny_run(tmp_path, "torch", "auto", log=lines.append, iterations=1, size=400)
-    budget = AUTO_MEMORY_SHARE * (memory.GIB // 4)
+    budget = MEMORY_SHARE * (memory.GIB // 4)
     fitting = int((budget - memory.GIB // 8) // (pair_bytes * 400 * 300))
     full = make_config().lbfgs_history
     assert histories == [full, fitting] and MIN_AUTO_LBFGS_HISTORY <= fitting < full

@@ -16,7 +16,7 @@ pytest.importorskip("cv2")
 
 from nst import image as img  # noqa: E402
 from nst.cli import main  # noqa: E402
-from nst.stylize import Stopped  # noqa: E402
+from nst.events import Stopped  # noqa: E402
 from nst.video import flow, frames  # noqa: E402
 from nst.video.stylize_video import stylize_video  # noqa: E402
 from tests.helpers import SHALLOW, smooth_image, tiny_weights_file, write_image  # noqa: E402

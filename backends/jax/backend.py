@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from nst import devices
+from nst.backend import Backend
 from nst.backends.jax import sharding
 from nst.backends.jax.compile_cache import enable_compilation_cache
 from nst.backends.jax.losses import objective, traced_weights
@@ -17,6 +18,7 @@ from nst.backends.jax.targets import blended_targets
 from nst.backends.jax.tiled import tiled_objective, tiled_statistics, tiled_targets
 from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
 from nst.masks import Guides
+from nst.memory import HostMemoryModel
 from nst.network import Arch, Preprocess
 from nst.objective import LayerStatistics, LossSpec, Targets, statistics_of
 from nst.run_settings import RunSettings
@@ -71,8 +73,14 @@ class JaxNetwork:
         )
 
 
-class JaxBackend:
+class JaxBackend(Backend):
     name = "jax"
+    framework_packages = ("jax", "jaxlib", "flax", "optax")
+    # Fitted to the peak RSS of JAX CPU runs (docs/memory.md).
+    host_memory = HostMemoryModel(bytes_per_pixel=4.5 * 1024)
+
+    def set_host_threads(self, threads: int) -> None:
+        """XLA sizes its CPU thread pool once, when JAX starts; a running process keeps it."""
 
     def is_out_of_memory(self, error: Exception) -> bool:
         # XLA reports a failed allocation, on any platform, with this status code.

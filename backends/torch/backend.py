@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from nst import devices
+from nst.backend import Backend
 from nst.backends.torch.arrays import to_numpy, to_tensor
 from nst.backends.torch.batch import TorchBatchOptimization
 from nst.backends.torch.losses import loss_terms
@@ -19,6 +20,7 @@ from nst.backends.torch.tiled import TiledEvaluation, tiled_statistics, tiled_ta
 from nst.backends.torch.vgg import VGGFeatures
 from nst.errors import NstError
 from nst.masks import Guides
+from nst.memory import HostMemoryModel
 from nst.network import Arch, Preprocess
 from nst.objective import LayerStatistics, LossSpec, Targets, statistics_of
 from nst.run_settings import RunSettings
@@ -59,8 +61,14 @@ class TorchNetwork:
         return tiled_statistics(self.module, image, self.tile_plan(image.shape, tile), self.torch_device)
 
 
-class TorchBackend:
+class TorchBackend(Backend):
     name = "torch"
+    framework_packages = ("torch",)
+    # Fitted to the peak RSS of PyTorch CPU runs (docs/memory.md).
+    host_memory = HostMemoryModel(bytes_per_pixel=2.5 * 1024)
+
+    def set_host_threads(self, threads: int) -> None:
+        torch.set_num_threads(threads)
 
     def is_out_of_memory(self, error: Exception) -> bool:
         # On CPU the allocator raises a plain RuntimeError; this is its wording (c10's alloc_cpu).

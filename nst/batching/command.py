@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
+from nst import image as img
 from nst.batching import batch
-from nst.batching.jobs import PAIRINGS
+from nst.batching.jobs import PAIRINGS, expand_inputs
 from nst.config import PRESETS
 from nst.config_args import add_config_flags, config_from_args, preset_help
+from nst.errors import NstError
 from nst.option_kinds import number
 
 EXIT_SOME_FAILED = 1
@@ -41,7 +44,12 @@ def add_parser(subcommands) -> None:
         metavar="STYLE",
         help="a style image, folder or glob (repeat for more styles)",
     )
-    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="the output folder")
+    parser.add_argument("-o", "--output", metavar="DIR", help="the output folder (required unless --plan)")
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="print the plan of each content image's run (scales, steps, tiles, memory, time) and exit",
+    )
     parser.add_argument(
         "--pairs",
         default="all",
@@ -100,6 +108,10 @@ def run(args) -> int:
     from tqdm import tqdm
 
     cfg = config_from_args(args)
+    if args.plan:
+        return _print_plans(args, cfg)
+    if args.output is None:
+        raise NstError("the following arguments are required: -o/--output")
     options = {name: getattr(cfg, name) for name in cfg.__dataclass_fields__}
     bar = None
 
@@ -145,6 +157,25 @@ def run(args) -> int:
         f"manifest: {report.manifest}"
     )
     return EXIT_SOME_FAILED if report.failed else 0
+
+
+def _print_plans(args, cfg) -> int:
+    """One plan per content image size: the runs of a batch differ only by their shapes."""
+    from nst.commands import print_plan
+    from nst.stylize import StyleTransfer
+
+    contents = expand_inputs([str(c) for c in args.contents], "content")
+    styles = expand_inputs([str(s) for s in args.batch_styles], "style")
+    shapes: dict[tuple[int, int], int] = {}
+    for path in contents:
+        shape = img.load_image(path).shape[:2]
+        shapes[shape] = shapes.get(shape, 0) + 1
+    per_content = len(styles) if args.pairs == "all" else 1
+    transfer = StyleTransfer(replace(cfg, device="auto" if cfg.device == "all" else cfg.device), args.backend)
+    for (height, width), count in shapes.items():
+        print(f"{count * per_content} image(s) from {count} content image(s) of {width}x{height} px, each:")
+        print_plan(transfer.plan_for((height, width)))
+    return 0
 
 
 def batch_size(text: str) -> int | str:

@@ -132,13 +132,10 @@ def _device_loop(index, cfg, backend, device, batch_size, threads, tasks, result
             # This process sees its own GPU only: JAX would otherwise reserve memory on all.
             os.environ["CUDA_VISIBLE_DEVICES"] = str(number)
             device = "gpu"
-        if device.startswith("cpu") and backend == "torch":
-            import torch
-
-            # Several CPU workers share the cores instead of each taking all of them.
-            torch.set_num_threads(threads)
         try:
             worker = Worker(cfg, backend, device, batch_size)
+            if device.startswith("cpu"):  # several CPU workers share the cores
+                worker.backend.set_host_threads(threads)
             worker.place["device"] = named
         except Exception as error:
             results.put(("failed", index, str(error)))

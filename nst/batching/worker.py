@@ -2,15 +2,14 @@
 several same-shape images at once in one batched optimisation (``Backend.start_batch``).
 
 The same class runs in this process, in a process per local device and inside a Ray actor.
-``StyleTransfer`` keeps its network across ``prepare`` calls, and the JAX backend's compiled
-step is reused for every image (or batch) of a shape it has seen, so both are paid once per
-worker. A job's failure (a broken input, an image too small, a diverged loss, out of memory)
-becomes its entry's ``error``; only Ctrl-C stops the worker.
+Every job's ``StyleTransfer`` shares the worker's network, every batch runs on ``nst.engine``,
+and the JAX backend's compiled step is reused for every image (or batch) of a shape it has
+seen, so both are paid once per worker. A job's failure (a broken input, an image too small,
+a diverged loss, out of memory) becomes its entry's ``error``; only Ctrl-C stops the worker.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import socket
 import tempfile
@@ -21,12 +20,15 @@ from pathlib import Path
 
 import numpy as np
 
+from nst import engine, memory
 from nst import image as img
-from nst import memory
 from nst.batching.jobs import Job
 from nst.config import Config
+from nst.engine import Outcome, describe_error
 from nst.errors import NonFiniteLoss
-from nst.stylize import Scale, Stopped, StyleTransfer, chunk_sizes
+from nst.events import Stopped
+from nst.plan import MEMORY_SHARE
+from nst.stylize import StyleTransfer
 
 # What crosses from an actor to the driver when the driver writes the outputs (--ray-return):
 # the output as an nst image, H x W x 3 float32 in [0, 1], which the driver hands to img.save_image
@@ -35,39 +37,46 @@ Pixels = np.ndarray
 # --batch-size auto: at most this many images in one optimisation, and the window of jobs an
 # executor hands a worker at a time.
 AUTO_BATCH_LIMIT = 16
-# The share of an accelerator's free memory that --batch-size auto fills by the estimate.
-AUTO_MEMORY_SHARE = 0.8
 
 
 @dataclass
 class _Prepared:
-    """A job whose inputs are read and whose first scale's targets are on the device, waiting
-    for its batch; ``transfer`` (sharing the worker's network) moves it to the later scales."""
+    """A job whose inputs are read, whose run is planned and whose first scale's targets are
+    on the device, waiting for its batch."""
 
     job: Job
     entry: dict
     transfer: StyleTransfer
-    init: np.ndarray
     prepare_seconds: float
 
-    @property
-    def scale(self) -> Scale:
-        return self.transfer.scale
-
     def batch_key(self) -> tuple:
-        """What images of one batch share: their shape at every scale and the objective's form."""
-        height, width = self.transfer.inputs.content.shape[:2]
-        shapes = tuple(img.longest_side_shape(height, width, size) for size in self.transfer.cfg.scale_sizes)
-        return shapes, self.scale.spec.unweighted()
+        """What images of one batch share: their plan's shapes, steps and tiles at every
+        scale, and the objective's form."""
+        scales = tuple(
+            (s.height, s.width, s.steps, s.tile, s.lbfgs_history) for s in self.transfer.plan.scales
+        )
+        return scales, self.transfer.scale.spec.unweighted()
 
 
 class Worker:
+    """One network on ``device``; every job's ``StyleTransfer`` shares it."""
+
     def __init__(self, cfg: Config, backend: str | None, device: str, batch_size: int | str = 1):
-        self.transfer = StyleTransfer(replace(cfg, device=device), backend)
+        self.cfg = replace(cfg, device=device)
+        first = StyleTransfer(self.cfg, backend)
+        self.backend, self.weights = first.backend, first.weights
+        layers = self.cfg.loss_spec(1).layers
+        self.weights.arch.check_layers(layers)
+        self.net = self.backend.load_network(
+            self.weights.params, self.weights.arch, self.weights.preprocess, layers, self.cfg.pooling, device
+        )
         self.place = {"host": socket.gethostname(), "pid": os.getpid(), "device": device}
         self.batch_size = batch_size
         # One network for every image: what a batched optimisation needs.
         self.batchable = not cfg.normalize_network
+
+    def _transfer(self) -> StyleTransfer:
+        return StyleTransfer(self.cfg, self.backend, self.weights, network=self.net)
 
     def run(self, jobs: Sequence[Job], write: bool = True, data: dict[str, bytes] | None = None):
         """Run ``jobs``; return one (entry, pixels) per job, in order. With ``write`` each
@@ -83,14 +92,14 @@ class Worker:
             if prepared is None:
                 results[job.output] = (entry, None)
             elif prepared.transfer.tiled():  # a poster runs alone, tile by tile
-                results[job.output] = self._run_one(job, write, data)
+                results[job.output] = self._run_batch([prepared], write)[0][1:]
             else:
                 groups.setdefault(prepared.batch_key(), []).append(prepared)
-        for (shapes, _), group in groups.items():
-            size = self._resolved_batch_size(shapes[-1])
+        for group in groups.values():
+            size = self._resolved_batch_size(group[0].transfer)
             for first in range(0, len(group), size):
-                for prepared, pixels in self._run_batch(group[first : first + size], write):
-                    results[prepared.job.output] = (prepared.entry, pixels)
+                for prepared, entry, pixels in self._run_batch(group[first : first + size], write):
+                    results[prepared.job.output] = (entry, pixels)
         return [results[job.output] for job in jobs]
 
     def _new_entry(self, job: Job) -> dict:
@@ -99,149 +108,98 @@ class Worker:
         return entry
 
     def _run_one(self, job: Job, write: bool, data: dict[str, bytes] | None):
-        started = time.perf_counter()
-        entry = self._new_entry(job)
-        pixels = None
-        inputs = _Inputs(job, data)
-        try:
-            with inputs as (content, styles):
-                self.transfer.prepare(content, styles)
-            result = self.transfer.run()
-            if result.stopped is Stopped.INTERRUPTED:
-                raise KeyboardInterrupt
-            losses = result.history[-1] if result.history else None
-            diverged = result.stopped is Stopped.NON_FINITE
-            pixels = self._finish(job, entry, result.image, result.steps, losses, diverged, write)
-        except Exception as error:  # this job's failure; the batch goes on
-            entry["error"] = inputs.original_names(_describe(error))
-        entry["seconds"] = round(time.perf_counter() - started, 3)
-        return entry, pixels
+        entry, prepared = self._prepare(job, data)
+        if prepared is None:
+            return entry, None
+        return self._run_batch([prepared], write)[0][1:]
 
     def _prepare(self, job: Job, data: dict[str, bytes] | None) -> tuple[dict, _Prepared | None]:
         """The job's entry, and the job ready for a batch (None when it failed already)."""
         started = time.perf_counter()
         entry = self._new_entry(job)
         inputs = _Inputs(job, data)
-        transfer = self.transfer.sibling()
+        transfer = self._transfer()
         try:
             with inputs as (content, styles):
                 transfer.prepare(content, styles)
-            init = transfer.initial_image()
         except Exception as error:
-            entry["error"] = inputs.original_names(_describe(error))
+            entry["error"] = inputs.original_names(describe_error(error))
             entry["seconds"] = round(time.perf_counter() - started, 3)
             return entry, None
-        return entry, _Prepared(job, entry, transfer, init, time.perf_counter() - started)
+        return entry, _Prepared(job, entry, transfer, time.perf_counter() - started)
 
-    def _resolved_batch_size(self, shape: tuple[int, ...]) -> int:
+    def _resolved_batch_size(self, transfer: StyleTransfer) -> int:
         """``batch_size``, or for 'auto' what fits: 1 on the CPU, where a batch renders no
-        image faster (docs/batch.md); on an accelerator as many as the memory estimate
-        (``nst.memory``) fits in its free memory, up to AUTO_BATCH_LIMIT."""
+        image faster (docs/batch.md); on an accelerator as many as the memory estimate fits in
+        its free memory, up to AUTO_BATCH_LIMIT. The estimate is the backend's CPU model
+        (``nst.memory``): accelerator memory is not measured yet."""
         if self.batch_size != "auto":
             return int(self.batch_size)
-        free = self.transfer.backend.free_memory(self.transfer.net)
+        free = self.backend.free_memory(self.net)
         if free is None:
             return 1
-        cfg = self.transfer.cfg
+        last = transfer.plan.last
         per_image = memory.estimated_peak_bytes(
-            self.transfer.backend.name,
-            shape[0] * shape[1],
-            cfg.optimizer,
-            cfg.lbfgs_history,
-            self.transfer.weights.arch,
-            self.transfer.spec.layers,
+            self.backend.host_memory,
+            last.height * last.width,
+            self.cfg.optimizer,
+            last.lbfgs_history,
+            self.weights.arch,
+            transfer.spec.layers,
         )
-        return auto_batch_size(free, None if per_image is None else per_image - memory.FIXED_BYTES)
+        return auto_batch_size(free, per_image - self.backend.host_memory.fixed_bytes)
 
-    def _run_batch(self, group: list[_Prepared], write: bool) -> list[tuple[_Prepared, Pixels | None]]:
-        """One optimisation of every image of ``group`` (one batch key) per scale, each scale
-        starting from the last one's images upsampled, as ``StyleTransfer.run`` does."""
-        cfg, transfer = self.transfer.cfg, self.transfer
+    def _run_batch(self, group: list[_Prepared], write: bool) -> list[tuple[_Prepared, dict, Pixels | None]]:
+        """One run of the engine for every image of ``group`` (one batch key)."""
         started = time.perf_counter()
-        last = [p.init for p in group]
-        losses: list[dict | None] = [None] * len(group)
-        diverged_at: list[int | None] = [None] * len(group)
-        done = 0
+        first = group[0].transfer
         try:
-            for index, (size, steps) in enumerate(zip(cfg.scale_sizes, cfg.steps_per_scale)):
-                # A diverged image keeps its last finite iterate, as a single run does, and
-                # leaves the batch.
-                running = [k for k in range(len(group)) if diverged_at[k] is None]
-                if not running:
-                    break
-                for k in running:
-                    if index:
-                        group[k].transfer.use_scale(size)
-                        last[k] = img.resize_to(last[k], *group[k].scale.content.shape[:2])
-                optimization = transfer.backend.start_batch(
-                    transfer.net,
-                    [group[k].scale.targets for k in running],
-                    [last[k] for k in running],
-                    [group[k].scale.spec for k in running],
-                    cfg.run_settings(),
-                )
-                for chunk in chunk_sizes(steps, cfg.print_every, 0):
-                    terms = optimization.advance(chunk)
-                    for k, image, term in zip(running, optimization.images(), terms):
-                        if diverged_at[k] is None:
-                            if math.isfinite(term["total"]) and np.isfinite(image).all():
-                                last[k], losses[k] = image, term
-                            else:
-                                diverged_at[k] = done
-                    done += chunk
+            outcomes = engine.run(
+                first.plan,
+                [prepared.transfer.problem for prepared in group],
+                self.cfg.run_settings(),
+                print_every=self.cfg.print_every,
+            )
         except Exception as error:
-            message = _describe(error)
-            if transfer.backend.is_out_of_memory(error):
-                message = f"out of memory on {transfer.net.device} with {len(group)} images in one batch; "
-                message += "use a smaller --batch-size"
             for prepared in group:
-                prepared.entry["error"] = message
-            return [(prepared, None) for prepared in group]
+                prepared.entry["error"] = describe_error(error)
+            return [(prepared, prepared.entry, None) for prepared in group]
+        if any(outcome.stopped is Stopped.INTERRUPTED for outcome in outcomes):
+            raise KeyboardInterrupt
         shared = (time.perf_counter() - started) / len(group)
         results = []
-        for k, prepared in enumerate(group):
+        for prepared, outcome in zip(group, outcomes):
             entry = prepared.entry
             entry["batch"] = len(group)
-            image = prepared.transfer.output_image(last[k])
             pixels = None
             try:
-                ran = done if diverged_at[k] is None else diverged_at[k]
-                pixels = self._finish(
-                    prepared.job, entry, image, ran, losses[k], diverged_at[k] is not None, write
-                )
+                pixels = self._finish(prepared.job, entry, outcome, write)
             except Exception as error:
-                entry["error"] = _describe(error)
+                entry["error"] = describe_error(error)
             entry["seconds"] = round(prepared.prepare_seconds + shared, 3)
-            results.append((prepared, pixels))
+            results.append((prepared, entry, pixels))
         return results
 
-    def _finish(self, job, entry, image, steps, losses, diverged, write) -> Pixels | None:
+    def _finish(self, job: Job, entry: dict, outcome: Outcome, write: bool) -> Pixels | None:
         """Record the steps and final losses; write the output or return its pixels."""
-        entry["steps"] = steps
-        if losses:
-            entry["losses"] = {k: losses[k] for k in ("content", "style", "tv", "total")}
-        if diverged:
+        entry["steps"] = outcome.steps
+        if outcome.losses:
+            entry["losses"] = {k: outcome.losses[k] for k in ("content", "style", "tv", "total")}
+        if outcome.stopped is Stopped.NON_FINITE:
             raise NonFiniteLoss(
-                f"the loss became non-finite after step {steps}; try a smaller --lr or --style-weight"
+                f"the loss became non-finite after step {outcome.steps}; try a smaller --lr or --style-weight"
             )
         if write:
-            img.save_image(image, job.output)
+            img.save_image(outcome.image, job.output)
             return None
-        return np.asarray(image, dtype=np.float32)
+        return np.asarray(outcome.image, dtype=np.float32)
 
 
 def auto_batch_size(free_bytes: int, per_image_bytes: float | None) -> int:
-    """The images of one batch that fit AUTO_MEMORY_SHARE of ``free_bytes``, 1 to AUTO_BATCH_LIMIT."""
+    """The images of one batch that fit MEMORY_SHARE of ``free_bytes``, 1 to AUTO_BATCH_LIMIT."""
     if not per_image_bytes:
         return 1
-    return max(1, min(AUTO_BATCH_LIMIT, int(AUTO_MEMORY_SHARE * free_bytes // per_image_bytes)))
-
-
-def _describe(error: Exception) -> str:
-    """An NstError's own line; anything else (a bug, a framework error) with its type."""
-    if error.__class__.__module__.startswith("nst"):
-        return str(error)
-    return f"{type(error).__name__}: {error}"
+    return max(1, min(AUTO_BATCH_LIMIT, int(MEMORY_SHARE * free_bytes // per_image_bytes)))
 
 
 class _Inputs:

@@ -27,7 +27,9 @@ from nst import image as img
 from nst.backend import Backend, resolve_backend
 from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
-from nst.stylize import Previous, Progress, Stopped, StyleTransfer
+from nst.events import Progress, Stopped
+from nst.problem import Previous
+from nst.stylize import StyleTransfer
 from nst.video import flow
 from nst.video.deps import require
 from nst.video.frames import (
@@ -133,9 +135,9 @@ def stylize_video(
         + (f"; {done} already done in {folder}, continuing" if done else "")
     )
     result = VideoResult(output, done, len(clip.frames), Stopped.COMPLETED, done)
-    first_cfg = cfg
+    first = StyleTransfer(cfg, resolved, log=log)
     later_cfg = replace(cfg, scales=1, iterations=frame_iterations, scale_iterations=None)
-    transfer = StyleTransfer(cfg, resolved, log=log)
+    later: StyleTransfer | None = None  # the frames tied to the last: one scale, fewer steps
     try:
         for index in range(done, len(clip.frames)):
             started = time.perf_counter()
@@ -144,7 +146,11 @@ def stylize_video(
                 last = img.load_image(frame_path(folder, index))
                 warped, confidence = flow.link(clip.frames[index - 1], clip.frames[index], last)
                 previous = Previous(warped, confidence, temporal_weight)
-            transfer.cfg = first_cfg if previous is None else later_cfg
+            if previous is None:
+                transfer = first
+            else:
+                later = later or first.with_config(later_cfg)
+                transfer = later
             transfer.prepare(clip.frames[index], style_images, previous=previous)
 
             def on_step(progress: Progress, frame: int = index + 1) -> None:
@@ -160,7 +166,7 @@ def stylize_video(
                     "try a smaller --lr or --style-weight"
                 )
             img.save_image(run.image, frame_path(folder, index + 1))
-            losses = transfer.history[-1] if transfer.history else {}
+            losses = run.history[-1] if run.history else {}
             terms = {k: float(v) for k, v in losses.items() if k not in ("step", "size", "seconds")}
             result.records.append(FrameRecord(index + 1, run.steps, time.perf_counter() - started, terms))
             result.frames_done = index + 1
