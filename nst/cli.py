@@ -141,6 +141,8 @@ def main(argv=None) -> int:
             "info": commands.info,
             "layers": commands.layers,
         }[args.command]
+        if getattr(args, "plan", False):  # --plan: print what the command would run, run nothing
+            handler = {"stylize": commands.plan_stylize, "batch": batch_command.print_plans}[args.command]
         return handler(args)
     except NstError as exc:
         print(f"nst: error: {exc}", file=sys.stderr)

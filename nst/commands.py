@@ -24,12 +24,15 @@ def _log(message: str) -> None:
     print(f"nst: {message}", file=sys.stderr)
 
 
+def plan_stylize(args) -> int:
+    cfg = config_from_args(args)
+    content = img.load_image(args.content)
+    transfer = StyleTransfer(cfg, args.backend)
+    return print_plan(transfer.plan_for(content.shape, cfg.loss_spec(len(args.styles))))
+
+
 def stylize(args) -> int:
     cfg = config_from_args(args)
-    if args.plan:
-        content = img.load_image(args.content)
-        transfer = StyleTransfer(cfg, args.backend)
-        return print_plan(transfer.plan_for(content.shape, cfg.loss_spec(len(args.styles))))
     if args.output is None:
         raise NstError("the following arguments are required: -o/--output")
     output = img.check_output_path(args.output)

@@ -71,7 +71,11 @@ def load_image(source) -> np.ndarray:
 
 
 def _load_file(path: Path) -> np.ndarray:
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except OSError as error:  # a name the file system refuses (too long, ...)
+        raise NstError(f"cannot open {path}: {error.strerror} (check the path)") from None
+    if not exists:
         raise NstError(f"no such file: {path} (check the path)")
     if path.is_dir():
         raise NstError(f"{path} is a directory, not an image file (give the path of an image)")

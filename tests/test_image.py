@@ -184,6 +184,11 @@ def test_missing_file(tmp_path):
         img.load_image(tmp_path / "nothere.png")
 
 
+def test_a_name_too_long_for_the_file_system_is_one_line(tmp_path):
+    with pytest.raises(NstError, match=r"cannot open .*: File name too long"):
+        img.load_image(tmp_path / ("a" * 300 + ".png"))
+
+
 def test_directory(tmp_path):
     with pytest.raises(NstError, match="is a directory"):
         img.load_image(tmp_path)

@@ -108,8 +108,6 @@ def run(args) -> int:
     from tqdm import tqdm
 
     cfg = config_from_args(args)
-    if args.plan:
-        return _print_plans(args, cfg)
     if args.output is None:
         raise NstError("the following arguments are required: -o/--output")
     options = {name: getattr(cfg, name) for name in cfg.__dataclass_fields__}
@@ -159,11 +157,12 @@ def run(args) -> int:
     return EXIT_SOME_FAILED if report.failed else 0
 
 
-def _print_plans(args, cfg) -> int:
-    """One plan per content image size: the runs of a batch differ only by their shapes."""
+def print_plans(args) -> int:
+    """``--plan``: one plan per content image size; the runs of a batch differ only by their shapes."""
     from nst.commands import print_plan
     from nst.stylize import StyleTransfer
 
+    cfg = config_from_args(args)
     contents = expand_inputs([str(c) for c in args.contents], "content")
     styles = expand_inputs([str(s) for s in args.batch_styles], "style")
     shapes: dict[tuple[int, int], int] = {}
