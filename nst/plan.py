@@ -44,7 +44,7 @@ class ScalePlan:
     tile: int | None
     lbfgs_history: int
     memory_bytes: float | None
-    tile_grid: tuple[int, int] | None = None  # rows and columns of tiles
+    tiling: tuple[int, int, int] | None = None  # the tiles' core side in px, rows and columns
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,8 @@ class RunPlan:
         for index, scale in enumerate(self.scales):
             tile = "whole image"
             if scale.tile is not None:
-                rows, cols = scale.tile_grid or (0, 0)
-                tile = f"tiles of {scale.tile} px ({rows} x {cols})"
+                core, rows, cols = scale.tiling or (scale.tile, 0, 0)
+                tile = f"tiles of {core} px ({rows} x {cols})"
             pairs = (
                 f", L-BFGS history {scale.lbfgs_history}"
                 if self.optimizer == "lbfgs" and scale.lbfgs_history != self.last.lbfgs_history
@@ -159,11 +159,11 @@ def plan_run(
         except NstError as error:
             refusal = refusal or str(error)
             tile, history, peak = cfg.tile_side, cfg.lbfgs_history, None
-        grid = None
+        tiling = None
         if tile is not None:
             tiles = plan_tiles(h, w, tile, arch, layers)
-            grid = (tiles.rows, tiles.cols)
-        scales_list.append(ScalePlan(size, h, w, steps, tile, history, peak, grid))
+            tiling = (tiles.core, tiles.rows, tiles.cols)
+        scales_list.append(ScalePlan(size, h, w, steps, tile, history, peak, tiling))
     note = (
         f"{memory.describe_model(model)}; the machine has {_gib(machine)} of RAM and swap"
         if machine

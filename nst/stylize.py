@@ -25,7 +25,6 @@ from nst.normalize import normalize_params
 from nst.objective import LossSpec
 from nst.plan import RunPlan, plan_run
 from nst.problem import Inputs, Previous, Problem, Scale
-from nst.tiling import plan_tiles
 
 
 def _out_of_memory_as_error(method):
@@ -121,10 +120,9 @@ class StyleTransfer:
         """Whether the last scale runs tile by tile (``--tile``, or 'auto' on a small machine)."""
         return self.plan.last.tile is not None
 
-    def plan_for(self, content_shape: tuple[int, ...], spec: LossSpec | None = None) -> RunPlan:
-        """The plan of a run of this configuration (objective ``spec``, default: the config's
-        for one style) on a content image of ``content_shape``."""
-        spec = spec or self.cfg.loss_spec(1)
+    def plan_for(self, content_shape: tuple[int, ...], spec: LossSpec) -> RunPlan:
+        """The plan of a run of this configuration, with the objective ``spec``
+        (``Config.loss_spec``), on a content image of ``content_shape``."""
         on_cpu = self._on_cpu()
         device = self._network.device if self._network is not None else self.cfg.device
         return plan_run(
@@ -161,7 +159,7 @@ class StyleTransfer:
             spec = replace(spec, temporal=previous.weight)
         self.weights.arch.check_layers(spec.layers)
         plan = self.plan_for(inputs.content.shape, spec).check()
-        self._log_tiles(plan, spec.layers)
+        self._log_tiles(plan)
         params = self.weights.params
         if cfg.normalize_network:
             # Measured on what the network sees at the final size (after --colors).
@@ -193,13 +191,13 @@ class StyleTransfer:
             params, self.weights.arch, self.weights.preprocess, layers, self.cfg.pooling, self.cfg.device
         )
 
-    def _log_tiles(self, plan: RunPlan, layers: tuple[str, ...]) -> None:
+    def _log_tiles(self, plan: RunPlan) -> None:
         """A line for each scale that runs in tiles, or with a shorter L-BFGS history, to fit."""
         for scale in plan.scales:
             shortened = scale.lbfgs_history < self.cfg.lbfgs_history and self.cfg.optimizer == "lbfgs"
-            if scale.tile is None or not (self.cfg.tile == "auto" or shortened):
+            if scale.tiling is None or not (self.cfg.tile == "auto" or shortened):
                 continue
-            tiles = plan_tiles(scale.height, scale.width, scale.tile, self.weights.arch, layers)
+            core, rows, cols = scale.tiling
             shorter = (
                 f"; L-BFGS history shortened to {scale.lbfgs_history} pairs to fit (see --lbfgs-history)"
                 if shortened
@@ -207,7 +205,7 @@ class StyleTransfer:
             )
             self.log(
                 f"{scale.width}x{scale.height} px does not fit in memory whole: "
-                f"tiles of {tiles.core} px, {tiles.rows} x {tiles.cols} "
+                f"tiles of {core} px, {rows} x {cols} "
                 f"(the same result, see --tile){shorter}"
             )
 

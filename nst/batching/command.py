@@ -173,7 +173,7 @@ def print_plans(args) -> int:
     transfer = StyleTransfer(replace(cfg, device="auto" if cfg.device == "all" else cfg.device), args.backend)
     for (height, width), count in shapes.items():
         print(f"{count * per_content} image(s) from {count} content image(s) of {width}x{height} px, each:")
-        print_plan(transfer.plan_for((height, width)))
+        print_plan(transfer.plan_for((height, width), cfg.loss_spec(1)))
     return 0
 
 
