@@ -28,7 +28,7 @@ from nst.errors import NstError
 from nst.serve import store as jobs
 from nst.serve.auth import LOGIN_PATH, TOKEN_COOKIE, Access, TokenMiddleware
 from nst.serve.live import Hub
-from nst.serve.settings import STUDIO_PRINT_EVERY, check_settings, option_table
+from nst.serve.settings import check_settings, option_table, studio_print_every
 from nst.serve.store import JobStore
 from nst.serve.uploads import UploadLimits, UploadTooLarge, decoded_png, display_name
 from nst.serve.workers import JobQueue, encode
@@ -97,7 +97,7 @@ def create_app(studio: Studio) -> FastAPI:
     if problem:
         log.warning("%s; jobs fail until it is", problem)
     backends = installed_backends()
-    defaults = {"print_every": STUDIO_PRINT_EVERY, "backend": backend, **studio.defaults}
+    defaults = {"print_every": studio_print_every(devices), "backend": backend, **studio.defaults}
     queue = JobQueue(store, hub, devices, nst.__version__)
     access = Access(studio.token)
 
@@ -111,8 +111,7 @@ def create_app(studio: Studio) -> FastAPI:
             store.close()
 
     app = FastAPI(title="nst studio", version=nst.__version__, lifespan=lifespan)
-    app.state.access = access
-    app.state.queue = queue
+    app.state.access = access  # `nst serve` asks it for the one-time login link
     app.add_middleware(TokenMiddleware, access=access)
     static = Path(str(resources.files("nst.serve") / "static"))
     app.mount("/static", StaticFiles(directory=static), name="static")
@@ -142,7 +141,7 @@ def create_app(studio: Studio) -> FastAPI:
             "total": total,
             "position": queue.position(job_id) if record["state"] == jobs.QUEUED else None,
             "progress": progress,
-            "has_image": live is not None and live.pixels is not None or _image_file(record) is not None,
+            "has_image": (live is not None and live.pixels is not None) or _image_file(record) is not None,
         }
 
     def _image_file(record: dict[str, Any]) -> Path | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,9 @@ class LiveJob:
                 "seconds_left": None,
                 "backend": event.backend,
                 "device": event.device,
+                # On the server's clock: when the first step began, when the first report came.
+                "started_at": time.time(),
+                "first_report_at": None,
             }
             self.version += 1
 
@@ -57,6 +61,8 @@ class LiveJob:
             rate = None
             if event.seconds > first_seconds and event.step > first_step:
                 rate = (event.step - first_step) / (event.seconds - first_seconds)
+            if self.progress.get("first_report_at") is None:
+                self.progress["first_report_at"] = time.time()
             self.progress.update(
                 step=event.step,
                 total=event.total,

@@ -28,9 +28,13 @@ SERVER_FILES = {
     "style_mask": "--style-mask names files on the server; the studio does not take masks",
     "save_every": "--save-every writes files beside an output; the studio keeps its own snapshots",
 }
-# How often a studio run reports (and so previews) unless its settings say otherwise: the
-# first preview of a 256 px CPU run comes within a second or two of its first step.
-STUDIO_PRINT_EVERY = 2
+
+
+def studio_print_every(devices: list[str]) -> int:
+    """How often a studio run reports, and so can preview, unless its settings say otherwise.
+    A CPU step takes a second or so at 256 px, so every step; an accelerator's takes
+    milliseconds, and each report reads the image back to the host, so every fifth."""
+    return 1 if all(device.startswith("cpu") for device in devices) else 5
 
 
 class _SettingsParser(argparse.ArgumentParser):

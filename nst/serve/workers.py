@@ -29,8 +29,10 @@ from nst.serve.store import JobStore
 
 log = logging.getLogger("nst.serve")
 PREVIEW_QUALITY = 85
-# A running job's snapshot on disk: what a killed server leaves of it.
-SNAPSHOT_INTERVAL = 2.0
+# A running job's snapshot on disk (what a killed server leaves of it): every few seconds, and
+# fast to compress, since it is written while the run goes on.
+SNAPSHOT_INTERVAL = 5.0
+SNAPSHOT_COMPRESSION = 1
 THUMBNAIL_SIDE = 320
 
 
@@ -110,7 +112,8 @@ class Previews:
         now = time.monotonic()
         if now - self._snapshot_at.get(offer.job_id, -SNAPSHOT_INTERVAL) >= SNAPSHOT_INTERVAL:
             self._snapshot_at[offer.job_id] = now
-            self.store.write(offer.job_id, "latest.png", encode(offer.pixels, "PNG"))
+            snapshot = encode(offer.pixels, "PNG", compress_level=SNAPSHOT_COMPRESSION)
+            self.store.write(offer.job_id, "latest.png", snapshot)
             self.store.progress(offer.job_id, offer.step, offer.total, offer.seconds)
 
 
@@ -122,7 +125,6 @@ class JobQueue:
         self._cond = threading.Condition()
         self._stops: dict[str, threading.Event] = {}
         self._shutting_down = False
-        self._previews = Previews(store, hub)
         self._workers = [
             threading.Thread(target=self._work, args=(device,), name=f"nst-worker-{device}", daemon=True)
             for device in devices
@@ -144,7 +146,6 @@ class JobQueue:
         deadline = time.monotonic() + timeout
         for worker in self._workers:
             worker.join(max(0.0, deadline - time.monotonic()))
-        self._previews.close()
 
     def submitted(self) -> None:
         with self._cond:
@@ -182,18 +183,20 @@ class JobQueue:
 
     def _work(self, device: str) -> None:
         runner = Runner(device)
+        previews = Previews(self.store, self.hub)
         while (claimed := self._next_job(device)) is not None:
             record, stop = claimed
             self.hub.changed_all()
             try:
-                self._run(runner, record, stop)
+                self._run(runner, previews, record, stop)
             finally:
                 with self._cond:
                     del self._stops[record["id"]]
                 self.hub.close(record["id"])
                 self.hub.changed_all()
+        previews.close()
 
-    def _run(self, runner: Runner, record: dict[str, Any], stop: threading.Event) -> None:
+    def _run(self, runner: Runner, previews: Previews, record: dict[str, Any], stop: threading.Event) -> None:
         job_id = record["id"]
         live = self.hub.open(job_id)
 
@@ -205,7 +208,7 @@ class JobQueue:
         sink = EventSink(
             live,
             lambda: self.hub.changed(job_id),
-            lambda pixels, progress: self._previews.offer(job_id, live, pixels, progress),
+            lambda pixels, progress: previews.offer(job_id, live, pixels, progress),
         )
         content = self.store.path(job_id, "content.png")
         styles = [self.store.path(job_id, f"style-{index}.png") for index in range(record["styles"])]
@@ -218,7 +221,7 @@ class JobQueue:
             result = transfer.run(on_event=sink, stop=stop)
             step, total, seconds = result.steps, transfer.total_steps, result.seconds
             state, error = self._outcome(result.stopped, result.steps)
-            self._previews.flush(job_id)
+            previews.flush(job_id)
             pixels = as_pixels(result.image)
             keep_as = "result.png" if state in (jobs.DONE, jobs.STOPPED) else "latest.png"
             self.store.write(job_id, keep_as, encode(pixels, "PNG"))
@@ -228,14 +231,15 @@ class JobQueue:
         except Exception as failure:  # a bug or a framework error: this job fails, the studio goes on
             log.exception("job %s failed", job_id)
             state, error = jobs.FAILED, f"{type(failure).__name__}: {failure}"
-        self._previews.flush(job_id)
+        previews.flush(job_id)
         if state == jobs.FAILED:
             step, total = max(step, live.progress.get("step", 0)), max(total, live.progress.get("total", 0))
             seconds = seconds or live.progress.get("seconds", time.perf_counter() - started)
+        # The sidecar first: a job that reads as finished has it.
+        final = {**record, "state": state, "step": step, "total": total, "seconds": seconds, "error": error}
+        final["device"] = runner.device
+        self.store.write(job_id, "settings.json", _json(sidecar(final, self.version)))
         self.store.finish(job_id, state, step, total, seconds, error)
-        finished = self.store.get(job_id)
-        if finished is not None:
-            self.store.write(job_id, "settings.json", _json(sidecar(finished, self.version)))
         log.info("job %s: %s after %d steps%s", job_id, state, step, f" ({error})" if error else "")
 
     def _outcome(self, stopped: Stopped, steps: int) -> tuple[str, str | None]:

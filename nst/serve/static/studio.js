@@ -509,12 +509,17 @@ async function setup() {
 
   if (options.problem) showError(options.problem);
   await refreshGallery();
-  const wanted = location.hash.slice(1);
-  if (wanted) {
-    const job = await fetch(`/api/jobs/${wanted}`);
-    if (job.ok) select(await job.json());
-  }
+  await selectFromAddress();
+  window.addEventListener("hashchange", selectFromAddress);
   updateButtons();
+}
+
+// The address names the job on show (#ID): a reload or a shared link shows it again.
+async function selectFromAddress() {
+  const wanted = location.hash.slice(1);
+  if (!wanted || (studio.job && studio.job.id === wanted)) return;
+  const job = await fetch(`/api/jobs/${wanted}`);
+  if (job.ok) select(await job.json());
 }
 
 setup();
