@@ -140,7 +140,17 @@ class _Single:
 
 
 class _Loop:
-    def __init__(self, plan, problems, settings, print_every, save_every, emit, stop, log):
+    def __init__(
+        self,
+        plan: RunPlan,
+        problems: list[Problem],
+        settings: RunSettings,
+        print_every: int,
+        save_every: int,
+        emit: OnEvent,
+        stop: StopRequest | None,
+        log: Callable[[str], None],
+    ):
         self.plan, self.problems, self.settings = plan, problems, settings
         self.print_every, self.save_every = print_every, save_every
         self.emit, self.stop, self.log = emit, stop, log

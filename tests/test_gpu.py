@@ -13,9 +13,22 @@ from nst.config import make_config
 from nst.network import TORCHVISION, VGG16, random_params
 from tests.conftest import installed_backends
 from tests.helpers import smooth_image
-from tests.test_precision import final_loss
 
 pytestmark = pytest.mark.gpu
+
+
+def final_loss(backend: str, device: str, precision: str, optimizer: str, size: int, steps: int) -> float:
+    """The fp32 loss after ``steps`` steps of a run in ``precision`` on VGG16 (random weights)."""
+    content, style = smooth_image(size, size * 3 // 4, 1), smooth_image(size, size, 2)
+    cfg = make_config("mse", size=size, device=device, precision=precision, optimizer=optimizer)
+    spec = cfg.loss_spec(1)
+    be = get_backend(backend)
+    net = be.load_network(random_params(VGG16, seed=1), VGG16, TORCHVISION, spec.layers, "max", device)
+    targets = be.prepare_targets(net, content, [style], spec)
+    run = be.start(net, targets, content, spec, cfg.run_settings())
+    run.advance(steps)
+    # Scored in fp32, so both runs are judged by the same arithmetic.
+    return be.loss_terms(net, targets, run.image(), spec)["total"]
 
 
 def gpu_backends() -> list[str]:
