@@ -17,31 +17,29 @@ BF16_EMULATED = (
 )
 
 
-def cpu_flags() -> frozenset[str] | None:
-    """The x86 feature flags of the first CPU in /proc/cpuinfo; None where there are none to
-    read (not Linux, or not x86: Arm's cpuinfo has no 'flags' line)."""
+def _cpuinfo_field(name: str) -> str | None:
+    """The first CPU's ``name`` line of /proc/cpuinfo; None where there is none to read."""
     try:
         text = CPUINFO.read_text()
     except OSError:
         return None
     for line in text.splitlines():
         key, _, value = line.partition(":")
-        if key.strip() == "flags":
-            return frozenset(value.split())
+        if key.strip() == name:
+            return value.strip()
     return None
+
+
+def cpu_flags() -> frozenset[str] | None:
+    """The x86 feature flags of the first CPU in /proc/cpuinfo; None where there are none to
+    read (not Linux, or not x86: Arm's cpuinfo has no 'flags' line)."""
+    flags = _cpuinfo_field("flags")
+    return None if flags is None else frozenset(flags.split())
 
 
 def cpu_model() -> str | None:
     """The CPU's model name from /proc/cpuinfo (x86 Linux); None where there is none."""
-    try:
-        text = CPUINFO.read_text()
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() == "model name":
-            return value.strip()
-    return None
+    return _cpuinfo_field("model name")
 
 
 def cpu_has_bf16() -> bool | None:

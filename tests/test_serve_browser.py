@@ -23,25 +23,16 @@ import uvicorn  # noqa: E402
 from PIL import Image  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from bench.serve import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from nst.demo import demo_content, demo_style  # noqa: E402
 from nst.image import resize_longest, save_image  # noqa: E402
 from nst.serve.app import Studio, create_app  # noqa: E402
 from tests.helpers import SHALLOW, tiny_weights_file  # noqa: E402
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOT = "NST_STUDIO_SCREENSHOT"
 WAIT_MS = 60_000
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's Chromium at {CHROMIUM}")
 
 
 @contextmanager
@@ -85,7 +76,7 @@ def test_make_a_picture_watch_it_stop_download_and_find_it_in_the_gallery(tmp_pa
     photo, painting = demo_inputs(tmp_path)
     screenshot = Path(os.environ.get(SCREENSHOT) or tmp_path / "studio.png")
     with served(tmp_path / "data", tiny_weights_file(tmp_path)) as url, sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
             page.set_default_timeout(WAIT_MS)
