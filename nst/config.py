@@ -67,6 +67,15 @@ class Config:
         "steps at each scale, coarsest first, e.g. 300,150,75; without it, --iterations "
         "at the last scale and twice as many at each coarser one",
     )
+    # The finer scales start from the coarser result upsampled, which has lost the photo's
+    # thin structures; its detail band brings them back where they were (docs/quality.md).
+    scale_detail: float = _opt(
+        FLOAT,
+        0.0,
+        "coarse to fine: add this share of the photo's detail (in the paintings' colours) that "
+        "the coarser scale could not hold when moving up a scale; 0: none, 1: all of it",
+        metavar="SHARE",
+    )
     # One per content layer: each layer's relative feature error at weight 1 (docs/quality.md).
     content_weight: float = _opt(FLOAT, 3.0, "alpha: weight of the content loss")
     # With 'relative' terms beta/alpha is the weight of relative Gram error against relative
@@ -230,7 +239,7 @@ class Config:
         for name in ("size", "iterations", "lbfgs_history", "print_every"):
             if getattr(self, name) < 1:
                 raise NstError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "scale_detail"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise NstError(f"--{_flag(name)} must be a non-negative number, got {value}")

@@ -20,7 +20,6 @@ from typing import Protocol
 
 import numpy as np
 
-from nst import image as img
 from nst.backend import Backend, BatchOptimization, Optimization
 from nst.errors import NstError
 from nst.events import Failed, Finished, OnEvent, Progress, ScaleDone, Started, Stopped
@@ -213,8 +212,7 @@ class _Loop:
             problem.move_to(scale_plan)
         scale = _current(problem)
         last = self.last[k]
-        height, width = scale.content.shape[:2]
-        self.last[k] = problem.initial_image(scale) if last is None else img.resize_to(last, height, width)
+        self.last[k] = problem.initial_image(scale) if last is None else problem.upsampled(last, scale)
 
     def _start(self, running: list[int], lbfgs_history: int, tile: int | None) -> BatchOptimization:
         settings = replace(self.settings, lbfgs_history=lbfgs_history)

@@ -191,8 +191,7 @@ class Problem:
         if init == "recolored":
             # The photo's layout in the paintings' colours: the sky of a photo starts where the
             # style's colour statistics want it, instead of in a local minimum of its own.
-            stats = color.blended_color_statistics(scale.styles, self.spec.style_blend)
-            return color.recolor(scale.content_input, *stats)
+            return self.recolored_photo(scale)
         if init == "noise":
             return np.random.default_rng(self.cfg.seed).random(shape, dtype=np.float32)
         if init == "style":
@@ -202,6 +201,24 @@ class Problem:
         else:
             raise NstError(f"--init {init!r} was not read")
         return img.resize_to(source, shape[0], shape[1])
+
+    def recolored_photo(self, scale: Scale) -> np.ndarray:
+        """The photo as the network sees it, in the paintings' colour mean and covariance."""
+        stats = color.blended_color_statistics(scale.styles, self.spec.style_blend)
+        return color.recolor(scale.content_input, *stats)
+
+    def upsampled(self, image: np.ndarray, scale: Scale) -> np.ndarray:
+        """``image``, the result of the coarser scale, resized to ``scale``, with
+        ``--scale-detail`` times the photo's detail that the coarser size could not hold: the
+        photo in the paintings' colours minus itself down at ``image``'s size and back."""
+        height, width = scale.content.shape[:2]
+        upsampled = img.resize_to(image, height, width)
+        if not self.cfg.scale_detail:
+            return upsampled
+        photo = self.recolored_photo(scale)
+        blurred = img.resize_to(img.resize_to(photo, *image.shape[:2]), height, width)
+        detail = self.cfg.scale_detail * (photo - blurred)
+        return np.clip(upsampled + detail, 0.0, 1.0).astype(np.float32)
 
     def output_image(self, image: np.ndarray, scale: Scale) -> np.ndarray:
         """An optimised image as the user gets it (with --colors luminance, the content's colours)."""
