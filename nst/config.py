@@ -239,10 +239,12 @@ class Config:
         for name in ("size", "iterations", "lbfgs_history", "print_every"):
             if getattr(self, name) < 1:
                 raise NstError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("content_weight", "style_weight", "tv_weight", "scale_detail"):
+        for name in ("content_weight", "style_weight", "tv_weight"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise NstError(f"--{_flag(name)} must be a non-negative number, got {value}")
+        if not (math.isfinite(self.scale_detail) and 0 <= self.scale_detail <= 1):
+            raise NstError(f"--scale-detail must be a share in [0, 1], got {self.scale_detail}")
         if self.scales < 0:
             raise NstError(f"--scales must be 0 (auto) or more, got {self.scales}")
         if self.scale_iterations is not None:
