@@ -21,7 +21,12 @@ def thin_line_photo() -> np.ndarray:
 
 def problem_at_two_scales(tmp_path, backend_name, share: float):
     cfg = make_config(
-        size=64, scales=2, iterations=1, scale_detail=share, weights=str(tiny_weights_file(tmp_path)), **SHALLOW
+        size=64,
+        scales=2,
+        iterations=1,
+        scale_detail=share,
+        weights=str(tiny_weights_file(tmp_path)),
+        **SHALLOW,
     )
     transfer = StyleTransfer(cfg, backend_name).prepare(thin_line_photo(), [smooth_image(48, 48, 2)])
     coarse, fine = (transfer.problem.at(plan) for plan in transfer.plan.scales)
