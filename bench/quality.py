@@ -53,7 +53,7 @@ from bench.fast_baseline import FastPeer
 from bench.frontier import against_reference
 from bench.judge import SIZE, Judge, Score, Target
 from bench.quality_report import write_report
-from bench.structure import count_faces, structure
+from bench.structure import check_installed, count_faces, structure
 from nst import image as img
 from nst.backend import resolve_backend
 from nst.config import Config
@@ -462,22 +462,7 @@ def run_case(args, name: str, runner: Runner, judge: Judge, stem: str, fast: Fas
     ]
     first_reference = references[0][2] if references else None
     photo_score = judge.score(case.content, target)
-    main, baseline = args.config, args.baseline_config
-    plan = [("default", "default", main, _sweep_value(args.sweep_key, main))]
-    plan += [("baseline", "baseline", baseline, None)] if baseline else []
-    for *_, cfg, _ in plan:  # the sweep's runs meet the default run's sizes
-        runner.warm_up(cfg, case.content, case.styles)
-    plan += [(f"{args.sweep_key}={word}", "sweep", cfg, word) for word, cfg in args.sweep if cfg != main]
-    outputs = []
-    for label, role, cfg, value in plan:
-        run, image = runner.run(label, role, cfg, case.content, case.styles, judge, target)
-        run.sweep_value = value
-        outputs.append((run, image))
-    if fast is not None and len(case.styles) == 1:
-        image, seconds = fast.stylize(case.content, case.styles[0], args.size)
-        outputs.append((Run(FAST_LABEL, FAST, {}, judge.score(image, target), 1, seconds, seconds), image))
-    elif fast is not None:
-        runner.log(f"{name}: the fast peer takes one painting, none of a blend: not run")
+    outputs = run_all(args, name, case, runner, judge, target, fast)
     for run, image in outputs:
         run.output = str(img.save_image(image, folder / f"{name}-{_slug(run.label)}.png"))
         run.structure = structure(judge, case.content, image, target)
@@ -520,6 +505,30 @@ def run_case(args, name: str, runner: Runner, judge: Judge, stem: str, fast: Fas
     }
 
 
+def run_all(
+    args, name: str, case: CaseImages, runner: Runner, judge: Judge, target: Target, fast: FastPeer | None
+) -> list[tuple[Run, np.ndarray]]:
+    """The default run, the baseline's, the sweep's (but a value that is the default's) and the
+    fast peer's, each with its output."""
+    main, baseline = args.config, args.baseline_config
+    plan = [("default", "default", main, _sweep_value(args.sweep_key, main))]
+    plan += [("baseline", "baseline", baseline, None)] if baseline else []
+    for *_, cfg, _ in plan:  # the sweep's runs meet the default run's sizes
+        runner.warm_up(cfg, case.content, case.styles)
+    plan += [(f"{args.sweep_key}={word}", "sweep", cfg, word) for word, cfg in args.sweep if cfg != main]
+    outputs = []
+    for label, role, cfg, value in plan:
+        run, image = runner.run(label, role, cfg, case.content, case.styles, judge, target)
+        run.sweep_value = value
+        outputs.append((run, image))
+    if fast is not None and len(case.styles) == 1:
+        image, seconds = fast.stylize(case.content, case.styles[0], args.size)
+        outputs.append((Run(FAST_LABEL, FAST, {}, judge.score(image, target), 1, seconds, seconds), image))
+    elif fast is not None:
+        runner.log(f"{name}: the fast peer takes one painting, not a blend: not run")
+    return outputs
+
+
 def _sweep_value(key: str | None, cfg: Config) -> str | None:
     if key is None:
         return None
@@ -559,6 +568,7 @@ def device_word(device: str | None, environment: dict) -> str:
 def benchmark(args) -> int:
     for name in args.cases:  # a missing image stops the bench before its first run, not after hours
         case_files(args, name)
+    check_installed()
     fast = FastPeer() if args.fast else None
     for folder in (args.out, args.outputs):
         folder.mkdir(parents=True, exist_ok=True)

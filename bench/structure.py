@@ -18,10 +18,19 @@ import numpy as np
 
 from bench.judge import ALEXNET, Judge, Target
 from nst import image as img
+from nst.errors import NstError
 
 EDGE_SIGMA = 1.5
 EDGE_TOLERANCE_PX = 2
 FACE_IMAGE_SIZE = 512  # the cascade's window sizes below are in pixels of this size
+
+
+def check_installed() -> None:
+    """Refuse, before any run, a bench whose checks could not run."""
+    try:
+        import skimage.feature  # noqa: F401
+    except ImportError:
+        raise NstError("the structure checks need scikit-image: pip install 'nst[bench]'") from None
 
 
 def luminance(image: np.ndarray) -> np.ndarray:
