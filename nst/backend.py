@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -47,9 +47,13 @@ class Optimization(Protocol):
 
     # Seconds spent compiling the step before the first ``advance`` (0 when nothing compiles).
     compile_seconds: float
-    # Loss-and-gradient evaluations so far, up to the last ``advance``: one per Adam step, one
-    # or more per L-BFGS step (its line search's trial points).
-    evaluations: int
+
+    @property
+    def evaluations(self) -> int:
+        """Loss-and-gradient evaluations so far, up to the last ``advance``: one per Adam step,
+        one or more per L-BFGS step (its line search's trial points). The core only reads it,
+        so a backend may keep it as an attribute or compute it."""
+        ...
 
     def advance(self, steps: int) -> dict[str, float]:
         """Run ``steps`` more steps; return the loss terms content, style, tv and total."""
@@ -77,9 +81,15 @@ class BatchOptimization(Protocol):
         ...
 
 
-class Backend(Protocol):
-    """What a backend implements; each backend class declares it as its base, and
-    tests/test_backend_contract.py checks that it defines every member itself."""
+# A backend takes back only the networks it made, so its methods accept its own network type
+# (a Protocol's parameters cannot narrow to it); the core holds a plain ``Backend``, of any network.
+NetworkT = TypeVar("NetworkT", bound=Network)
+
+
+class Backend(Protocol[NetworkT]):
+    """What a backend implements; each backend class declares it as its base, with its network
+    type (``Backend[TorchNetwork]``), and tests/test_backend_contract.py checks that it defines
+    every member itself."""
 
     name: str
     framework_packages: tuple[str, ...]  # the packages ``nst info`` reports the versions of
@@ -107,13 +117,13 @@ class Backend(Protocol):
         layers: Sequence[str],
         pooling: str,
         device: str,
-    ) -> Network:
+    ) -> NetworkT:
         """The network cut after the deepest of ``layers``, its weights frozen on ``device``."""
         ...
 
     def prepare_targets(
         self,
-        net: Network,
+        net: NetworkT,
         content: np.ndarray,
         styles: Sequence[np.ndarray],
         spec: LossSpec,
@@ -130,20 +140,20 @@ class Backend(Protocol):
         ...
 
     def loss_terms(
-        self, net: Network, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
+        self, net: NetworkT, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> dict[str, float]:
         """content, style, tv and total loss of ``image``, in fp32; with ``tile``, tile by tile."""
         ...
 
     def loss_gradient(
-        self, net: Network, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
+        self, net: NetworkT, targets: Targets, image: np.ndarray, spec: LossSpec, tile: int | None = None
     ) -> np.ndarray:
         """d total / d image, H x W x 3, in fp32; with ``tile``, tile by tile."""
         ...
 
     def start(
         self,
-        net: Network,
+        net: NetworkT,
         targets: Targets,
         init: np.ndarray,
         spec: LossSpec,
@@ -156,7 +166,7 @@ class Backend(Protocol):
 
     def start_batch(
         self,
-        net: Network,
+        net: NetworkT,
         targets: Sequence[Targets],
         inits: Sequence[np.ndarray],
         specs: Sequence[LossSpec],
@@ -168,7 +178,7 @@ class Backend(Protocol):
         here."""
         ...
 
-    def free_memory(self, net: Network) -> int | None:
+    def free_memory(self, net: NetworkT) -> int | None:
         """Bytes free on the network's accelerator now; None on the CPU."""
         ...
 

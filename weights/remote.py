@@ -33,6 +33,7 @@ class DownloadError(NstError):
 
 def source_url(source: WeightSource) -> str:
     """The source's URL, or its file name under $NST_WEIGHTS_URL (a mirror or a test server)."""
+    assert source.url is not None, f"{source.name} comes in a package, not from a URL"
     base = os.environ.get("NST_WEIGHTS_URL")
     return f"{base.rstrip('/')}/{source.file_name}" if base else source.url
 

@@ -6,6 +6,7 @@ with plain ``pickle.load``: each reader lists the few globals its format uses.
 
 from __future__ import annotations
 
+import importlib
 import pickle
 from typing import Any, BinaryIO, ClassVar
 
@@ -14,9 +15,9 @@ import numpy as np
 from nst.errors import NstError
 
 try:
-    from numpy._core.multiarray import _reconstruct  # numpy >= 2
+    _multiarray = importlib.import_module("numpy._core.multiarray")  # numpy >= 2
 except ImportError:  # numpy 1.x
-    from numpy.core.multiarray import _reconstruct
+    _multiarray = importlib.import_module("numpy.core.multiarray")
 
 
 class RestrictedUnpickler(pickle.Unpickler):
@@ -42,8 +43,8 @@ class NumpyUnpickler(RestrictedUnpickler):
 
     allowed = {
         # Pickles written by numpy 1.x name numpy.core; numpy 2 moved it to numpy._core.
-        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy.core.multiarray", "_reconstruct"): _multiarray._reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _multiarray._reconstruct,
         ("numpy", "ndarray"): np.ndarray,
         ("numpy", "dtype"): np.dtype,
     }

@@ -20,7 +20,7 @@ import zipfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import numpy as np
 
@@ -109,7 +109,7 @@ def _read_zip(path: Path) -> dict[str, np.ndarray]:
         byteorder = archive.read(f"{prefix}byteorder") if f"{prefix}byteorder" in names else b"little"
         unpickler = _TorchUnpickler(io.BytesIO(archive.read(pickle_name)), str(path))
         state = unpickler.load()
-        order = "<" if byteorder == b"little" else ">"
+        order: Literal["<", ">"] = "<" if byteorder == b"little" else ">"
         storages = {
             key: np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype.newbyteorder(order))
             for key, dtype in unpickler.storages.items()
@@ -124,7 +124,7 @@ def _read_legacy(file: BinaryIO, source: str) -> dict[str, np.ndarray]:
     if version != LEGACY_PROTOCOL_VERSION:
         raise NstError(f"{source}: unsupported legacy PyTorch protocol version {version}")
     sys_info = RestrictedUnpickler(file, source).load()
-    order = "<" if sys_info.get("little_endian", True) else ">"
+    order: Literal["<", ">"] = "<" if sys_info.get("little_endian", True) else ">"
     unpickler = _TorchUnpickler(file, source)
     state = unpickler.load()
     storages = {}

@@ -73,7 +73,7 @@ class JaxNetwork:
         )
 
 
-class JaxBackend(Backend):
+class JaxBackend(Backend[JaxNetwork]):
     name = "jax"
     framework_packages = ("jax", "jaxlib", "flax", "optax")
     # Fitted to the peak RSS of JAX CPU runs (docs/memory.md).

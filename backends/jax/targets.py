@@ -26,7 +26,9 @@ def blended_targets(
         out = apply_features(module, params, content)
         content_features = {l: out[l] for l, _ in spec.content}
     layers = [l for l, _ in spec.style]
-    grams, means, covs = {}, {}, {}
+    grams: dict[str, jax.Array] = {}
+    means: dict[str, jax.Array] = {}
+    covs: dict[str, jax.Array] = {}
     if guides is not None:
         style_features = [apply_features(module, params, style) for style in styles]
         for l in layers:

@@ -12,6 +12,7 @@ into the torch backend's C x H x W only at the numpy boundary.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 import flax.linen as nn
 import jax
@@ -115,5 +116,6 @@ def apply_features(
 ) -> dict[str, jax.Array]:
     """Features of one H x W x 3 image, each H' x W' x C (the batch axis dropped); ``inside``
     as ``VGGFeatures`` takes it."""
-    out = module.apply({"params": params}, image[None], inside)
+    # apply returns an (output, state) pair only when told ``mutable``.
+    out = cast("dict[str, jax.Array]", module.apply({"params": params}, image[None], inside))
     return {name: value[0] for name, value in out.items()}

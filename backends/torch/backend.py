@@ -61,7 +61,7 @@ class TorchNetwork:
         return tiled_statistics(self.module, image, self.tile_plan(image.shape, tile), self.torch_device)
 
 
-class TorchBackend(Backend):
+class TorchBackend(Backend[TorchNetwork]):
     name = "torch"
     framework_packages = ("torch",)
     # Fitted to the peak RSS of PyTorch CPU runs (docs/memory.md).
@@ -157,9 +157,11 @@ class TorchBackend(Backend):
         tile = net.tile_for(image.shape, tile)
         if tile is not None:
             _, grad = self._tiled(net, targets, image, spec, tile).terms(to_tensor(image, net.torch_device))
+            assert grad is not None
             return to_numpy(grad)
         pixels = to_tensor(image, net.torch_device).requires_grad_(True)
         loss_terms(net.module(pixels), targets, pixels, spec)["total"].backward()
+        assert pixels.grad is not None
         return to_numpy(pixels.grad)
 
     def _tiled(

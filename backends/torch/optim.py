@@ -139,13 +139,13 @@ class TorchOptimization:
             self.autotune_memory_released = True
 
     def _update_average(self) -> None:
-        if self.ema:
+        if self.average is not None:
             self.average.mul_(self.ema).add_(self.pixels.detach(), alpha=1 - self.ema)
             self.averaged_steps += 1
 
     def image(self) -> np.ndarray:
         """The iterate, or with ``ema`` the bias-corrected average of the iterates so far."""
-        if self.ema and self.averaged_steps:
+        if self.average is not None and self.averaged_steps:
             return to_numpy(self.average / (1 - self.ema**self.averaged_steps))
         return to_numpy(self.pixels.detach())
 

@@ -50,7 +50,9 @@ def blended_targets(
             guides={l: as_tensor(guides.output[l]) for l in layers},
             region_weights=as_tensor(guides.weights),
         )
-    grams, means, covs = {}, {}, {}
+    grams = {}
+    means: dict[str, torch.Tensor] = {}
+    covs: dict[str, torch.Tensor] = {}
     for blend, out in zip(spec.style_blend, style_features):
         for l in layers:
             if spec.style_loss == "meancov":

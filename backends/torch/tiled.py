@@ -231,6 +231,7 @@ class TiledEvaluation:
             part = self._tile_sums(tile, index)
             keys = [key for key in coefficients[on] if part[key].requires_grad]
             torch.autograd.backward([part[key] for key in keys], [coefficients[on][key] for key in keys])
+            assert tile.grad is not None
             grads[on][:, :, y : y + self.plan.side, x : x + self.plan.side] += tile.grad
         grad = grads[0]
         for other in grads[1:]:
@@ -301,7 +302,7 @@ def tiled_targets(
         content_features = {layer: torch.stack(values) for layer, values in per_tile.items()}
     layers = [l for l, _ in spec.style]
     if guides is not None:
-        grams = {}
+        grams: dict[str, torch.Tensor] = {}
         for style, style_guides in zip(styles, guides.styles):
             style_plan = plan_for(style.shape)
             sums = image_sums(module, to_tensor(style, device), style_plan, spec, layers, style_guides)
@@ -320,7 +321,9 @@ def tiled_targets(
             guides=output_guides,
             region_weights=torch.tensor(guides.weights, dtype=torch.float32, device=device),
         )
-    grams, means, covs = {}, {}, {}
+    grams = {}
+    means: dict[str, torch.Tensor] = {}
+    covs: dict[str, torch.Tensor] = {}
     for blend, style in zip(spec.style_blend, styles):
         style_plan = plan_for(style.shape)
         pixels = to_tensor(style, device)

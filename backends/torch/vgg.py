@@ -17,6 +17,10 @@ class VGGFeatures(nn.Module):
     requested layers' activations. Preprocessing (channel order, scale, mean, std) is the
     first operation, so callers always work in RGB [0,1]."""
 
+    # Buffers (register_buffer in __init__), declared here so that they type as tensors.
+    scale: torch.Tensor
+    shift: torch.Tensor
+
     def __init__(
         self,
         params: Mapping[str, np.ndarray],
@@ -38,8 +42,8 @@ class VGGFeatures(nn.Module):
             if name.startswith("conv"):
                 weight = torch.from_numpy(np.ascontiguousarray(params[f"{name}.weight"], np.float32))
                 conv = nn.Conv2d(weight.shape[1], weight.shape[0], 3, padding=1)
-                conv.weight.data.copy_(weight)
-                conv.bias.data.copy_(torch.from_numpy(np.asarray(params[f"{name}.bias"], np.float32)))
+                bias = torch.from_numpy(np.asarray(params[f"{name}.bias"], np.float32))
+                conv.load_state_dict({"weight": weight, "bias": bias})
                 self.convs[name] = conv
         self.requires_grad_(False)
         self.eval()
