@@ -46,26 +46,25 @@ def _opt(kind: Kind, default, help, choices=None, metavar=None):
 @dataclass(frozen=True)
 class Config:
     size: int = _opt(INT, 512, "longest side of the output in pixels")
-    # Most of the picture is made at the coarse scales; more steps at 512 px added little
-    # (docs/quality.md).
+    # The picture is laid out at the coarsest scale; each finer scale refines it in half the
+    # steps (nst/scales.py, docs/quality.md).
     iterations: int = _opt(
         INT,
-        75,
-        "optimisation steps (L-BFGS iterations or Adam steps) at the last "
-        "scale; each coarser scale takes twice as many as the next",
+        300,
+        "optimisation steps (L-BFGS iterations or Adam steps) at the coarsest scale (the only "
+        "one at --size 362 and below); each finer scale takes half as many",
     )
     scales: int = _opt(
         INT,
         0,
         "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
-        "ending at --size; 0: auto, up to two steps down, none below 256 px (256, 362, 512 at "
-        "512 px); 1: one scale",
+        "ending at --size; 0: auto, from about 256 px (256, 362, 512 at 512 px); 1: one scale",
     )
     scale_iterations: tuple[int, ...] | None = _opt(
         OPTIONAL_INTS,
         None,
         "steps at each scale, coarsest first, e.g. 300,150,75; without it, --iterations "
-        "at the last scale and twice as many at each coarser one",
+        "at the coarsest scale and half as many at each finer one",
     )
     # The finer scales start from the coarser result upsampled, which has lost the photo's
     # thin structures; its detail band brings them back where they were (docs/quality.md).

@@ -17,7 +17,7 @@ from tests.helpers import SHALLOW, smooth_image, tiny_weights_file
 @pytest.fixture
 def transfer(tmp_path, backend_name):
     cfg = make_config(
-        size=48, scales=2, iterations=2, print_every=1, weights=str(tiny_weights_file(tmp_path)), **SHALLOW
+        size=48, scales=2, iterations=4, print_every=1, weights=str(tiny_weights_file(tmp_path)), **SHALLOW
     )
     return StyleTransfer(cfg, backend_name).prepare(smooth_image(40, 48, 1), [smooth_image(32, 32, 2)])
 

@@ -77,7 +77,7 @@ def test_plan_flag_prints_the_plan_and_writes_nothing(tmp_path, capsys, monkeypa
     code = main(argv)
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "scale 3: 4096x2926 px, 75 steps, tiles of 512 px" in out and "lbfgs, history 14" in out
+    assert "scale 9: 4096x2926 px, 2 steps, tiles of 512 px" in out and "lbfgs, history 14" in out
     assert "time:" in out
     assert sorted(p.name for p in folder.iterdir()) == sorted(["content.png", "style.png", weights.name])
     code = main(argv + ["--tile", "off"])

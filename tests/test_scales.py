@@ -28,7 +28,8 @@ def files(tmp_path):
         (361, 0, (361,)),
         (362, 0, (256, 362)),
         (510, 0, (361, 510)),  # two steps down would be 255 px
-        (1024, 0, (512, 724, 1024)),
+        (1024, 0, (256, 362, 512, 724, 1024)),  # the coarsest near 256 px at any size
+        (2048, 0, (256, 362, 512, 724, 1024, 1448, 2048)),
         (512, 3, (256, 362, 512)),
         (128, 0, (128,)),
         (200, 2, (141, 200)),
@@ -46,10 +47,17 @@ def test_auto_is_coarse_to_fine_from_any_start_and_the_mse_preset_one_scale():
     assert make_config(size=512, scales=1).scale_sizes == (512,)  # asked for: kept
 
 
-def test_each_coarser_scale_takes_twice_the_steps_by_default():
-    assert scale_iterations(100, None, 3) == (400, 200, 100)
+def test_the_coarsest_scale_takes_iterations_and_each_finer_one_half_as_many():
+    assert scale_iterations(100, None, 3) == (100, 50, 25)
     assert scale_iterations(7, None, 1) == (7,)
-    assert make_config(size=512, iterations=50).steps_per_scale == (200, 100, 50)
+    assert scale_iterations(3, None, 4) == (3, 2, 1, 1)  # rounded up, at least one step
+    assert make_config(size=512, iterations=50).steps_per_scale == (50, 25, 13)
+    assert make_config(size=512).steps_per_scale == (300, 150, 75)
+
+
+def test_a_single_scale_run_gets_the_coarsest_scales_budget():
+    single, multi = make_config(size=256), make_config(size=512)
+    assert single.scale_sizes == (256,) and single.steps_per_scale == multi.steps_per_scale[:1]
     assert scale_iterations(50, (30, 20, 10), 3) == (30, 20, 10)
     with pytest.raises(NstError, match="3 scales"):
         scale_iterations(50, (30, 20), 3)
@@ -106,7 +114,7 @@ def test_each_scale_starts_from_the_last_result_upsampled(backend_name):
 
 
 def test_a_second_run_starts_again_at_the_coarsest_scale(backend_name):
-    multi = transfer(backend_name, size=64, scales=2, iterations=1)
+    multi = transfer(backend_name, size=64, scales=2, iterations=2)
     first, second = multi.run(), multi.run()
     assert [e["size"] for e in second.history] == [e["size"] for e in first.history] == [45, 45, 64]
     np.testing.assert_array_equal(first.image, second.image)
