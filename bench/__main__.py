@@ -20,10 +20,10 @@ from bench.cell import describe_weights, image_sources
 from bench.environment import describe_environment
 from bench.report import add_comparisons, write_markdown, write_plot
 from nst.backend import REGISTRY
-from nst.config import option_choices
 from nst.devices import DEVICE_NAME
 from nst.network import ARCHS
-from nst.option_kinds import whole_numbers
+from nst.options.config import config_option
+from nst.options.kinds import whole_numbers
 
 FULL = {
     "backends": "baseline,torch,jax",
@@ -37,8 +37,8 @@ FULL = {
 # What each list may name: the tutorial loop and nst's backends, optimisers and precisions.
 CHOICES = {
     "backends": ("baseline", *REGISTRY),
-    "optimizers": option_choices("optimizer"),
-    "precisions": option_choices("precision"),
+    "optimizers": config_option("optimizer").choices,
+    "precisions": config_option("precision").choices,
 }
 QUICK = {
     "backends": "baseline,torch,jax",

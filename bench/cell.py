@@ -30,9 +30,9 @@ from bench.flops import peak_fraction, peak_tflops, step_flops
 from nst import hardware
 from nst import image as img
 from nst.backend import get_backend
-from nst.config import make_config
 from nst.errors import NstError
 from nst.network import ARCHS, TORCHVISION, random_params
+from nst.options.config import make_config
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 IMAGES = REPOSITORY.parent / "shared" / "images"

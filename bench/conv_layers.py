@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from nst.option_kinds import whole_numbers
+from nst.options.kinds import whole_numbers
 
 # (input channels, output channels, halvings of the input) of the first 3x3 conv in each
 # VGG block after the first layer: conv1_2, conv2_2, conv3_2, conv4_2, conv5_2.

@@ -46,7 +46,7 @@ def measure(args) -> str:
 
     from bench.cell import load_images, load_network_params
     from nst.backend import get_backend
-    from nst.config import make_config
+    from nst.options.config import make_config
 
     cfg = make_config(size=args.size, precision=args.precision, device="cuda", normalization="mse")
     spec = cfg.loss_spec(1)

@@ -23,9 +23,9 @@ from PIL import Image, ImageDraw, ImageFont
 from nst import image as img
 from nst.backend import resolve_backend
 from nst.color import COLOR_MODES
-from nst.config import Config, make_config
 from nst.errors import NstError
 from nst.events import Stopped
+from nst.options.config import Config, make_config
 from nst.stylize import StyleTransfer
 
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from bench.environment import describe_environment
-from nst.option_kinds import whole_numbers
+from nst.options.kinds import whole_numbers
 
 RESULTS = Path(__file__).parent / "results"
 # The backward pass of a convolution for the input's gradient costs about two forward passes.
@@ -73,8 +73,8 @@ def peak_memory_bytes(device: str) -> int:
 
 
 def prepared(backend: str, device: str, weights: str, size: int, tile: int | None, **options):
-    from nst.config import make_config
     from nst.demo import demo_content, demo_style
+    from nst.options.config import make_config
     from nst.stylize import StyleTransfer
 
     tile_option = "off" if tile is None else str(tile)
@@ -152,8 +152,8 @@ def in_child(spec: dict) -> dict:
 def tile_area(shape, tile: int, arch_name: str) -> int:
     """Pixels of all tiles' inputs, halos included, for ``nst.tiling``'s plan at ``shape``
     (the halos grow with the network's depth: VGG19's are wider than VGG16's)."""
-    from nst.config import make_config
     from nst.network import ARCHS
+    from nst.options.config import make_config
     from nst.tiling import plan_tiles
 
     layers = make_config().loss_spec(1).layers

@@ -53,7 +53,7 @@ def measure(args, size: int) -> list[dict]:
     from bench.cell import load_images, load_network_params
     from nst.backend import get_backend
     from nst.backends.torch.optim import run_flags
-    from nst.config import make_config
+    from nst.options.config import make_config
 
     cfg = make_config(size=size, precision=args.precision, device=args.device, normalization="mse")
     spec = cfg.loss_spec(1)

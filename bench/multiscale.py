@@ -28,9 +28,9 @@ from pathlib import Path
 
 from bench.cell import image_sources, load_images
 from bench.environment import describe_environment
-from nst.config import Config, make_config
 from nst.errors import NstError
-from nst.option_kinds import whole_numbers
+from nst.options.config import Config, make_config
+from nst.options.kinds import whole_numbers
 from nst.stylize import StyleTransfer
 
 

@@ -56,10 +56,10 @@ from bench.quality_report import write_report
 from bench.structure import check_installed, count_faces, structure
 from nst import image as img
 from nst.backend import resolve_backend
-from nst.config import Config
-from nst.config_args import add_config_flags, config_from_args
 from nst.errors import NstError
 from nst.events import Stopped
+from nst.options.config import Config
+from nst.options.flags import add_config_flags, config_from_args
 from nst.stylize import StyleTransfer
 
 REPOSITORY = Path(__file__).resolve().parents[1]

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from bench.multiscale import describe_schedule, describe_share, median_share
-from nst.option_kinds import whole_numbers
+from nst.options.kinds import whole_numbers
 
 CPU_SECONDS_PER_STEP = {256: 0.48, 362: 0.93, 512: 2.14}
 

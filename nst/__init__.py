@@ -4,8 +4,9 @@ The core imports neither torch nor jax; backends load on first use.
 """
 
 from nst.batching import BatchReport, batch
-from nst.config import Config, LossSpec, make_config
 from nst.errors import NonFiniteLoss, NstError
+from nst.objective import LossSpec
+from nst.options.config import Config, make_config
 from nst.stylize import Progress, Result, StyleTransfer, stylize
 from nst.video.stylize_video import stylize_video
 

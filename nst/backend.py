@@ -21,7 +21,7 @@ from nst.masks import Guides
 from nst.memory import HostMemoryModel
 from nst.network import Arch, Preprocess
 from nst.objective import LayerStatistics, LossSpec, Targets
-from nst.run_settings import RunSettings
+from nst.options.run_settings import RunSettings
 
 
 class Network(Protocol):

@@ -10,11 +10,11 @@ from pathlib import Path
 from nst import hardware
 from nst import image as img
 from nst.backend import REGISTRY, get_backend
-from nst.config import make_config
-from nst.config_args import EXIT_INTERRUPTED, EXIT_USAGE, config_from_args
-from nst.errors import NstError
+from nst.errors import EXIT_INTERRUPTED, EXIT_USAGE, NstError
 from nst.events import Progress, Stopped
 from nst.network import ARCHS
+from nst.options.config import make_config
+from nst.options.flags import config_from_args
 from nst.plan import RunPlan
 from nst.step_costs import estimated_seconds, measured_step_cost
 from nst.stylize import Result, StyleTransfer

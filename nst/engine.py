@@ -23,9 +23,9 @@ import numpy as np
 from nst.backend import Backend, BatchOptimization, Optimization
 from nst.errors import NstError
 from nst.events import Failed, Finished, OnEvent, Progress, ScaleDone, Started, Stopped
+from nst.options.run_settings import RunSettings
 from nst.plan import RunPlan
 from nst.problem import Problem, Scale
-from nst.run_settings import RunSettings
 
 
 class StopRequest(Protocol):

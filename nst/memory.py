@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from nst.config import CONTENT_LAYERS, PAPER_CONTENT_LAYERS, STYLE_LAYERS
 from nst.network import VGG16, Arch
+from nst.options.config import CONTENT_LAYERS, PAPER_CONTENT_LAYERS, STYLE_LAYERS
 
 GIB = 2**30
 FIXED_BYTES = 0.9 * GIB  # the interpreter, the framework and the weights (the fits' intercept)

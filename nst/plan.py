@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from nst import image as img
 from nst import memory
-from nst.config import Config
 from nst.errors import NstError
 from nst.network import Arch
+from nst.options.config import Config
 from nst.tiling import plan_tiles
 
 # --tile auto's choices on the CPU, in order: the fastest tile side measured there first

@@ -16,10 +16,10 @@ import numpy as np
 from nst import color
 from nst import image as img
 from nst.backend import Backend, Network
-from nst.config import Config
 from nst.errors import NstError
 from nst.masks import build_guides, load_masks
 from nst.objective import LossSpec, Targets, resolved
+from nst.options.config import Config
 from nst.plan import ScalePlan
 
 # What --init may name besides the path of an image.

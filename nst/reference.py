@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nst.config import LossSpec
+from nst.objective import LossSpec
 
 
 def style_normaliser(squared: float, channels: int, normalization: str) -> float:

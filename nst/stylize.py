@@ -17,12 +17,12 @@ import numpy as np
 from nst import engine
 from nst import image as img
 from nst.backend import Backend, Network, resolve_backend
-from nst.config import Config, make_config
 from nst.engine import StopRequest, out_of_memory_message
 from nst.errors import NonFiniteLoss, NstError
 from nst.events import Event, OnEvent, Progress, Stopped
 from nst.normalize import normalize_params
 from nst.objective import LossSpec
+from nst.options.config import Config, make_config
 from nst.plan import RunPlan, plan_run
 from nst.problem import Inputs, Previous, Problem, Scale
 

@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image
 from safetensors.numpy import save_file
 
-from nst.config import make_config
 from nst.network import TINY, TORCHVISION, random_params
+from nst.options.config import make_config
 
 # The tiny VGG's first two blocks: a loss that compiles and runs in a blink.
 SHALLOW = {"style_layers": ("relu1_1", "relu2_1"), "content_layers": ("relu2_1",)}

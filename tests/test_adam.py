@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from nst.backend import get_backend
-from nst.run_settings import ADAM_BETA1
+from nst.options.run_settings import ADAM_BETA1
 from tests.conftest import installed_backends
 from tests.helpers import tiny_problem
 

@@ -19,7 +19,7 @@ import nst
 from nst.batching.jobs import build_jobs
 from nst.batching.manifest import Manifest
 from nst.cli import main
-from nst.config import make_config
+from nst.options.config import make_config
 from tests.batch_outputs import (
     OTHER_PROCESS_ROUNDING,
     assert_outputs_are,

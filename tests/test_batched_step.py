@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from nst.backend import get_backend
-from nst.config import make_config
 from nst.network import TINY, TORCHVISION, random_params
+from nst.options.config import make_config
 from tests.helpers import SHALLOW, smooth_image
 
 

@@ -221,8 +221,8 @@ def test_the_baseline_loop_runs_in_true_fp32_whatever_torch_defaults_to():
     import numpy as np
     import torch
 
-    from nst.config import make_config
     from nst.network import TINY, random_params
+    from nst.options.config import make_config
 
     # As PyTorch's default lets cuDNN do on NVIDIA GPUs (conftest turns both off for the tests).
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True

@@ -14,7 +14,7 @@ from bench import contact_sheet, quality
 from bench.frontier import against_reference, style_at_content
 from bench.judge import Score
 from bench.structure import count_faces, edge_recall, merge_overlapping
-from nst.config import Config
+from nst.options.config import Config
 
 
 def box(r: int, c: int, side: int) -> dict:

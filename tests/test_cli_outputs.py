@@ -20,7 +20,7 @@ import nst
 from nst import image as img
 from nst.backend import get_backend
 from nst.cli import main
-from nst.config import make_config
+from nst.options.config import make_config
 from nst.stylize import Stopped, StyleTransfer
 from nst.weights import from_flax
 from tests.helpers import cli_files

@@ -8,9 +8,9 @@ import pytest
 from nst import color
 from nst import image as img
 from nst.backend import get_backend
-from nst.config import make_config
 from nst.errors import NstError
 from nst.events import Stopped
+from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.helpers import tiny_weights_file, write_image
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from nst.config import PRESETS, Config, make_config
 from nst.errors import NstError
+from nst.options.config import PRESETS, Config, make_config
 from nst.stylize import StyleTransfer
 from tests.helpers import cli_files
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from nst.backend import get_backend
-from nst.config import make_config
 from nst.network import TINY, random_params
+from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.conftest import installed_backends
 from tests.helpers import SHALLOW, tiny_problem

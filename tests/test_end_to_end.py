@@ -14,8 +14,8 @@ import pytest
 
 from nst import image as img
 from nst.backend import get_backend
-from nst.config import make_config
 from nst.objective import LINESEARCH_EVALUATIONS
+from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.conftest import IMAGES, installed_backends
 from tests.helpers import smooth_image, tiny_problem

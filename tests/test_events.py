@@ -7,9 +7,9 @@ import threading
 import numpy as np
 import pytest
 
-from nst.config import make_config
 from nst.errors import NstError
 from nst.events import Failed, Finished, Progress, ScaleDone, Started, Stopped
+from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.helpers import SHALLOW, smooth_image, tiny_weights_file
 

@@ -22,10 +22,10 @@ import pytest
 
 from nst import devices
 from nst.backend import get_backend
-from nst.config import make_config
 from nst.errors import NstError
 from nst.masks import build_guides
 from nst.network import TINY, TORCHVISION, random_params
+from nst.options.config import make_config
 from tests.helpers import cli_files, smooth_image, tiny_weights_file
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from nst.backend import get_backend
-from nst.config import make_config
 from nst.network import TINY, TORCHVISION, random_params
 from nst.normalize import mean_activations, normalize_params, rescale
+from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.helpers import tiny_weights_file
 

@@ -9,9 +9,9 @@ import pytest
 from nst import memory
 from nst.backend import get_backend
 from nst.cli import main
-from nst.config import make_config
 from nst.errors import NstError
 from nst.network import VGG16
+from nst.options.config import make_config
 from nst.plan import MEMORY_SHARE, plan_run
 from nst.step_costs import StepCost, estimated_seconds, measured_step_cost
 from nst.stylize import StyleTransfer

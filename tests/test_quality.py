@@ -18,8 +18,8 @@ from bench.frontier import style_at_content
 from bench.judge import Judge, Score
 from bench.structure import content_by_layer
 from nst import image as img
-from nst.config import Config
 from nst.errors import NstError
+from nst.options.config import Config
 from nst.weights import offline
 from nst.weights.safe_pickle import NumpyUnpickler
 from tests.conftest import shared_path

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from nst import color, reference
-from nst.config import make_config
 from nst.objective import resolved, statistics_of, term_scales, total_variation
+from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.helpers import smooth_image, tiny_weights_file
 

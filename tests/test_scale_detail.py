@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nst import image as img
-from nst.config import make_config
+from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.helpers import SHALLOW, cli_files, smooth_image, tiny_weights_file
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args

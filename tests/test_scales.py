@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nst.config import make_config
 from nst.engine import chunk_sizes
 from nst.errors import NstError
 from nst.events import Stopped
 from nst.network import TINY, TORCHVISION, random_params
+from nst.options.config import make_config
 from nst.scales import scale_iterations, scale_sizes
 from nst.stylize import StyleTransfer
 from tests.helpers import cli_files

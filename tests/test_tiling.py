@@ -9,11 +9,11 @@ import pytest
 
 from nst import color, memory
 from nst.backend import get_backend
-from nst.config import make_config
 from nst.errors import NstError
 from nst.masks import build_guides
 from nst.network import TINY, TORCHVISION, VGG16, VGG19, random_params
 from nst.objective import statistics_of
+from nst.options.config import make_config
 from nst.plan import MEMORY_SHARE, MIN_AUTO_LBFGS_HISTORY
 from nst.stylize import StyleTransfer
 from nst.tiling import TilePlan, plan_tiles, receptive_extent

@@ -41,7 +41,7 @@ from nst.backends.jax.losses import objective, traced_weights
 from nst.backends.jax.tiled import tiled_objective
 from nst.backends.jax.vgg import VGGFeatures
 from nst.objective import LINESEARCH_EVALUATIONS, LossSpec, LossWeights, Targets
-from nst.run_settings import ADAM_BETA1, RunSettings
+from nst.options.run_settings import ADAM_BETA1, RunSettings
 from nst.tiling import TilePlan
 
 

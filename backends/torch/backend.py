@@ -23,7 +23,7 @@ from nst.masks import Guides
 from nst.memory import HostMemoryModel
 from nst.network import Arch, Preprocess
 from nst.objective import LayerStatistics, LossSpec, Targets, statistics_of
-from nst.run_settings import RunSettings
+from nst.options.run_settings import RunSettings
 from nst.tiling import TilePlan, plan_tiles
 
 

@@ -23,7 +23,7 @@ from nst.backends.torch.losses import loss_terms
 from nst.backends.torch.optim import TorchOptimization, run_flags
 from nst.backends.torch.vgg import VGGFeatures
 from nst.objective import LossSpec, Targets
-from nst.run_settings import RunSettings
+from nst.options.run_settings import RunSettings
 
 
 class _Member(TorchOptimization):

@@ -24,7 +24,7 @@ from nst.backends.torch.losses import loss_terms
 from nst.backends.torch.tiled import TiledEvaluation
 from nst.backends.torch.vgg import VGGFeatures
 from nst.objective import LossSpec, Targets
-from nst.run_settings import ADAM_BETA1, RunSettings
+from nst.options.run_settings import ADAM_BETA1, RunSettings
 
 
 class TorchOptimization:

@@ -18,8 +18,8 @@ from nst import image as img
 from nst.backend import resolve_backend
 from nst.batching.jobs import build_jobs, expand_inputs, settings_record
 from nst.batching.manifest import Manifest
-from nst.config import make_config
 from nst.errors import NstError
+from nst.options.config import make_config
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""``nst batch``: its flags, a progress bar over the images, and the exit code.
+"""``nst batch``: its parser (its flags are declared in ``nst.options``), a progress bar over
+the images, and the exit code.
 
 Exit 0 when every job succeeded (or was done already), 1 when some failed (each is listed,
 and recorded in the manifest), 2 for a usage error before anything ran.
@@ -13,13 +14,10 @@ from pathlib import Path
 
 from nst import image as img
 from nst.batching import batch
-from nst.batching.jobs import PAIRINGS, expand_inputs
-from nst.config import PRESETS
-from nst.config_args import add_config_flags, config_from_args, preset_help
-from nst.errors import NstError
-from nst.option_kinds import number
-
-EXIT_SOME_FAILED = 1
+from nst.batching.jobs import expand_inputs
+from nst.errors import EXIT_SOME_FAILED, NstError
+from nst.options.arguments import BATCH, NOT_IN_BATCH
+from nst.options.flags import add_config_flags, add_options, config_from_args, preset_help
 
 
 def add_parser(subcommands) -> None:
@@ -34,74 +32,8 @@ def add_parser(subcommands) -> None:
         epilog=preset_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("contents", metavar="CONTENT", nargs="+", help="content images, folders or globs")
-    parser.add_argument(
-        "-s",
-        "--style",
-        dest="batch_styles",
-        action="append",
-        required=True,
-        metavar="STYLE",
-        help="a style image, folder or glob (repeat for more styles)",
-    )
-    parser.add_argument("-o", "--output", metavar="DIR", help="the output folder (required unless --plan)")
-    parser.add_argument(
-        "--plan",
-        action="store_true",
-        help="print the plan of each content image's run (scales, steps, tiles, memory, time) and exit",
-    )
-    parser.add_argument(
-        "--pairs",
-        default="all",
-        choices=PAIRINGS,
-        help="all: every content in every style; zip: the i-th content in the i-th style (default: all)",
-    )
-    parser.add_argument(
-        "--format", default="png", help="output format: png, jpg, webp, tif, bmp (default: png)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="redo outputs that are done already")
-    parser.add_argument(
-        "--batch-size",
-        type=batch_size,
-        default=1,
-        metavar="N",
-        help="optimise up to N images of one shape together, each exactly as on its own (one "
-        "scale only); auto: what fits the device's memory, 1 on the CPU (default: 1)",
-    )
-    parser.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        default=None,
-        help="run on a Ray cluster: auto ($RAY_ADDRESS, a local `ray start`, else a new local "
-        "instance) or HOST:PORT; one worker per GPU, or per CPU without GPUs",
-    )
-    parser.add_argument(
-        "--ray-return",
-        action="store_true",
-        help="the output folder is not shared with the Ray workers: send them the inputs and "
-        "write their results here",
-    )
-    parser.add_argument(
-        "--retries",
-        type=number(int),
-        default=2,
-        help="with --ray, times a job whose worker died is retried elsewhere (default: 2)",
-    )
-    parser.add_argument("--backend", default=None, help="torch or jax (default: $NST_BACKEND, else torch)")
-    parser.add_argument(
-        "--preset",
-        default="default",
-        choices=tuple(PRESETS),
-        help="a named set of settings, listed below (default: default)",
-    )
-    parser.add_argument(
-        "--device",
-        dest="device",
-        default=None,
-        help="auto, cpu, cuda:N, ...; all: one worker process per accelerator here; a comma "
-        "list (cuda:0,cuda:1 or cpu,cpu): one worker process each (default: auto)",
-    )
-    add_config_flags(parser, skip=("device", "save_every"))
+    add_options(parser, BATCH)
+    add_config_flags(parser, skip=NOT_IN_BATCH)
 
 
 def run(args) -> int:
@@ -175,10 +107,6 @@ def print_plans(args) -> int:
         print(f"{count * per_content} image(s) from {count} content image(s) of {width}x{height} px, each:")
         print_plan(transfer.plan_for((height, width), cfg.loss_spec(1)))
     return 0
-
-
-def batch_size(text: str) -> int | str:
-    return text if text == "auto" else number(int)(text)
 
 
 def _log(message: str) -> None:

@@ -14,9 +14,9 @@ from collections.abc import Callable, Sequence
 from nst.backend import Backend
 from nst.batching.jobs import Job
 from nst.batching.worker import AUTO_BATCH_LIMIT, Worker, lost_entry
-from nst.config import Config
 from nst.devices import parse_device
 from nst.errors import NstError
+from nst.options.config import Config
 
 OnEntry = Callable[[dict], None]
 # How often the driver looks for a worker process that died, in seconds.

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nst import image as img
-from nst.config import Config
 from nst.errors import NstError
+from nst.options.config import Config
 
 # What a folder or glob contributes: files with these suffixes (anything else there is skipped).
 IMAGE_SUFFIXES = (*img.SAVE_FORMATS, ".gif", ".ppm", ".pgm", ".tga")

@@ -20,8 +20,8 @@ from nst import image as img
 from nst.batching.executors import OnEntry, windows
 from nst.batching.jobs import Job
 from nst.batching.worker import Worker, lost_entry
-from nst.config import Config
 from nst.errors import NstError
+from nst.options.config import Config
 
 INSTALL_HINT = "Ray is not installed; install it with: pip install 'nst[ray]'"
 # Seconds to wait for a TCP connection to the cluster's address before calling it unreachable.

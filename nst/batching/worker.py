@@ -23,10 +23,10 @@ import numpy as np
 from nst import engine, memory
 from nst import image as img
 from nst.batching.jobs import Job
-from nst.config import Config
 from nst.engine import Outcome, describe_error
 from nst.errors import NonFiniteLoss
 from nst.events import Stopped
+from nst.options.config import Config
 from nst.plan import MEMORY_SHARE
 from nst.stylize import StyleTransfer
 

@@ -22,9 +22,9 @@ from pydantic import BaseModel
 
 import nst
 from nst.backend import DEFAULT_BACKEND, REGISTRY, get_backend
-from nst.config import PRESETS
 from nst.devices import device_names
 from nst.errors import NstError
+from nst.options.config import PRESETS
 from nst.serve import store as jobs
 from nst.serve.auth import LOGIN_PATH, TOKEN_COOKIE, Access, TokenMiddleware
 from nst.serve.live import Hub

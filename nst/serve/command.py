@@ -1,9 +1,8 @@
-"""``nst serve``: its flags, the token for a non-loopback address, and the server's run."""
+"""``nst serve``: its parser, the token for a non-loopback address, and the server's run."""
 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import socket
 import sys
@@ -11,10 +10,9 @@ import webbrowser
 from pathlib import Path
 
 from nst.errors import NstError
-from nst.option_kinds import number
+from nst.options.arguments import SERVE, studio_data_dir
+from nst.options.flags import add_options
 from nst.serve.auth import is_loopback
-
-DEFAULT_PORT = 8000
 
 
 def add_parser(subcommands) -> None:
@@ -26,38 +24,7 @@ def add_parser(subcommands) -> None:
             "continue, download; jobs queue per device and are kept in --data across restarts."
         ),
     )
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
-    parser.add_argument("--port", type=number(int), default=DEFAULT_PORT, help="port (default: 8000)")
-    parser.add_argument("--backend", default=None, help="torch or jax (default: $NST_BACKEND, else torch)")
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="device(s) to run jobs on, one worker each (default: auto: every GPU, else the CPU)",
-    )
-    parser.add_argument(
-        "--data", default=None, metavar="DIR", help=f"where jobs are kept (default: {default_data_dir()})"
-    )
-    parser.add_argument(
-        "--weights",
-        default=None,
-        help="network weights of every job, a name or a file (default: auto; the page can pick named ones)",
-    )
-    parser.add_argument(
-        "--token", default=None, help="the token a non-loopback --host requires (default: a new random one)"
-    )
-    parser.add_argument("--open", action="store_true", help="open the page in a browser once it is served")
-
-
-def default_data_dir() -> Path:
-    """The user's data folder: $XDG_DATA_HOME (or ~/.local/share), ~/Library/Application
-    Support on macOS, %LOCALAPPDATA% on Windows; then nst/studio."""
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        base = Path(os.environ["LOCALAPPDATA"])
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "nst" / "studio"
+    add_options(parser, SERVE)
 
 
 def run(args) -> int:
@@ -70,9 +37,7 @@ def run(args) -> int:
         raise NstError(
             f"nst serve needs the web extra ({error.name}); install it with: pip install 'nst[web]'"
         ) from None
-    if not 0 <= args.port <= 65535:
-        raise NstError(f"--port must be 0..65535, got {args.port}")
-    data = Path(args.data) if args.data else default_data_dir()
+    data = Path(args.data) if args.data else studio_data_dir()
     try:
         data.mkdir(parents=True, exist_ok=True)
     except OSError as error:

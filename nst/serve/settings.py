@@ -11,16 +11,17 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from nst.config import PRESETS, Config
-from nst.config_args import add_config_flags, config_from_args, describe_default
 from nst.errors import NstError
-from nst.option_kinds import FLAG
+from nst.options.arguments import BACKEND, PRESET
+from nst.options.config import Config, config_options
+from nst.options.flags import Parser, add_config_flags, add_options, config_from_args, describe_default
+from nst.options.kinds import SWITCH
 
-# Options of ``nst stylize`` besides Config's fields.
-EXTRA_OPTIONS = ("preset", "backend")
+# Options of ``nst stylize`` besides Config's fields that a job's settings may give.
+EXTRA_OPTIONS = (PRESET, BACKEND)
 INIT_NAMES = ("content", "recolored", "noise", "style")
 # Options whose values would be files on the server; the studio takes files as uploads only.
 SERVER_FILES = {
@@ -37,22 +38,16 @@ def studio_print_every(devices: list[str]) -> int:
     return 1 if all(device.startswith("cpu") for device in devices) else 5
 
 
-class _SettingsParser(argparse.ArgumentParser):
-    def error(self, message):
-        raise NstError(message)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = _SettingsParser(prog="nst stylize", add_help=False)
-    parser.add_argument("--preset", default="default", choices=tuple(PRESETS))
-    parser.add_argument("--backend", default=None)
+    parser = Parser(prog="nst stylize", add_help=False)
+    add_options(parser, EXTRA_OPTIONS)
     add_config_flags(parser)
     return parser
 
 
 _PARSER = _parser()
-_SWITCHES = {f.name for f in fields(Config) if f.metadata["kind"] is FLAG}
-_OPTIONS = {f.name for f in fields(Config)} | set(EXTRA_OPTIONS)
+_SWITCHES = {o.name for o in config_options() if o.kind is SWITCH}
+_OPTIONS = {o.name for o in (*config_options(), *EXTRA_OPTIONS)}
 
 
 def canonical(settings: Any) -> dict[str, Any]:
@@ -157,16 +152,16 @@ def option_table() -> list[dict[str, Any]]:
     """Every option of ``nst stylize`` for the page's controls: CLI name, default, help,
     choices, and whether it is a switch."""
     rows = []
-    for f in fields(Config):
-        if f.name in SERVER_FILES:
+    for o in config_options():
+        if o.name in SERVER_FILES:
             continue
         rows.append(
             {
-                "name": f.name.replace("_", "-"),
-                "default": describe_default(f.default) if f.default is not None else None,
-                "help": f.metadata["help"],
-                "choices": list(INIT_NAMES if f.name == "init" else f.metadata["choices"] or ()),
-                "switch": f.name in _SWITCHES,
+                "name": o.name.replace("_", "-"),
+                "default": describe_default(o.default) if o.default is not None else None,
+                "help": o.help,
+                "choices": list(INIT_NAMES if o.name == "init" else o.choices or ()),
+                "switch": o.name in _SWITCHES,
             }
         )
     return rows

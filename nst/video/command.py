@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from nst.config import Config
-from nst.config_args import EXIT_INTERRUPTED
+from nst.errors import EXIT_INTERRUPTED
+from nst.options.config import Config
 from nst.stylize import Stopped
 from nst.video.stylize_video import VideoProgress, stylize_video
 

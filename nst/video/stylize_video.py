@@ -25,9 +25,9 @@ from pathlib import Path
 
 from nst import image as img
 from nst.backend import Backend, resolve_backend
-from nst.config import Config, make_config
 from nst.errors import NonFiniteLoss, NstError
 from nst.events import Progress, Stopped
+from nst.options.config import Config, make_config
 from nst.problem import Previous
 from nst.stylize import StyleTransfer
 from nst.video import flow

@@ -1,23 +1,35 @@
-"""Every default of nst, once, with the help text the CLI is generated from.
+"""The options of ``nst stylize``, each declared once: its default, kind, help, choices, range
+and short form in the README's table.
 
-``Config`` is a flat frozen dataclass: one field per user-facing option. The CLI builds its
-flags from the fields (name, default, and the ``kind``, ``help`` and ``choices`` metadata), so
-a default changed here is changed everywhere. Presets are named sets of overrides applied
-before the user's own flags. ``Config.loss_spec`` resolves the options into the objective
-(``nst.objective.LossSpec``) that the backends see.
+``Config`` is a flat frozen dataclass: one field per user-facing option, each field declared
+with ``option`` (``nst.options.option``). The CLI's flags, the checks of ``__post_init__`` and
+the README's table follow the declarations, so a default changed here is changed everywhere
+(the README's table after ``python -m nst.options --readme``). Presets are named sets of
+overrides applied before the user's own flags. ``Config.loss_spec`` resolves the options into
+the objective (``nst.objective.LossSpec``) that the backends see.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
+from functools import cache
 
 from nst.color import COLOR_MODES
 from nst.errors import NstError
 from nst.network import PREPROCESSES
 from nst.objective import LossSpec, layer_weights
-from nst.option_kinds import (
-    FLAG,
+from nst.options.checks import (
+    ALL_AT_LEAST_1,
+    ALL_NON_NEGATIVE,
+    AT_LEAST_1,
+    DECAY,
+    NON_NEGATIVE,
+    POSITIVE,
+    SHARE,
+    ZERO_OR_MORE,
+    Check,
+)
+from nst.options.kinds import (
     FLOAT,
     INT,
     LAYERS,
@@ -25,11 +37,12 @@ from nst.option_kinds import (
     OPTIONAL_FLOATS,
     OPTIONAL_INTS,
     OPTIONAL_PATHS,
-    STR,
+    SWITCH,
+    TEXT,
     WORD_OR_INT,
-    Kind,
 )
-from nst.run_settings import RunSettings
+from nst.options.option import Option, option
+from nst.options.run_settings import RunSettings
 from nst.scales import scale_iterations, scale_sizes
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -37,236 +50,305 @@ CONTENT_LAYERS = ("relu3_2", "relu4_2", "relu5_2")
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 
 
-def _opt(kind: Kind, default, help, choices=None, metavar=None):
-    return field(
-        default=default, metadata={"kind": kind, "help": help, "choices": choices, "metavar": metavar}
-    )
-
-
 @dataclass(frozen=True)
 class Config:
-    size: int = _opt(INT, 512, "longest side of the output in pixels")
+    size: int = option(
+        INT, 512, "longest side of the output in pixels", check=AT_LEAST_1, brief="longest side of the output"
+    )
     # The picture is laid out at the coarsest scale; each finer scale refines it in half the
     # steps (nst/scales.py, docs/quality.md).
-    iterations: int = _opt(
+    iterations: int = option(
         INT,
         300,
         "optimisation steps (L-BFGS iterations or Adam steps) at the coarsest scale (the only "
         "one at --size 362 and below); each finer scale takes half as many",
+        check=AT_LEAST_1,
+        brief="L-BFGS iterations or Adam steps at the coarsest scale; each finer one takes half",
     )
-    scales: int = _opt(
+    scales: int = option(
         INT,
         0,
         "coarse to fine: optimise at this many sizes, each sqrt(2) larger, "
         "ending at --size; 0: auto, from about 256 px (256, 362, 512 at 512 px); 1: one scale",
+        check=Check(lambda n: n >= 0, "0 (auto) or more"),
+        brief="coarse to fine: sizes √2 apart ending at `--size`; auto: from about 256 px",
+        brief_default="0 (auto)",
     )
-    scale_iterations: tuple[int, ...] | None = _opt(
+    scale_iterations: tuple[int, ...] | None = option(
         OPTIONAL_INTS,
         None,
         "steps at each scale, coarsest first, e.g. 300,150,75; without it, --iterations "
         "at the coarsest scale and half as many at each finer one",
+        check=ALL_AT_LEAST_1,
+        brief="steps per scale, coarsest first, e.g. `300,150,75`",
+        brief_default="half the next coarser scale's",
     )
     # The finer scales start from the coarser result upsampled, which has lost the photo's
     # thin structures; its detail band brings them back where they were (docs/quality.md).
-    scale_detail: float = _opt(
+    scale_detail: float = option(
         FLOAT,
         0.0,
         "coarse to fine: add this share of the photo's detail (in the paintings' colours) that "
         "the coarser scale could not hold when moving up a scale; 0: none, 1: all of it",
         metavar="SHARE",
+        check=SHARE,
     )
     # One per content layer: each layer's relative feature error at weight 1 (docs/quality.md).
-    content_weight: float = _opt(FLOAT, 3.0, "alpha: weight of the content loss")
+    content_weight: float = option(
+        FLOAT,
+        3.0,
+        "alpha: weight of the content loss",
+        check=NON_NEGATIVE,
+        brief="alpha and beta ([why](docs/quality.md))",
+    )
     # With 'relative' terms beta/alpha is the weight of relative Gram error against relative
     # feature error, the same for any network; 130 with three content layers dominated the
     # reference implementation's pictures on tubingen x Figure 2 (docs/quality.md).
-    style_weight: float = _opt(FLOAT, 130.0, "beta: weight of the style loss")
+    style_weight: float = option(
+        FLOAT, 130.0, "beta: weight of the style loss", check=NON_NEGATIVE, row_of="content_weight"
+    )
     # Under 'relative' (nst.objective.resolved) the TV term is scaled by the paintings' and the
     # photo's roughness: it smooths a flat painting's style and leaves a busy one's strokes
     # (docs/quality.md).
-    tv_weight: float = _opt(
+    tv_weight: float = option(
         FLOAT,
         1.5,
         "weight of the total-variation smoothness loss (with 'relative': of the output's total "
         "variation over the style images', times the content's over the style images')",
+        check=NON_NEGATIVE,
+        brief="total-variation smoothing, scaled by the painting's and photo's roughness",
     )
     # The paper's relu4_2 with a finer and a coarser layer: the photo's buildings stay sharp
     # where the fine scales add strokes (docs/quality.md).
-    content_layers: tuple[str, ...] = _opt(LAYERS, CONTENT_LAYERS, "layers whose features carry the content")
-    content_layer_weights: tuple[float, ...] | None = _opt(
-        OPTIONAL_FLOATS, None, "per-layer content weights (default: equal, summing to 1)"
+    content_layers: tuple[str, ...] = option(
+        LAYERS,
+        CONTENT_LAYERS,
+        "layers whose features carry the content",
+        brief="comma lists; `NAME:WEIGHT` sets a layer's weight",
     )
-    style_layers: tuple[str, ...] = _opt(LAYERS, STYLE_LAYERS, "layers whose Gram matrices carry the style")
-    style_layer_weights: tuple[float, ...] | None = _opt(
-        OPTIONAL_FLOATS, None, "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)"
+    content_layer_weights: tuple[float, ...] | None = option(
+        OPTIONAL_FLOATS,
+        None,
+        "per-layer content weights (default: equal, summing to 1)",
+        check=ALL_NON_NEGATIVE,
+        brief="the layer weights as a separate list",
+        brief_default="equal",
     )
-    style_blend: tuple[float, ...] | None = _opt(
-        OPTIONAL_FLOATS, None, "weights of the style images in the blended Gram target (default: equal)"
+    style_layers: tuple[str, ...] = option(
+        LAYERS, STYLE_LAYERS, "layers whose Gram matrices carry the style", row_of="content_layers"
     )
-    style_scale: float = _opt(
+    style_layer_weights: tuple[float, ...] | None = option(
+        OPTIONAL_FLOATS,
+        None,
+        "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)",
+        check=ALL_NON_NEGATIVE,
+        brief_default="equal",
+        row_of="content_layer_weights",
+    )
+    style_blend: tuple[float, ...] | None = option(
+        OPTIONAL_FLOATS,
+        None,
+        "weights of the style images in the blended Gram target (default: equal)",
+        check=ALL_NON_NEGATIVE,
+        brief="weights of several style images",
+        brief_default="equal",
+    )
+    style_scale: float = option(
         FLOAT,
         1.0,
         "resize each style image so its longest side is this times --size before its "
         "features are taken (smaller: finer brush strokes)",
+        check=POSITIVE,
+        brief="style images resized to this times `--size` (smaller: finer strokes)",
     )
-    colors: str = _opt(
-        STR,
+    colors: str = option(
+        TEXT,
         "style",
         "colours of the result (Gatys et al. 2017): style (the painting's), luminance "
         "(transfer luminance only, keep the content's colours), histogram (recolour each style "
         "image to the content's colour mean and covariance first)",
         choices=COLOR_MODES,
+        brief="`style`, `luminance` (keep the photo's colours), `histogram`",
     )
-    style_loss: str = _opt(
-        STR,
+    style_loss: str = option(
+        TEXT,
         "gram",
         "style statistic: 'gram' (Gram matrices, the paper) or 'meancov' (per-channel "
         "means and covariances; comparable in scale to gram at the same --style-weight)",
         choices=("gram", "meancov"),
+        brief="`gram` (the paper) or `meancov` (channel means and covariances)",
     )
-    mask: tuple[str, ...] | None = _opt(
+    mask: tuple[str, ...] | None = option(
         OPTIONAL_PATHS,
         None,
         "spatial control: comma list of mask images, one per style image, white where "
         "that style goes (one mask with two styles: the second takes the rest); resized to the "
         "output",
         metavar="MASK[,MASK...]",
+        brief="spatial control: which style goes where",
+        brief_default="none",
     )
-    style_mask: tuple[str, ...] | None = _opt(
+    style_mask: tuple[str, ...] | None = option(
         OPTIONAL_PATHS,
         None,
         "comma list of masks on the style images, one per style, white where to take the "
         "style from (default: all of each)",
         metavar="MASK[,MASK...]",
+        brief_default="none",
+        row_of="mask",
     )
     # Each layer's term relative to its own scale: one default for VGG16, VGG19, Caffe or
     # torchvision preprocessing and any image pair (docs/quality.md, docs/losses.md).
-    normalization: str = _opt(
-        STR,
+    normalization: str = option(
+        TEXT,
         "relative",
         "loss normalisation: 'relative' (each layer's term divided by its value "
         "for zero features, so every layer counts alike and weights suit any network), 'mse' "
         "(Gram / (C*H*W), mean squared error, as most tools) or 'paper' (1/(4 N^2 M^2) and "
         "1/2 sum of squares, Gatys et al. 2016)",
         choices=("relative", "mse", "paper"),
+        brief="`relative` (each term over its value for zero features), `mse`, `paper` (1/(4N²M²))",
     )
     # The photo in the painting's colours: the photo's layout without its sky stuck in a local
     # minimum of the photo's colours (docs/quality.md).
-    init: str = _opt(
-        STR,
+    init: str = option(
+        TEXT,
         "recolored",
         "starting image: content, recolored (the content photo in "
         "the style images' colour mean and covariance), noise (white noise, the "
         "paper), style, or the path of an image",
         metavar="{content,recolored,noise,style,PATH}",
+        brief="`recolored` (the photo in the painting's colours), `content`, `noise` (the paper), "
+        "`style`, a path",
     )
-    optimizer: str = _opt(STR, "lbfgs", "lbfgs (the paper) or adam (less memory)", choices=("lbfgs", "adam"))
-    lr: float | None = _opt(OPTIONAL_FLOAT, None, "step size (default: 1.0 for lbfgs, 0.02 for adam)")
+    optimizer: str = option(
+        TEXT,
+        "lbfgs",
+        "lbfgs (the paper) or adam (less memory)",
+        choices=("lbfgs", "adam"),
+        brief="`lbfgs` (the paper) or `adam` (less memory)",
+    )
+    lr: float | None = option(
+        OPTIONAL_FLOAT,
+        None,
+        "step size (default: 1.0 for lbfgs, 0.02 for adam)",
+        check=POSITIVE,
+        brief="step size",
+        brief_default="1.0 (L-BFGS), 0.02 (Adam)",
+    )
     # Not torch's and optax's 0.999: from noise the first gradients dwarf the later ones, and
     # a ~1000-step memory of them keeps Adam's steps tiny for hundreds of steps; see docs/adam.md.
-    adam_beta2: float = _opt(
+    adam_beta2: float = option(
         FLOAT,
         0.9,
         "Adam's second-moment decay (torch's and optax's default: "
         "0.999, which from noise stalls for hundreds of steps)",
         metavar="BETA2",
+        check=DECAY,
+        brief="Adam's second-moment decay ([why not 0.999](docs/adam.md))",
     )
-    lbfgs_history: int = _opt(INT, 50, "L-BFGS memory: number of past updates kept")
-    precision: str = _opt(
-        STR,
+    lbfgs_history: int = option(
+        INT, 50, "L-BFGS memory: number of past updates kept", check=AT_LEAST_1, brief="L-BFGS memory"
+    )
+    precision: str = option(
+        TEXT,
         "fp32",
         "network arithmetic: fp32; tf32 (GPU matmuls in TensorFloat-32); bf16 (mixed "
         "precision: convolutions in bfloat16, Gram matrices and losses in fp32)",
         choices=("fp32", "tf32", "bf16"),
+        brief="`fp32`, `tf32` (GPU), `bf16` (mixed; emulated and slow on a CPU without AVX512_BF16 "
+        "or AMX, which nst says)",
     )
-    pooling: str = _opt(
-        STR, "max", "pooling in the network: max (VGG) or avg (the paper)", choices=("max", "avg")
+    pooling: str = option(
+        TEXT,
+        "max",
+        "pooling in the network: max (VGG) or avg (the paper)",
+        choices=("max", "avg"),
+        brief="`max` (VGG) or `avg` (the paper)",
     )
-    weights: str = _opt(
-        STR,
+    weights: str = option(
+        TEXT,
         "auto",
         "network weights: auto, vgg19, vgg16, vgg16-offline, or a path "
         "to a .pth, .safetensors or .npz state_dict",
+        brief="`auto`, `vgg19`, `vgg16`, `vgg16-offline`, or a file",
     )
-    preprocess: str = _opt(
-        STR,
+    preprocess: str = option(
+        TEXT,
         "auto",
         "how images become the network's input: torchvision (RGB in [0, 1], ImageNet "
         "mean/std) or caffe (BGR in 0..255 minus the mean pixel, for Caffe-converted weights such "
         "as vgg19-d01eb7cb.pth); auto: a named source's, a file's by its name, else by its "
         "conv1_1 scale",
         choices=("auto", *PREPROCESSES),
+        brief="`torchvision` or `caffe` (BGR, 0..255, mean pixel); auto: from the weights",
     )
-    device: str = _opt(
-        STR,
+    device: str = option(
+        TEXT,
         "auto",
         "device: auto, cpu, cuda, cuda:N, gpu or tpu; several for one image: a comma list "
         "(cuda:0,cuda:1) or all (every GPU or TPU here)",
+        brief="`auto`, `cpu`, `cuda`, `cuda:N`, `gpu`, `tpu`; one image over several: "
+        "`cuda:0,cuda:1` or `all`",
     )
     # Exact, not an approximation: tiled and whole-image loss and gradient are equal
     # (docs/tiling.md), so a poster larger than memory has no seams.
-    tile: str = _opt(
+    tile: str = option(
         WORD_OR_INT,
         "auto",
         "evaluate the image in tiles of N px (with halos; the result is the same, the memory "
         "is a tile's): auto (tile a CPU run only where the whole image would not fit), off, or N",
         metavar="{auto,off,N}",
+        check=Check(
+            lambda tile: tile in ("auto", "off") or (tile.isdigit() and int(tile) >= 1),
+            "auto, off or a tile side in px",
+        ),
+        brief="`auto`, `off` or N: evaluate in tiles of N px, [exactly](docs/tiling.md)",
     )
-    seed: int = _opt(INT, 0, "random seed (noise init); same seed, backend and device: same output")
-    save_every: int = _opt(
-        INT, 0, "write an intermediate image every N steps next to the output (out_0100.png); 0: never"
+    seed: int = option(
+        INT,
+        0,
+        "random seed (noise init); same seed, backend and device: same output",
+        check=ZERO_OR_MORE,
+        brief="same seed, backend and device: same output",
     )
-    print_every: int = _opt(INT, 10, "update the progress line every N steps")
-    ema: float = _opt(
+    save_every: int = option(
+        INT,
+        0,
+        "write an intermediate image every N steps next to the output (out_0100.png); 0: never",
+        check=ZERO_OR_MORE,
+        brief="snapshots and progress every N steps",
+    )
+    print_every: int = option(
+        INT, 10, "update the progress line every N steps", check=AT_LEAST_1, row_of="save_every"
+    )
+    ema: float = option(
         FLOAT,
         0.0,
         "return the exponential moving average of the iterates with this "
         "decay (bias-corrected, updated every step), 0 <= DECAY < 1; 0: off",
         metavar="DECAY",
+        check=DECAY,
+        brief="return the moving average of the iterates with this decay",
+        brief_default="0 (off)",
     )
-    normalize_network: bool = _opt(
-        FLAG,
+    normalize_network: bool = option(
+        SWITCH,
         False,
         "rescale the VGG as the paper did: each filter's mean activation over the "
         "content and style images becomes 1 (the features change scale, so the "
         "loss weights' scale changes too)",
+        brief="the paper's normalised VGG",
     )
 
     def __post_init__(self):
-        for f in fields(self):
-            object.__setattr__(self, f.name, f.metadata["kind"].check(f.name, getattr(self, f.name)))
-        for name in ("size", "iterations", "lbfgs_history", "print_every"):
-            if getattr(self, name) < 1:
-                raise NstError(f"--{_flag(name)} must be at least 1, got {getattr(self, name)}")
-        for name in ("content_weight", "style_weight", "tv_weight"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise NstError(f"--{_flag(name)} must be a non-negative number, got {value}")
-        if not (math.isfinite(self.scale_detail) and 0 <= self.scale_detail <= 1):
-            raise NstError(f"--scale-detail must be a share in [0, 1], got {self.scale_detail}")
-        if self.scales < 0:
-            raise NstError(f"--scales must be 0 (auto) or more, got {self.scales}")
+        declared = config_options()
+        for o in declared:
+            object.__setattr__(self, o.name, o.kind.check(o.name, getattr(self, o.name)))
+        for o in declared:
+            o.check_range(getattr(self, o.name))
         if self.scale_iterations is not None:
-            if not all(isinstance(n, int) and n >= 1 for n in self.scale_iterations):
-                raise NstError(
-                    f"--scale-iterations must be whole numbers of at least 1, got {self.scale_iterations}"
-                )
             _ = self.steps_per_scale  # checks one count per scale
-        for name in ("save_every", "seed"):
-            if getattr(self, name) < 0:
-                raise NstError(f"--{_flag(name)} must be 0 or more, got {getattr(self, name)}")
-        for name in ("ema", "adam_beta2"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and 0 <= value < 1):
-                raise NstError(f"--{_flag(name)} must be a decay in [0, 1), got {value}")
-        for name in ("lr", "style_scale"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise NstError(f"--{_flag(name)} must be a positive number, got {value}")
-        for name in ("content_layer_weights", "style_layer_weights", "style_blend"):
-            values = getattr(self, name)
-            if values is not None and not all(math.isfinite(v) and v >= 0 for v in values):
-                raise NstError(f"--{_flag(name)} must be non-negative numbers, got {values}")
         for layers, weights in (
             (self.content_layers, self.content_layer_weights),
             (self.style_layers, self.style_layer_weights),
@@ -275,26 +357,10 @@ class Config:
                 raise NstError(
                     f"{len(weights)} layer weights given for {len(layers)} layers ({', '.join(layers)})"
                 )
-        if self.tile not in ("auto", "off") and not (self.tile.isdigit() and int(self.tile) >= 1):
-            raise NstError(f"--tile must be auto, off or a tile side in px, got {self.tile!r}")
         if not self.content_layers and not self.style_layers:
             raise NstError("no content and no style layers: nothing to optimise")
         if (self.mask or self.style_mask) and self.style_loss != "gram":
             raise NstError("--mask and --style-mask work with --style-loss gram only")
-        for name in (
-            "style_loss",
-            "normalization",
-            "optimizer",
-            "pooling",
-            "precision",
-            "colors",
-            "preprocess",
-        ):
-            choices = option_choices(name)
-            if getattr(self, name) not in choices:
-                raise NstError(
-                    f"--{_flag(name)} must be one of {', '.join(choices)}, got {getattr(self, name)!r}"
-                )
 
     @property
     def scale_sizes(self) -> tuple[int, ...]:
@@ -337,17 +403,14 @@ class Config:
         )
 
 
-def _field(name):
-    return next(f for f in fields(Config) if f.name == name)
+@cache
+def config_options() -> tuple[Option, ...]:
+    """Config's fields as the options they declare, in their order."""
+    return tuple(replace(f.metadata["option"], name=f.name) for f in fields(Config))
 
 
-def option_choices(name: str) -> tuple[str, ...]:
-    """The values an option with a fixed set of them accepts, e.g. ('lbfgs', 'adam')."""
-    return _field(name).metadata["choices"]
-
-
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
+def config_option(name: str) -> Option:
+    return next(o for o in config_options() if o.name == name)
 
 
 # Named sets of overrides. `gatys2016` is the paper's setting; `default` is Config's defaults.
