@@ -23,7 +23,8 @@ host copy, which is subtracted from the times.
 
 Every output and reference output is checked for structure (bench.structure): the share of
 the photo's edges it keeps, the faces a detector finds in it (ghosts) against the photo's, and
-the judge's content distance per layer. For each reference point, the report gives the style
+the judge's content distance per layer. A reference output larger than --size is scored at
+--size. For each reference point, the report gives the style
 distance that nst's curve (the default and the sweep) reaches at the point's content distance
 and the runs that dominate it.
 
@@ -443,9 +444,15 @@ def load_case(args, name: str) -> CaseImages:
         photo,
         [img.load_image(path) for path in style_files],
         [path.stem for path in style_files],
-        [(reference, path, img.load_image(path)) for reference, path in references],
+        [(reference, path, _at_most(img.load_image(path), args.size)) for reference, path in references],
         f"{photo_name} x {' + '.join(path.name for path in style_files)}",
     )
+
+
+def _at_most(image: np.ndarray, size: int) -> np.ndarray:
+    """A reference output at nst's --size when that is smaller: a 256 px run is held against
+    the reference's 512 px picture scaled to 256 px, with the same detail."""
+    return img.resize_longest(image, size) if max(image.shape[:2]) > size else image
 
 
 def _distances(score: Score) -> str:

@@ -164,3 +164,11 @@ def test_a_scikit_image_photo_is_a_case_content(images_dir):
     assert case.content.shape == (427, 640, 3)
     assert case.described == "skimage.data.rocket() x the_scream.jpg"
     assert case.style_names == ["the_scream"] and case.references == []
+
+
+def test_a_reference_larger_than_the_run_is_scored_at_the_runs_size():
+    from bench.quality import _at_most
+
+    reference = np.zeros((384, 512, 3), np.float32)
+    assert _at_most(reference, 256).shape == (192, 256, 3)
+    assert _at_most(reference, 1024) is reference
