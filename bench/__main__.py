@@ -19,9 +19,9 @@ from pathlib import Path
 from bench.cell import describe_weights, image_sources
 from bench.environment import describe_environment
 from bench.report import add_comparisons, write_markdown, write_plot
+from nst.arch import ARCHS
 from nst.backend import REGISTRY
 from nst.devices import DEVICE_NAME
-from nst.network import ARCHS
 from nst.options.config import config_option
 from nst.options.kinds import whole_numbers
 
@@ -132,16 +132,16 @@ def cells(args):
         }
 
 
-def run_cell(spec: dict) -> dict:
+def run_cell(cell: dict) -> dict:
     """A fresh interpreter per cell: no compile cache, allocator or thread pool carried over.
     Every result names the images and weights the cell was given, whatever its status."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench.cell", json.dumps(spec)],
+        [sys.executable, "-m", "bench.cell", json.dumps(cell)],
         capture_output=True,
         text=True,
         env=os.environ.copy(),
     )
-    inputs = {"images": image_sources(), "weights": describe_weights(spec["network"])}
+    inputs = {"images": image_sources(), "weights": describe_weights(cell["network"])}
     result = _parse_result(done.stdout) if done.returncode == 0 else None
     if result is not None:
         return {**inputs, **result}
@@ -151,7 +151,7 @@ def run_cell(spec: dict) -> dict:
         error.append(f"killed by signal {-done.returncode}")
     elif done.returncode == 0:
         error.append("the cell printed no JSON result")
-    return {**spec, **inputs, "status": "failed", "error": error or [f"exit code {done.returncode}"]}
+    return {**cell, **inputs, "status": "failed", "error": error or [f"exit code {done.returncode}"]}
 
 
 def _parse_result(stdout: str) -> dict | None:
@@ -187,11 +187,11 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     results = []
     partial = args.out / f"{stem}.partial.json"
-    for spec in cells(args):
+    for cell in cells(args):
         label = (
-            f"{spec['backend']:8} {spec['network']} {spec['size']}px {spec['optimizer']} {spec['precision']}"
+            f"{cell['backend']:8} {cell['network']} {cell['size']}px {cell['optimizer']} {cell['precision']}"
         )
-        result = run_cell(spec)
+        result = run_cell(cell)
         results.append(result)
         print(describe(label, result), flush=True)
         # A run cut short (a time limit, Ctrl-C) keeps the cells it finished.

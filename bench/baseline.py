@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nst.network import Arch
+from nst.arch import Arch
 
 
 class _Normalization(nn.Module):

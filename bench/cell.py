@@ -1,4 +1,4 @@
-"""One benchmark cell in a fresh process: `python -m bench.cell '<json spec>'` prints a JSON result.
+"""One benchmark cell in a fresh process: `python -m bench.cell '<json cell>'` prints a JSON result.
 
 A cell this machine cannot run (its framework is not installed, its device is not here) prints
 status "unavailable" with the reason; one it can run prints status "ok" and its measurements.
@@ -29,9 +29,9 @@ import numpy as np
 from bench.flops import peak_fraction, peak_tflops, step_flops
 from nst import hardware
 from nst import image as img
+from nst.arch import ARCHS, TORCHVISION, random_params
 from nst.backend import get_backend
 from nst.errors import NstError
-from nst.network import ARCHS, TORCHVISION, random_params
 from nst.options.config import make_config
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -91,26 +91,26 @@ def load_images(size: int):
     return content, img.resize_to(style, *content.shape[:2])
 
 
-def unavailable_reason(spec: dict) -> str | None:
+def unavailable_reason(cell: dict) -> str | None:
     """Why this machine cannot run the cell (no framework, no such device), or None."""
-    framework = FRAMEWORKS[spec["backend"]]
+    framework = FRAMEWORKS[cell["backend"]]
     if importlib.util.find_spec(framework) is None:
         return f"{framework} is not installed"
-    backend = get_backend("torch" if spec["backend"] == "baseline" else spec["backend"])
+    backend = get_backend("torch" if cell["backend"] == "baseline" else cell["backend"])
     try:
-        backend.resolve_device(spec["device"])  # refuses a device that is not here (NstError)
+        backend.resolve_device(cell["device"])  # refuses a device that is not here (NstError)
     except NstError as error:
         return str(error)
     return None
 
 
-def run_cell(spec: dict) -> dict:
+def run_cell(cell: dict) -> dict:
     cfg = make_config(
-        size=spec["size"],
-        optimizer=spec["optimizer"],
-        precision=spec["precision"],
-        device=spec["device"],
-        seed=spec["seed"],
+        size=cell["size"],
+        optimizer=cell["optimizer"],
+        precision=cell["precision"],
+        device=cell["device"],
+        seed=cell["seed"],
         # Fixed weights, which the tutorial loop shares: a step's cost does not depend on them.
         normalization="mse",
         style_weight=1e6,
@@ -118,11 +118,11 @@ def run_cell(spec: dict) -> dict:
     content, style = load_images(cfg.size)
     loss_spec = cfg.loss_spec(1)
     started = time.perf_counter()
-    params, arch, preprocess = load_network_params(spec["network"])
-    if spec["backend"] == "baseline":
+    params, arch, preprocess = load_network_params(cell["network"])
+    if cell["backend"] == "baseline":
         run, device = _baseline(params, arch, content, style, loss_spec, cfg)
     else:
-        backend = get_backend(spec["backend"])
+        backend = get_backend(cell["backend"])
         net = backend.load_network(params, arch, preprocess, loss_spec.layers, cfg.pooling, cfg.device)
         targets = backend.prepare_targets(net, content, [style], loss_spec)
         run, device = backend.start(net, targets, content, loss_spec, cfg.run_settings()), net.device
@@ -134,9 +134,9 @@ def run_cell(spec: dict) -> dict:
     # The baseline loop does not count its evaluations: None, where nst's runs give a number.
     evaluations_after_first_step = getattr(run, "evaluations", None)
 
-    chunk, per_step, curve, elapsed, done = spec["chunk"], [], [], 0.0, 1
-    while done < spec["steps"]:
-        n = min(chunk, spec["steps"] - done)
+    chunk, per_step, curve, elapsed, done = cell["chunk"], [], [], 0.0, 1
+    while done < cell["steps"]:
+        n = min(chunk, cell["steps"] - done)
         started = time.perf_counter()
         losses = run.advance(n)
         seconds = time.perf_counter() - started
@@ -151,16 +151,16 @@ def run_cell(spec: dict) -> dict:
     evaluations_per_step = (
         None
         if evaluations is None or evaluations_after_first_step is None
-        else (evaluations - evaluations_after_first_step) / (spec["steps"] - 1)
+        else (evaluations - evaluations_after_first_step) / (cell["steps"] - 1)
     )
     # One evaluation per step where the count is unknown: a lower bound for an L-BFGS step.
     achieved_tflops = flops * (1 if evaluations_per_step is None else evaluations_per_step) / median / 1e12
-    kind = device_kind(spec)
+    kind = device_kind(cell)
     return {
-        **spec,
+        **cell,
         "status": "ok",
         "device_name": device,
-        "bf16_emulated": hardware.bf16_emulated(spec["precision"], device),
+        "bf16_emulated": hardware.bf16_emulated(cell["precision"], device),
         "height": height,
         "width": width,
         "setup_seconds": setup_seconds,
@@ -174,19 +174,19 @@ def run_cell(spec: dict) -> dict:
         "evaluations_per_step": evaluations_per_step,
         "achieved_tflops": achieved_tflops,
         "device_kind": kind,
-        "peak_tflops": peak_tflops(kind, spec["precision"]),
-        "peak_fraction": peak_fraction(achieved_tflops, kind, spec["precision"]),
-        "peak_memory_bytes": _peak_memory(spec),
+        "peak_tflops": peak_tflops(kind, cell["precision"]),
+        "peak_fraction": peak_fraction(achieved_tflops, kind, cell["precision"]),
+        "peak_memory_bytes": _peak_memory(cell),
         "final_losses": losses,
         "curve": curve,
     }
 
 
-def device_kind(spec: dict) -> str:
+def device_kind(cell: dict) -> str:
     """The device's model as its framework names it ('NVIDIA H200'), or 'cpu'."""
-    if spec["backend"] == "jax":
-        return get_backend("jax").resolve_device(spec["device"]).device_kind
-    device = get_backend("torch").resolve_device(spec["device"])
+    if cell["backend"] == "jax":
+        return get_backend("jax").resolve_device(cell["device"]).device_kind
+    device = get_backend("torch").resolve_device(cell["device"])
     if device.type == "cuda":
         import torch
 
@@ -214,14 +214,14 @@ def _baseline(params, arch, content, style, loss_spec, cfg):
     return run, str(device)
 
 
-def _peak_memory(spec) -> int:
+def _peak_memory(cell) -> int:
     """Device memory on GPU/TPU, else the process's peak RSS."""
     if "torch" in sys.modules:
         import torch
 
-        if torch.cuda.is_available() and spec["backend"] != "jax":
+        if torch.cuda.is_available() and cell["backend"] != "jax":
             return int(torch.cuda.max_memory_allocated())
-    if spec["backend"] == "jax":
+    if cell["backend"] == "jax":
         import jax
 
         stats = jax.devices()[0].memory_stats() or {}
@@ -231,9 +231,9 @@ def _peak_memory(spec) -> int:
 
 
 def main(argv: list[str]) -> int:
-    spec = json.loads(argv[0])
-    reason = unavailable_reason(spec)
-    print(json.dumps({**spec, "status": "unavailable", "reason": reason} if reason else run_cell(spec)))
+    cell = json.loads(argv[0])
+    reason = unavailable_reason(cell)
+    print(json.dumps({**cell, "status": "unavailable", "reason": reason} if reason else run_cell(cell)))
     return 0
 
 

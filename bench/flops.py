@@ -3,7 +3,7 @@ TFLOP/s of the devices they are measured on."""
 
 from __future__ import annotations
 
-from nst.network import Arch
+from nst.arch import Arch
 
 
 def forward_flops(arch: Arch, layers, height: int, width: int) -> int:

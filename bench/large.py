@@ -82,49 +82,49 @@ def prepared(backend: str, device: str, weights: str, size: int, tile: int | Non
     return StyleTransfer(cfg, backend).prepare(demo_content(), [demo_style()])
 
 
-def measure_evaluation(spec: dict) -> dict:
+def measure_evaluation(case: dict) -> dict:
     """Seconds per loss-and-gradient evaluation of the recolored start, its loss terms and
-    gradient (saved to ``spec['gradient']``), and the process's peak memory."""
-    if spec["tile"] is None:
+    gradient (saved to ``case['gradient']``), and the process's peak memory."""
+    if case["tile"] is None:
         # The whole image is measured even where nst's estimate of a run would refuse it (it
         # counts L-BFGS's pairs, which one evaluation does not hold): the overhead needs its time.
         from nst import memory
 
         memory.machine_memory_bytes = lambda: None
     started = time.perf_counter()
-    transfer = prepared(spec["backend"], spec["device"], spec["weights"], spec["size"], spec["tile"])
+    transfer = prepared(case["backend"], case["device"], case["weights"], case["size"], case["tile"])
     scale, backend = transfer.scale, transfer.backend
     prepare_seconds = time.perf_counter() - started
     image = transfer.initial_image()
     seconds = []
-    for _ in range(1 + spec["evaluations"]):
+    for _ in range(1 + case["evaluations"]):
         started = time.perf_counter()
         gradient = backend.loss_gradient(transfer.net, scale.targets, image, scale.spec, scale.tile)
         seconds.append(time.perf_counter() - started)
     terms = backend.loss_terms(transfer.net, scale.targets, image, scale.spec, scale.tile)
-    np.save(spec["gradient"], gradient)
+    np.save(case["gradient"], gradient)
     return {
         "prepare_seconds": prepare_seconds,
         "first_seconds": seconds[0],
         "seconds": statistics.median(seconds[1:]),
         "terms": terms,
-        "peak_bytes": peak_memory_bytes(spec["device"]),
+        "peak_bytes": peak_memory_bytes(case["device"]),
         "shape": list(image.shape[:2]),
         "arch": transfer.net.arch.name,
     }
 
 
-def measure_poster(spec: dict) -> dict:
+def measure_poster(case: dict) -> dict:
     """A few optimiser steps at the poster's size: seconds per step and peak memory."""
     started = time.perf_counter()
     transfer = prepared(
-        spec["backend"],
-        spec["device"],
-        spec["weights"],
-        spec["size"],
-        spec["tile"],
-        iterations=spec["steps"],
-        optimizer=spec["optimizer"],
+        case["backend"],
+        case["device"],
+        case["weights"],
+        case["size"],
+        case["tile"],
+        iterations=case["steps"],
+        optimizer=case["optimizer"],
         print_every=1,
     )
     prepare_seconds = time.perf_counter() - started
@@ -135,14 +135,14 @@ def measure_poster(spec: dict) -> dict:
         "prepare_seconds": prepare_seconds,
         "step_seconds": [float(s) for s in steps],
         "finite": bool(np.isfinite(result.image).all()),
-        "peak_bytes": peak_memory_bytes(spec["device"]),
+        "peak_bytes": peak_memory_bytes(case["device"]),
         "shape": list(result.image.shape[:2]),
     }
 
 
-def in_child(spec: dict) -> dict:
+def in_child(case: dict) -> dict:
     done = subprocess.run(
-        [sys.executable, "-m", "bench.large", "--measure", json.dumps(spec)], capture_output=True, text=True
+        [sys.executable, "-m", "bench.large", "--measure", json.dumps(case)], capture_output=True, text=True
     )
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1:] or [f"exit {done.returncode}"]}
@@ -152,7 +152,7 @@ def in_child(spec: dict) -> dict:
 def tile_area(shape, tile: int, arch_name: str) -> int:
     """Pixels of all tiles' inputs, halos included, for ``nst.tiling``'s plan at ``shape``
     (the halos grow with the network's depth: VGG19's are wider than VGG16's)."""
-    from nst.network import ARCHS
+    from nst.arch import ARCHS
     from nst.options.config import make_config
     from nst.tiling import plan_tiles
 
@@ -255,8 +255,8 @@ def write_markdown(path: Path, report: dict) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.measure:
-        spec = json.loads(args.measure)
-        result = measure_evaluation(spec) if spec["kind"] == "evaluate" else measure_poster(spec)
+        case = json.loads(args.measure)
+        result = measure_evaluation(case) if case["kind"] == "evaluate" else measure_poster(case)
         print(json.dumps(result))
         return 0
     backends = [b for b in args.backends.split(",") if b]
@@ -274,7 +274,7 @@ def main(argv=None) -> int:
         if args.overhead_size:
             report["evaluations"] += compare(backend, args, args.overhead_size, args.overhead_tiles)
         if args.poster_size:
-            spec = {
+            case = {
                 "kind": "poster",
                 "backend": backend,
                 "device": args.device,
@@ -284,7 +284,7 @@ def main(argv=None) -> int:
                 "steps": args.poster_steps,
                 "optimizer": args.optimizer,
             }
-            report["posters"].append({**spec, **in_child(spec)})
+            report["posters"].append({**case, **in_child(case)})
         print(json.dumps((report["evaluations"] + report["posters"])[-1]), flush=True)
     stem = args.name or f"large-{args.device.split(':')[0]}-{report['date']}"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,10 +16,10 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
+from nst.arch import Arch, Preprocess
 from nst.errors import NstError
 from nst.masks import Guides
 from nst.memory import HostMemoryModel
-from nst.network import Arch, Preprocess
 from nst.objective import LayerStatistics, LossSpec, Targets
 from nst.options.run_settings import RunSettings
 

@@ -109,8 +109,8 @@ def match_luminance(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     A flat source gets the floor of ``match_color_histogram`` so it stays finite."""
     source = np.asarray(source, dtype=np.float64)
     target = np.asarray(target, dtype=np.float64)
-    scale = target.std() / np.sqrt(source.var() + _COVARIANCE_FLOOR)
-    matched = (source - source.mean()) * scale + target.mean()
+    gain = target.std() / np.sqrt(source.var() + _COVARIANCE_FLOOR)
+    matched = (source - source.mean()) * gain + target.mean()
     return np.clip(matched, 0.0, 1.0).astype(np.float32)
 
 

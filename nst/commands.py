@@ -9,10 +9,10 @@ from pathlib import Path
 
 from nst import hardware
 from nst import image as img
+from nst.arch import ARCHS
 from nst.backend import REGISTRY, get_backend
 from nst.errors import EXIT_INTERRUPTED, EXIT_USAGE, NstError
 from nst.events import Progress, Stopped
-from nst.network import ARCHS
 from nst.options.config import make_config
 from nst.options.flags import config_from_args
 from nst.plan import RunPlan

@@ -63,9 +63,9 @@ def demo_style(height: int = 512, width: int = 512, seed: int = 0) -> np.ndarray
         (width * SUPERSAMPLE, height * SUPERSAMPLE), Image.Resampling.NEAREST
     )
     draw = ImageDraw.Draw(canvas)
-    scale = height * width / (512 * 512)
+    area_ratio = height * width / (512 * 512)
     for stroke_width, count, steps in STROKE_PASSES:
-        starts = rng.random((max(1, round(count * scale)), 2)) * (width, height)
+        starts = rng.random((max(1, round(count * area_ratio)), 2)) * (width, height)
         for points, color in zip(_trace(starts, angle, steps, rng), _stroke_colors(starts, region, rng)):
             _paint_stroke(draw, points * SUPERSAMPLE, color, stroke_width * SUPERSAMPLE)
     canvas = canvas.resize((width, height), Image.Resampling.LANCZOS)

@@ -28,50 +28,50 @@ def parse_device(device: str) -> tuple[str, int | None]:
     return platform, None if match.group(2) is None else int(match.group(2))
 
 
-def device_names(spec: str, found: Sequence[str]) -> list[str]:
+def device_names(device_option: str, found: Sequence[str]) -> list[str]:
     """``--device`` for one run as the names of its devices: 'all' is every accelerator in
     ``found`` (a backend's ``devices()``), else its CPU; 'cuda:0,cuda:1' each; 'auto' or one
     name, that one. Checks the names' syntax, not that the devices exist."""
-    if spec == "all":
+    if device_option == "all":
         accelerators = [name for name in found if not name.startswith("cpu")]
         return accelerators or [found[0]]
-    names = [part.strip() for part in spec.split(",")]
+    names = [part.strip() for part in device_option.split(",")]
     if len(names) == 1:
         return names
     if "" in names:
-        raise NstError(f"--device {spec!r} has an empty item; list devices as cuda:0,cuda:1")
+        raise NstError(f"--device {device_option!r} has an empty item; list devices as cuda:0,cuda:1")
     for name in names:
         if name in ("auto", "all"):
-            raise NstError(f"--device {name} stands alone, not in a list (--device {spec!r})")
+            raise NstError(f"--device {name} stands alone, not in a list (--device {device_option!r})")
     platforms = {parse_device(name)[0] for name in names}
     if len(platforms) > 1:
         # A JAX mesh spans one platform; torch's devices share each step's tiles evenly, so a
         # CPU beside a GPU would make every step wait for it.
-        raise NstError(f"--device {spec!r} mixes kinds of device; list devices of one kind")
+        raise NstError(f"--device {device_option!r} mixes kinds of device; list devices of one kind")
     return names
 
 
-def resolve_devices(spec: str, found: Sequence[str], resolve: Callable[[str], T]) -> list[T]:
+def resolve_devices(device_option: str, found: Sequence[str], resolve: Callable[[str], T]) -> list[T]:
     """The framework's devices for ``--device`` (``device_names``), each from the backend's
     ``resolve``: NstError for a device that is not here or one named twice ('cuda' and
     'cuda:0' are one; so are two names the backend resolves to one device, as torch does
     'cpu:0' and 'cpu:1')."""
-    names = device_names(spec, found)
+    names = device_names(device_option, found)
     if len(names) == 1:
         return [resolve(names[0])]
-    _check_distinct(spec, names, [_canonical(name) for name in names])
+    _check_distinct(device_option, names, [_canonical(name) for name in names])
     resolved = [resolve(name) for name in names]
-    _check_distinct(spec, names, resolved)
+    _check_distinct(device_option, names, resolved)
     return resolved
 
 
-def _check_distinct(spec: str, names: Sequence[str], keys: Sequence[object]) -> None:
+def _check_distinct(device_option: str, names: Sequence[str], keys: Sequence[object]) -> None:
     for later in range(len(names)):
         for earlier in range(later):
             if keys[earlier] == keys[later]:
                 first, name = names[earlier], names[later]
                 same = f"{name!r} twice" if first == name else f"{first!r} and {name!r}, one device,"
-                raise NstError(f"--device lists {same} in {spec!r}; list each device once")
+                raise NstError(f"--device lists {same} in {device_option!r}; list each device once")
 
 
 def _canonical(name: str) -> tuple[str, int]:

@@ -166,8 +166,8 @@ def _composite_on_white(rgba: np.ndarray) -> np.ndarray:
 
 def longest_side_shape(height: int, width: int, size: int) -> tuple[int, int]:
     """Height and width with the longest side ``size`` px and the aspect ratio kept (each >= 1)."""
-    scale = size / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
+    ratio = size / max(height, width)
+    return max(1, round(height * ratio)), max(1, round(width * ratio))
 
 
 def resize_longest(image: np.ndarray, size: int) -> np.ndarray:

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from nst import image as img
+from nst.arch import Arch
 from nst.color import luminance
 from nst.errors import NstError
-from nst.network import Arch
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from nst.network import VGG16, Arch
+from nst.arch import VGG16, Arch
 from nst.options.config import CONTENT_LAYERS, PAPER_CONTENT_LAYERS, STYLE_LAYERS
 
 GIB = 2**30

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from nst.network import Arch
+from nst.arch import Arch
 
 
 def normalize_params(
@@ -58,11 +58,11 @@ def rescale(
     previous = np.ones(arch.in_channels)
     for conv, _, width in arch.convs:
         mean = means.get(conv.replace("conv", "relu"))
-        scale = np.ones(width) if mean is None else np.where(mean > 0, mean, 1.0)
+        divisor = np.ones(width) if mean is None else np.where(mean > 0, mean, 1.0)
         weight = np.asarray(params[f"{conv}.weight"], np.float64)
-        out[f"{conv}.weight"] = (weight * previous[None, :, None, None] / scale[:, None, None, None]).astype(
-            np.float32
-        )
-        out[f"{conv}.bias"] = (np.asarray(params[f"{conv}.bias"], np.float64) / scale).astype(np.float32)
-        previous = scale
+        out[f"{conv}.weight"] = (
+            weight * previous[None, :, None, None] / divisor[:, None, None, None]
+        ).astype(np.float32)
+        out[f"{conv}.bias"] = (np.asarray(params[f"{conv}.bias"], np.float64) / divisor).astype(np.float32)
+        previous = divisor
     return out

@@ -108,7 +108,7 @@ def style_normaliser(squared, channels, normalization: str):
         return squared / channels**4
     if normalization == "paper":
         return squared / (4 * channels**2)
-    # 'relative' reaches a backend only if the driver did not resolve it (TermScales.rescale).
+    # 'relative' reaches a backend only if the driver did not resolve it (TermBaselines.divided).
     raise ValueError(f"no style normaliser for {normalization!r}")
 
 
@@ -145,20 +145,20 @@ class Targets(NamedTuple):
 
 
 @dataclass(frozen=True)
-class TermScales:
+class TermBaselines:
     """Each loss term's value for all-zero features of the image, per layer, under 'mse':
     content mean(P^2) of the content features P, style ||A||^2 / C^4 of the blended Gram target
     A; and for the TV term the style images' total variation squared over the content's (see
-    ``resolved``). ``--normalization relative``
-    divides every term by its scale, so each term measures a relative error and one weight
-    suits any network, preprocessing and image pair."""
+    ``resolved``): its baseline. ``--normalization relative`` divides every term by its
+    baseline, so each term measures a relative error and one weight suits any network,
+    preprocessing and image pair."""
 
     content: Mapping[str, float]
     style: Mapping[str, float]
     tv: float = 1.0
 
-    def rescale(self, spec: LossSpec) -> LossSpec:
-        """``spec`` (with 'mse' terms) with each term's weight divided by its scale."""
+    def divided(self, spec: LossSpec) -> LossSpec:
+        """``spec`` (with 'mse' terms) with each term's weight divided by its baseline."""
         return LossSpec(
             content=tuple((l, w / self.content[l]) for l, w in spec.content),
             style=tuple((l, w / self.style[l]) for l, w in spec.style),
@@ -171,12 +171,12 @@ class TermScales:
 
 
 def _floor(value: float) -> float:
-    """A scale of zero (all-zero features, a flat painting) leaves its weight unchanged."""
+    """A baseline of zero (all-zero features, a flat painting) leaves its weight unchanged."""
     return value if value > 0 else 1.0
 
 
 class LayerStatistics(NamedTuple):
-    """What ``TermScales`` needs of an image's features: per layer the mean square of its
+    """What ``TermBaselines`` needs of an image's features: per layer the mean square of its
     C x H x W features and its Gram matrix (C x C, ``LossSpec``'s G = F F^T / M). A backend
     computes them from whole features or tile by tile (``nst.tiling``)."""
 
@@ -194,22 +194,22 @@ def statistics_of(features: Mapping[str, np.ndarray]) -> LayerStatistics:
     return LayerStatistics(mean_square, grams)
 
 
-def term_scales(
+def term_baselines(
     content: LayerStatistics,
     styles: Sequence[LayerStatistics],
     spec: LossSpec,
     tv: float = 1.0,
-) -> TermScales:
-    """``TermScales`` from the content's and the style images' ``LayerStatistics`` and the TV
-    term's scale. With masks or 'meancov' the scale is still the
-    plain blended Gram's: it sets a layer's weight, not its statistic."""
-    scales = {l: _floor(content.mean_square[l]) for l, _ in spec.content}
+) -> TermBaselines:
+    """``TermBaselines`` from the content's and the style images' ``LayerStatistics`` and the
+    TV term's baseline. With masks or 'meancov' the baseline is still the plain blended Gram's:
+    it sets a layer's weight, not its statistic."""
+    content_baselines = {l: _floor(content.mean_square[l]) for l, _ in spec.content}
     style = {}
     for l, _ in spec.style:
         grams = [b * np.asarray(s.gram[l], np.float64) for b, s in zip(spec.style_blend, styles)]
         target = np.sum(grams, axis=0)
         style[l] = _floor(float(np.sum(np.square(target)) / target.shape[0] ** 4))
-    return TermScales(scales, style, _floor(tv))
+    return TermBaselines(content_baselines, style, _floor(tv))
 
 
 def total_variation(image: np.ndarray) -> float:
@@ -226,15 +226,17 @@ def resolved(
     styles: Sequence[np.ndarray],
 ) -> LossSpec:
     """``spec`` as a backend computes it: 'relative' becomes 'mse' terms weighted by the
-    ``TermScales`` of these images (``statistics``: a network's ``LayerStatistics`` of an
+    ``TermBaselines`` of these images (``statistics``: a network's ``LayerStatistics`` of an
     image). The TV term counts the output's roughness in units of the paintings' own, times
     how many times rougher the photo is than the paintings: a flat painting's style is smoothed
     much, a busy one's strokes hardly at all (docs/quality.md)."""
     if spec.normalization != "relative":
         return spec
-    tv_scale = 1.0
+    tv_baseline = 1.0
     if spec.tv:
         painting = sum(b * total_variation(style) for b, style in zip(spec.style_blend, styles))
-        tv_scale = painting * painting / _floor(total_variation(content))
-    scales = term_scales(statistics(content), [statistics(style) for style in styles], spec, tv_scale)
-    return scales.rescale(spec)
+        tv_baseline = painting * painting / _floor(total_variation(content))
+    baselines = term_baselines(
+        statistics(content), [statistics(style) for style in styles], spec, tv_baseline
+    )
+    return baselines.divided(spec)

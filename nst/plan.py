@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from nst import image as img
 from nst import memory
+from nst.arch import Arch
 from nst.errors import NstError
-from nst.network import Arch
 from nst.options.config import Config
 from nst.tiling import plan_tiles
 

@@ -266,10 +266,10 @@ def _prepared(value: T | None) -> T:
     return value
 
 
-def _load_weights(spec: str, preprocess: str):
+def _load_weights(weights_name: str, preprocess: str):
     from nst.weights import load_weights
 
-    return load_weights(spec, preprocess=preprocess)
+    return load_weights(weights_name, preprocess=preprocess)
 
 
 def stylize(

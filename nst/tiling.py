@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nst.arch import Arch
 from nst.errors import NstError
-from nst.network import Arch
 
 
 def receptive_extent(arch: Arch, layers: Sequence[str]) -> int:

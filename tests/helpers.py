@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from safetensors.numpy import save_file
 
-from nst.network import TINY, TORCHVISION, random_params
+from nst.arch import TINY, TORCHVISION, random_params
 from nst.options.config import make_config
 
 # The tiny VGG's first two blocks: a loss that compiles and runs in a blink.

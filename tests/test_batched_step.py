@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from nst.arch import TINY, TORCHVISION, random_params
 from nst.backend import get_backend
-from nst.network import TINY, TORCHVISION, random_params
 from nst.options.config import make_config
 from tests.helpers import SHALLOW, smooth_image
 

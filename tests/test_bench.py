@@ -15,7 +15,7 @@ from bench import multiscale, step_cost
 from bench.environment import describe_environment
 from bench.flops import forward_flops, step_flops
 from bench.report import add_comparisons, write_markdown
-from nst.network import VGG16
+from nst.arch import VGG16
 from tests.helpers import tiny_weights_file
 
 REPO = Path(__file__).resolve().parents[1]
@@ -221,7 +221,7 @@ def test_the_baseline_loop_runs_in_true_fp32_whatever_torch_defaults_to():
     import numpy as np
     import torch
 
-    from nst.network import TINY, random_params
+    from nst.arch import TINY, random_params
     from nst.options.config import make_config
 
     # As PyTorch's default lets cuDNN do on NVIDIA GPUs (conftest turns both off for the tests).

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nst.arch import TINY, random_params
 from nst.backend import get_backend
-from nst.network import TINY, random_params
 from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.conftest import installed_backends

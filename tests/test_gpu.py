@@ -8,8 +8,8 @@ import importlib.util
 import numpy as np
 import pytest
 
+from nst.arch import TORCHVISION, VGG16, random_params
 from nst.backend import get_backend
-from nst.network import TORCHVISION, VGG16, random_params
 from nst.options.config import make_config
 from tests.conftest import installed_backends
 from tests.helpers import smooth_image

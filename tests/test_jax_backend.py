@@ -19,10 +19,10 @@ pytest.importorskip("optax")
 
 import jax  # noqa: E402
 
+from nst.arch import CAFFE, TINY, TORCHVISION, random_params  # noqa: E402
 from nst.backend import get_backend  # noqa: E402
 from nst.backends.jax import optim  # noqa: E402
 from nst.errors import NstError  # noqa: E402
-from nst.network import CAFFE, TINY, TORCHVISION, random_params  # noqa: E402
 from tests.helpers import tiny_problem  # noqa: E402
 
 
@@ -302,7 +302,7 @@ def test_compiled_steps_persist_in_the_nst_cache(tmp_path):
     compilations are kept too."""
     script = (
         "import numpy as np, nst\n"
-        "from nst.network import TINY, random_params\n"
+        "from nst.arch import TINY, random_params\n"
         "from safetensors.numpy import save_file\n"
         f"save_file(random_params(TINY, seed=0), {str(tmp_path / 'tiny.safetensors')!r})\n"
         "rng = np.random.default_rng(0)\n"

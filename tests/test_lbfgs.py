@@ -7,11 +7,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from nst.arch import VGG16  # noqa: E402
 from nst.backend import get_backend  # noqa: E402
 from nst.backends.torch.arrays import to_tensor  # noqa: E402
 from nst.backends.torch.lbfgs import DeviceLBFGS, cubic_minimum  # noqa: E402
 from nst.backends.torch.optim import TorchOptimization  # noqa: E402
-from nst.network import VGG16  # noqa: E402
 from nst.objective import LINESEARCH_EVALUATIONS  # noqa: E402
 from nst.options.config import make_config  # noqa: E402
 

@@ -9,10 +9,10 @@ from PIL import Image
 
 from nst import image as img
 from nst import reference
+from nst.arch import TINY, TORCHVISION, random_params
 from nst.backend import get_backend
 from nst.errors import NstError
 from nst.masks import build_guides, load_masks, pooled
-from nst.network import TINY, TORCHVISION, random_params
 from nst.options.config import make_config
 from tests.helpers import cli_files, smooth_image
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args

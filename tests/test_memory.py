@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from nst import memory
-from nst.network import VGG16, VGG19
+from nst.arch import VGG16, VGG19
 
 MODEL = memory.HostMemoryModel(bytes_per_pixel=2.5 * 1024)
 

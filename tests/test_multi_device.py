@@ -21,10 +21,10 @@ import numpy as np
 import pytest
 
 from nst import devices
+from nst.arch import TINY, TORCHVISION, random_params
 from nst.backend import get_backend
 from nst.errors import NstError
 from nst.masks import build_guides
-from nst.network import TINY, TORCHVISION, random_params
 from nst.options.config import make_config
 from tests.helpers import cli_files, smooth_image, tiny_weights_file
 from tests.test_cli import assert_one_line_error, run_cli, stylize_args

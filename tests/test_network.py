@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nst.arch import TINY, VGG16, VGG19, infer_arch, random_params
 from nst.errors import NstError
-from nst.network import TINY, VGG16, VGG19, infer_arch, random_params
 
 
 def test_layer_names_follow_the_paper():

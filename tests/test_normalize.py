@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nst.arch import TINY, TORCHVISION, random_params
 from nst.backend import get_backend
-from nst.network import TINY, TORCHVISION, random_params
 from nst.normalize import mean_activations, normalize_params, rescale
 from nst.options.config import make_config
 from nst.stylize import StyleTransfer

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from nst import reference
+from nst.arch import CAFFE, TINY, TORCHVISION, random_params
 from nst.backend import get_backend
 from nst.errors import NstError
-from nst.network import CAFFE, TINY, TORCHVISION, random_params
 from nst.options.config import make_config
 from tests.conftest import installed_backends
 from tests.helpers import smooth_image

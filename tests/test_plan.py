@@ -7,10 +7,10 @@ import json
 import pytest
 
 from nst import memory
+from nst.arch import VGG16
 from nst.backend import get_backend
 from nst.cli import main
 from nst.errors import NstError
-from nst.network import VGG16
 from nst.options.config import make_config
 from nst.plan import MEMORY_SHARE, plan_run
 from nst.step_costs import StepCost, estimated_seconds, measured_step_cost

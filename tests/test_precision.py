@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from nst.arch import TINY, TORCHVISION, VGG16, Arch, random_params
 from nst.backend import get_backend
-from nst.network import TINY, TORCHVISION, VGG16, Arch, random_params
 from nst.options.config import make_config
 from tests.conftest import installed_backends
 from tests.helpers import smooth_image, tiny_problem

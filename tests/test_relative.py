@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nst import color, reference
-from nst.objective import resolved, statistics_of, term_scales, total_variation
+from nst.objective import resolved, statistics_of, term_baselines, total_variation
 from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.helpers import smooth_image, tiny_weights_file
@@ -32,7 +32,7 @@ def relative_terms(scale: float) -> dict[str, float]:
 def test_term_scales_are_each_terms_value_for_zero_features():
     spec = make_config(normalization="relative", **LAYERS).loss_spec(2)
     content, style_a, style_b = (random_features(seed) for seed in range(3))
-    scales = term_scales(statistics_of(content), [statistics_of(style_a), statistics_of(style_b)], spec)
+    scales = term_baselines(statistics_of(content), [statistics_of(style_a), statistics_of(style_b)], spec)
     zeros = {l: np.zeros_like(f) for l, f in content.items()}
     targets = reference.style_targets([style_a, style_b], spec)
     for layer in LAYERS["content_layers"]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from nst.arch import TINY, TORCHVISION, random_params
 from nst.engine import chunk_sizes
 from nst.errors import NstError
 from nst.events import Stopped
-from nst.network import TINY, TORCHVISION, random_params
 from nst.options.config import make_config
 from nst.scales import scale_iterations, scale_sizes
 from nst.stylize import StyleTransfer

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from nst import color, memory
+from nst.arch import TINY, TORCHVISION, VGG16, VGG19, random_params
 from nst.backend import get_backend
 from nst.errors import NstError
 from nst.masks import build_guides
-from nst.network import TINY, TORCHVISION, VGG16, VGG19, random_params
 from nst.objective import statistics_of
 from nst.options.config import make_config
 from nst.plan import MEMORY_SHARE, MIN_AUTO_LBFGS_HISTORY

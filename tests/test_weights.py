@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save_file
 
+from nst.arch import CAFFE, TINY, TORCHVISION, VGG16, VGG19, random_params
 from nst.backend import get_backend
 from nst.errors import NstError
-from nst.network import CAFFE, TINY, TORCHVISION, VGG16, VGG19, random_params
 from nst.weights import cache_dir, convert, from_flax, list_sources, load_weights, offline, registry, to_flax
 from nst.weights.convert import (
     FROM_FLAX,

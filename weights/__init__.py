@@ -1,6 +1,6 @@
 """Network weights: named sources, user files, one canonical cache, and format conversion.
 
-``load_weights`` turns a spec (``auto``, a source name from ``list_sources``, or a file path)
+``load_weights`` turns a weights name (``auto``, a source name from ``list_sources``, or a file path)
 into canonical parameters (``conv1_1.weight`` OIHW float32, ...) with their architecture and
 preprocessing (torchvision's or Caffe's input; a file's is known by its name or judged by its
 first layer, unless given). Named sources are converted once into
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nst.arch import CAFFE, PREPROCESSES, TORCHVISION, Arch, Preprocess, infer_arch
 from nst.errors import NstError
-from nst.network import CAFFE, PREPROCESSES, TORCHVISION, Arch, Preprocess, infer_arch
 from nst.weights import offline
 from nst.weights.cache import cache_dir, cached_path, read_canonical, write_canonical
 from nst.weights.convert import from_flax, to_canonical, to_flax
@@ -65,7 +65,9 @@ class SourceInfo:
     location: str
 
 
-def load_weights(spec: str = "auto", *, preprocess: str = "auto", progress: bool = True) -> LoadedWeights:
+def load_weights(
+    weights_name: str = "auto", *, preprocess: str = "auto", progress: bool = True
+) -> LoadedWeights:
     """``auto``, a source name (vgg19, vgg16, vgg16-offline) or a weights file path.
 
     ``preprocess``: auto (the source's; a file's by its name, else by its conv1_1 scale),
@@ -74,16 +76,16 @@ def load_weights(spec: str = "auto", *, preprocess: str = "auto", progress: bool
     if preprocess != "auto":
         if preprocess not in PREPROCESSES:
             raise NstError(f"unknown preprocessing {preprocess!r}; choose auto, {', '.join(PREPROCESSES)}")
-        loaded = load_weights(spec, progress=progress)
+        loaded = load_weights(weights_name, progress=progress)
         chosen = PREPROCESSES[preprocess]
         return replace(loaded, preprocess=chosen, preprocessing=f"{chosen}, set by --preprocess")
-    if spec == "auto":
+    if weights_name == "auto":
         return _load_auto(progress)
-    if spec in SOURCES:
-        return _load_source(SOURCES[spec], progress)
-    path = Path(spec).expanduser()
+    if weights_name in SOURCES:
+        return _load_source(SOURCES[weights_name], progress)
+    path = Path(weights_name).expanduser()
     if not path.exists() and not path.suffix and len(path.parts) == 1:
-        raise NstError(f"unknown weights {spec!r}; choose auto, {', '.join(SOURCES)} or a file path")
+        raise NstError(f"unknown weights {weights_name!r}; choose auto, {', '.join(SOURCES)} or a file path")
     return _load_file(path)
 
 
@@ -191,9 +193,9 @@ def _file_preprocess(path: Path, params: dict[str, np.ndarray]) -> tuple[Preproc
     match = HUB_SHA256_PREFIX.search(path.name)
     if match and match.group(1) in known:
         return known[match.group(1)], "known by its file name"
-    scale = float(np.abs(params["conv1_1.weight"]).mean())
-    judged = CAFFE if scale < CAFFE_CONV1_1_SCALE else TORCHVISION
-    return judged, f"judged by its conv1_1 scale ({scale:.3g})"
+    magnitude = float(np.abs(params["conv1_1.weight"]).mean())
+    judged = CAFFE if magnitude < CAFFE_CONV1_1_SCALE else TORCHVISION
+    return judged, f"judged by its conv1_1 scale ({magnitude:.3g})"
 
 
 def _available_here(source: WeightSource) -> bool:

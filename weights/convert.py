@@ -1,6 +1,6 @@
 """Conversions between the canonical parameters and torchvision / Flax layouts.
 
-Canonical: ``{"conv1_1.weight": OIHW float32, "conv1_1.bias": (O,), ...}`` (nst.network).
+Canonical: ``{"conv1_1.weight": OIHW float32, "conv1_1.bias": (O,), ...}`` (nst.arch).
 torchvision: ``features.<index>.weight`` with the index of the conv in ``VGG.features``.
 Flax: ``{"conv1_1": {"kernel": HWIO, "bias": (O,)}, ...}``, as flax.linen.Conv stores them.
 Every conversion ends in ``infer_arch``, which asserts every key and shape.
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from nst.arch import ARCHS, VGG19, Arch, infer_arch
 from nst.errors import NstError
-from nst.network import ARCHS, VGG19, Arch, infer_arch
 
 # canonical parameter -> (Flax parameter, axes that permute OIHW into HWIO)
 TO_FLAX = {"weight": ("kernel", (2, 3, 1, 0)), "bias": ("bias", (0,))}

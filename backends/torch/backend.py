@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from nst import devices
+from nst.arch import Arch, Preprocess
 from nst.backend import Backend
 from nst.backends.torch.arrays import to_numpy, to_tensor
 from nst.backends.torch.batch import TorchBatchOptimization
@@ -21,7 +22,6 @@ from nst.backends.torch.vgg import VGGFeatures
 from nst.errors import NstError
 from nst.masks import Guides
 from nst.memory import HostMemoryModel
-from nst.network import Arch, Preprocess
 from nst.objective import LayerStatistics, LossSpec, Targets, statistics_of
 from nst.options.run_settings import RunSettings
 from nst.tiling import TilePlan, plan_tiles

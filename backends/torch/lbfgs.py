@@ -143,9 +143,9 @@ class DeviceLBFGS:
         self._steps_taken[slot] = step
         self._grad_changes[slot] = grad_change
         self._inverse_curvatures[slot] = torch.where(kept, 1.0 / curvature, 0.0)
-        scale = curvature / grad_change.dot(grad_change)
+        hessian_scale = curvature / grad_change.dot(grad_change)
         # In place, as the ring: a captured direction reads these very tensors.
-        self._hessian_scale.copy_(torch.where(kept, scale, self._hessian_scale))
+        self._hessian_scale.copy_(torch.where(kept, hessian_scale, self._hessian_scale))
         self._pairs += 1
         self._pairs_on_device.add_(1)
 

@@ -151,7 +151,7 @@ class TiledEvaluation:
     ):
         self.modules, self.targets, self.spec, self.plan = list(modules), targets, spec, plan
         self.module = self.modules[0]
-        self.devices = [module.scale.device for module in self.modules]
+        self.devices = [module.gain.device for module in self.modules]
         self.style_layers = [layer for layer, _ in spec.style]
         self.autocast = autocast
         self.tile_targets, self.tile_inside = [], []

@@ -1,4 +1,4 @@
-"""VGG as a torch module built from ``nst.network.Arch``, cut after the deepest needed layer."""
+"""VGG as a torch module built from ``nst.arch.Arch``, cut after the deepest needed layer."""
 
 from __future__ import annotations
 
@@ -9,16 +9,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nst.network import Arch, Preprocess
+from nst.arch import Arch, Preprocess
 
 
 class VGGFeatures(nn.Module):
     """Frozen VGG features: ``forward(x)`` maps an N x 3 x H x W RGB [0,1] batch to the
-    requested layers' activations. Preprocessing (channel order, scale, mean, std) is the
+    requested layers' activations. Preprocessing (channel order, pixel range, mean, std) is the
     first operation, so callers always work in RGB [0,1]."""
 
     # Buffers (register_buffer in __init__), declared here so that they type as tensors.
-    scale: torch.Tensor
+    gain: torch.Tensor
     shift: torch.Tensor
 
     def __init__(
@@ -35,7 +35,7 @@ class VGGFeatures(nn.Module):
         self.pooling = pooling
         self.sequence = arch.cut(layers)
         self.order = list(preprocess.order)
-        self.register_buffer("scale", _per_channel(preprocess.scale / np.asarray(preprocess.std)))
+        self.register_buffer("gain", _per_channel(preprocess.pixel_max / np.asarray(preprocess.std)))
         self.register_buffer("shift", _per_channel(np.asarray(preprocess.mean) / np.asarray(preprocess.std)))
         self.convs = nn.ModuleDict()
         for name in self.sequence:
@@ -58,7 +58,7 @@ class VGGFeatures(nn.Module):
             # Slices, not an index list: a list becomes a host-to-device copy, which a CUDA
             # graph capture does not allow.
             x = torch.cat([x[:, channel : channel + 1] for channel in self.order], 1)
-        x = x * self.scale - self.shift
+        x = x * self.gain - self.shift
         wanted, out, level = set(self.layers), {}, 0
         for name in self.sequence:
             if name.startswith("conv"):

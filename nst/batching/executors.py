@@ -23,14 +23,14 @@ OnEntry = Callable[[dict], None]
 POLL_SECONDS = 0.5
 
 
-def local_devices(backend: Backend, spec: str) -> list[str]:
+def local_devices(backend: Backend, device_option: str) -> list[str]:
     """``--device`` as a list of worker devices: 'all' is every accelerator here (else the CPU);
     'cuda:0,cuda:1' or 'cpu,cpu' one worker each; one name, one worker."""
-    if spec == "all":
+    if device_option == "all":
         found = backend.devices()
         accelerators = [d for d in found if not d.startswith("cpu")]
         return accelerators or [found[0]]
-    names = [part.strip() for part in spec.split(",") if part.strip()]
+    names = [part.strip() for part in device_option.split(",") if part.strip()]
     if not names:
         raise NstError("--device names no device")
     for name in names:

@@ -40,16 +40,16 @@ class Job:
     key: str
 
 
-def expand_inputs(specs: Sequence[str], what: str) -> list[str]:
+def expand_inputs(inputs: Sequence[str], what: str) -> list[str]:
     """Files as given; a folder's image files (sorted, not recursive); a glob's image files.
     A missing file, an unreadable folder, or a glob or folder without images is an NstError."""
     found: list[str] = []
-    for spec in specs:
-        path = Path(spec)
-        if glob.has_magic(spec):
-            matches = sorted(m for m in glob.glob(spec) if _is_image_name(m) and Path(m).is_file())
+    for item in inputs:
+        path = Path(item)
+        if glob.has_magic(item):
+            matches = sorted(m for m in glob.glob(item) if _is_image_name(m) and Path(m).is_file())
             if not matches:
-                raise NstError(f"{what} pattern {spec!r} matches no image file")
+                raise NstError(f"{what} pattern {item!r} matches no image file")
             found.extend(matches)
         elif path.is_dir():
             try:
@@ -61,9 +61,9 @@ def expand_inputs(specs: Sequence[str], what: str) -> list[str]:
                 raise NstError(f"the {what} folder {path} holds no image file ({', '.join(IMAGE_SUFFIXES)})")
             found.extend(images)
         elif path.exists():
-            found.append(spec)
+            found.append(item)
         else:
-            raise NstError(f"no such {what} file or folder: {spec}")
+            raise NstError(f"no such {what} file or folder: {item}")
     return list(dict.fromkeys(found))  # a file named twice is one input
 
 

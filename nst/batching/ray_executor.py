@@ -96,13 +96,13 @@ def run_on_ray(
             return
         (done,), _ = ray.wait(list(running), num_returns=1)
         actor, window = running.pop(done)
-        tries = window[0].output
+        first_output = window[0].output
         try:
             results = ray.get(done)
         except ray.exceptions.RayActorError as error:
-            attempts[tries] += 1
-            if attempts[tries] > retries:
-                why = f"its Ray worker died {attempts[tries]} times ({type(error).__name__})"
+            attempts[first_output] += 1
+            if attempts[first_output] > retries:
+                why = f"its Ray worker died {attempts[first_output]} times ({type(error).__name__})"
                 for job in window:
                     on_entry(lost_entry(job, why))
             else:
@@ -119,7 +119,7 @@ def run_on_ray(
                     img.save_image(pixels, job.output)
                 except NstError as error:
                     entry["error"] = str(error)
-            entry["attempts"] = attempts[tries] + 1
+            entry["attempts"] = attempts[first_output] + 1
             on_entry(entry)
         idle.append(actor)
 

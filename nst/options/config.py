@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from functools import cache
 
+from nst.arch import PREPROCESSES
 from nst.color import COLOR_MODES
 from nst.errors import NstError
-from nst.network import PREPROCESSES
 from nst.objective import LossSpec, layer_weights
 from nst.options.checks import (
     ALL_AT_LEAST_1,

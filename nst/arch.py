@@ -1,7 +1,7 @@
 """VGG16 and VGG19 described as data, with canonical layer names, and the input preprocessing
 that belongs to a set of weights.
 
-A network is a list of blocks; each block is a run of 3x3 convolutions (given by their output
+An architecture is a list of blocks; each block is a run of 3x3 convolutions (given by their output
 channel counts) followed by a 2x2 pool. Layer names follow the paper's convention:
 ``conv{block}_{index}``, ``relu{block}_{index}``, ``pool{block}``. Parameters are keyed
 ``conv{b}_{i}.weight`` (OIHW, torchvision layout) and ``conv{b}_{i}.bias``.
@@ -94,14 +94,14 @@ ARCHS = {a.name: a for a in (VGG16, VGG19, TINY)}
 class Preprocess:
     """How an RGB [0,1] image becomes the network's input; it belongs to the weights.
 
-    input = (rgb[..., order] * scale - mean) / std, channel by channel.
-    torchvision: RGB, scale 1, ImageNet mean/std. Caffe: BGR, scale 255, mean pixel, std 1.
+    input = (rgb[..., order] * pixel_max - mean) / std, channel by channel.
+    torchvision: RGB, pixel_max 1, ImageNet mean/std. Caffe: BGR, pixel_max 255, mean pixel, std 1.
     """
 
     name: str
     description: str
     order: tuple[int, int, int] = (0, 1, 2)
-    scale: float = 1.0
+    pixel_max: float = 1.0  # the input value of full intensity
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
@@ -114,7 +114,7 @@ CAFFE = Preprocess(
     "caffe",
     "BGR in 0..255 minus the mean pixel",
     order=(2, 1, 0),
-    scale=255.0,
+    pixel_max=255.0,
     mean=(103.939, 116.779, 123.68),
     std=(1.0, 1.0, 1.0),
 )
