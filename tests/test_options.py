@@ -59,7 +59,7 @@ def test_config_refuses_with_the_declared_check(name, value, message):
 
 
 def test_a_declared_check_takes_values_in_its_range():
-    assert config_option("scale_detail").checked(1) == 1.0
+    config_option("scale_detail").check_range(1.0)
     assert make_config(scale_detail=1.0, ema=0.0, scales=0, tile="64").tile_side == 64
 
 

@@ -38,20 +38,16 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return f"--{self.name.replace('_', '-')}"
+        """The long flag, as messages name the option."""
+        return next((f for f in self.flags if f.startswith("--")), f"--{self.name.replace('_', '-')}")
 
     @property
     def positional(self) -> bool:
         return bool(self.flags) and not self.flags[0].startswith("-")
 
-    def checked(self, value: Any) -> Any:
-        """``value`` given to the library as this option: converted to its kind, then refused
-        with one line unless it is one of the choices and within the check."""
-        value = self.kind.check(self.name, value)
-        self.check_range(value)
-        return value
-
     def check_range(self, value: Any) -> None:
+        """Refuse ``value`` (of this option's kind) with one line unless it is one of the
+        choices and within the check; None, an optional option's "derive it", passes."""
         if value is None:
             return
         if self.choices is not None:
@@ -61,5 +57,5 @@ class Option:
 
 
 def option(kind: Kind, default: Any, help: str, **declared: Any) -> Any:
-    """A ``Config`` field declared as an option; its name is the field's (``declared_options``)."""
+    """A ``Config`` field declared as an option; its name is the field's (``config_options``)."""
     return field(default=default, metadata={"option": Option("", kind, default, help, **declared)})
