@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields, replace
 
 from nst.color import COLOR_MODES
 from nst.errors import NstError
-from nst.network import PREPROCESSES
+from nst.network import PREPROCESSES, layer_block
 from nst.objective import LossSpec, layer_weights
 from nst.option_kinds import (
     FLAG,
@@ -35,6 +35,8 @@ from nst.scales import scale_iterations, scale_sizes
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu3_2", "relu4_2", "relu5_2")
 PAPER_CONTENT_LAYERS = ("relu4_2",)
+# Style weight of a layer by its VGG block under 'relative' (blocks not named: 1).
+TAPERED_STYLE_BLOCKS = {4: 0.5, 5: 0.1}
 
 
 def _opt(kind: Kind, default, help, choices=None, metavar=None):
@@ -97,8 +99,14 @@ class Config:
         OPTIONAL_FLOATS, None, "per-layer content weights (default: equal, summing to 1)"
     )
     style_layers: tuple[str, ...] = _opt(LAYERS, STYLE_LAYERS, "layers whose Gram matrices carry the style")
+    # Under 'relative' every layer counts alike, and the deepest layers' Grams then paint the
+    # painting's objects (eyes, faces) into the photo; tapered, they keep its long strokes
+    # (docs/quality.md).
     style_layer_weights: tuple[float, ...] | None = _opt(
-        OPTIONAL_FLOATS, None, "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)"
+        OPTIONAL_FLOATS,
+        None,
+        "per-layer style weights, summing to 1 after scaling (default: with 'relative', 1 in "
+        "blocks 1-3, 0.5 in block 4, 0.1 in block 5; else equal, the paper's w_l = 1/5)",
     )
     style_blend: tuple[float, ...] | None = _opt(
         OPTIONAL_FLOATS, None, "weights of the style images in the blended Gram target (default: equal)"
@@ -321,6 +329,14 @@ class Config:
             self.optimizer, self.step_size, self.lbfgs_history, self.adam_beta2, self.ema, self.precision
         )
 
+    @property
+    def style_weights_by_layer(self) -> tuple[float, ...] | None:
+        """The style layers' weights before scaling; None: equal."""
+        if self.style_layer_weights is None and self.normalization == "relative":
+            blocks = (layer_block(name) for name in self.style_layers)
+            return tuple(1.0 if block is None else TAPERED_STYLE_BLOCKS.get(block, 1.0) for block in blocks)
+        return self.style_layer_weights
+
     def loss_spec(self, n_styles: int = 1) -> LossSpec:
         blend = self.style_blend or (1.0,) * n_styles
         if len(blend) != n_styles:
@@ -329,7 +345,7 @@ class Config:
             raise NstError("--style-blend weights sum to zero")
         return LossSpec(
             content=layer_weights(self.content_layers, self.content_layer_weights, self.content_weight),
-            style=layer_weights(self.style_layers, self.style_layer_weights, self.style_weight),
+            style=layer_weights(self.style_layers, self.style_weights_by_layer, self.style_weight),
             tv=self.tv_weight,
             normalization=self.normalization,
             style_loss=self.style_loss,
