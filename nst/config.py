@@ -72,7 +72,7 @@ class Config:
     # thin structures; its detail band brings them back where they were (docs/quality.md).
     scale_detail: float = _opt(
         FLOAT,
-        0.0,
+        1.0,
         "coarse to fine: add this share of the photo's detail (in the paintings' colours) that "
         "the coarser scale could not hold when moving up a scale; 0: none, 1: all of it",
         metavar="SHARE",
