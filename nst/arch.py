@@ -17,6 +17,14 @@ import numpy as np
 
 from nst.errors import NstError
 
+_LAYER_NAME = re.compile(r"[a-z]+(\d+)_?(\d*)")
+
+
+def layer_block(layer: str) -> int | None:
+    """The VGG block a layer name such as relu4_1 or pool3 is in; None for other names."""
+    match = _LAYER_NAME.fullmatch(layer)
+    return None if match is None else int(match.group(1))
+
 
 @dataclass(frozen=True)
 class Arch:
@@ -56,10 +64,10 @@ class Arch:
     def channels(self, layer: str) -> int:
         """Output channels of a named layer."""
         self.check_layers([layer])
-        match = re.fullmatch(r"[a-z]+(\d+)_?(\d*)", layer)
+        match = _LAYER_NAME.fullmatch(layer)
         if match is None:  # check_layers has refused it already
             raise NstError(f"unknown layer {layer!r}")
-        block, _, index = match.group(1, 1, 2)
+        block, index = match.group(1, 2)
         widths = self.blocks[int(block) - 1]
         return widths[int(index) - 1] if index else widths[-1]
 

@@ -148,8 +148,8 @@ def test_the_cli_writes_the_library_result_of_its_size(inputs, written, backend_
         ),
         pytest.param(("--normalize-network",), {"normalize_network": True}, (), id="normalize-network"),
         pytest.param(
-            ("--scales", "2", "--scale-detail", "1"),
-            {"scales": 2, "scale_detail": 1.0},
+            ("--scales", "2", "--scale-detail", "0"),
+            {"scales": 2, "scale_detail": 0.0},
             ("--scales", "2"),
             id="scale-detail",
         ),
@@ -175,7 +175,7 @@ def test_each_option_changes_the_output_as_the_library_does(
         pytest.param(("--style-blend", "1"), id="style-blend"),  # one style's weight is 1 after normalising
         pytest.param(("--tile", "off"), id="tile-off"),  # --tile auto tiles no 40 px image
         pytest.param(("--adam-beta2", "0.999"), id="beta2-lbfgs"),  # Adam's alone; the run is L-BFGS
-        pytest.param(("--scale-detail", "1"), id="scale-detail-one-scale"),  # no scale to move up to
+        pytest.param(("--scale-detail", "0"), id="scale-detail-one-scale"),  # no scale to move up to
     ],
 )
 def test_options_without_effect_here_leave_the_output_alone(written, backend_name, flags):

@@ -13,7 +13,7 @@ from tests.helpers import cli_files
 
 
 def test_layer_weights_default_equal_and_sum_to_one_times_overall():
-    spec = make_config(style_weight=10.0).loss_spec()
+    spec = make_config(style_weight=10.0, normalization="mse").loss_spec()
     weights = [w for _, w in spec.style]
     assert len(weights) == 5 and all(w == pytest.approx(2.0) for w in weights)
     assert spec.content == (("relu3_2", 1.0), ("relu4_2", 1.0), ("relu5_2", 1.0))  # alpha 3 over 3 layers
@@ -134,3 +134,18 @@ def test_prepare_refuses_no_styles_or_a_bare_source(tmp_path, styles, message):
     transfer = StyleTransfer(make_config(weights=str(weights), size=32), "torch")
     with pytest.raises(NstError, match=message):
         transfer.prepare(content, styles)
+
+
+def test_relative_style_weights_taper_in_the_deepest_blocks_and_other_normalizations_stay_equal():
+    spec = make_config().loss_spec()
+    weights = dict(spec.style)
+    assert weights["relu1_1"] == weights["relu2_1"] == weights["relu3_1"]
+    assert weights["relu4_1"] == pytest.approx(0.5 * weights["relu1_1"])
+    assert weights["relu5_1"] == pytest.approx(0.1 * weights["relu1_1"])
+    assert sum(weights.values()) == pytest.approx(make_config().style_weight)
+    for preset in ("mse", "gatys2016"):
+        assert len(set(dict(make_config(preset).loss_spec().style).values())) == 1
+    given = make_config(style_layer_weights=(1.0,) * 5).loss_spec()
+    assert len(set(dict(given.style).values())) == 1  # asked for: kept
+    shallow = make_config(style_layers=("relu1_1", "relu4_1")).loss_spec()
+    assert dict(shallow.style)["relu4_1"] == pytest.approx(0.5 * dict(shallow.style)["relu1_1"])

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from functools import cache
 
-from nst.arch import PREPROCESSES
+from nst.arch import PREPROCESSES, layer_block
 from nst.color import COLOR_MODES
 from nst.errors import NstError
 from nst.objective import LossSpec, layer_weights
@@ -48,6 +48,8 @@ from nst.scales import scale_iterations, scale_sizes
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYERS = ("relu3_2", "relu4_2", "relu5_2")
 PAPER_CONTENT_LAYERS = ("relu4_2",)
+# Style weight of a layer by its VGG block under 'relative' (blocks not named: 1).
+TAPERED_STYLE_BLOCKS = {4: 0.5, 5: 0.1}
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,12 @@ class Config:
     # thin structures; its detail band brings them back where they were (docs/quality.md).
     scale_detail: float = option(
         FLOAT,
-        0.0,
+        1.0,
         "coarse to fine: add this share of the photo's detail (in the paintings' colours) that "
         "the coarser scale could not hold when moving up a scale; 0: none, 1: all of it",
         metavar="SHARE",
         check=SHARE,
+        brief="share of the photo's detail added back at each finer scale",
     )
     # One per content layer: each layer's relative feature error at weight 1 (docs/quality.md).
     content_weight: float = option(
@@ -131,18 +134,22 @@ class Config:
         None,
         "per-layer content weights (default: equal, summing to 1)",
         check=ALL_NON_NEGATIVE,
-        brief="the layer weights as a separate list",
+        brief="the layer weights as a list",
         brief_default="equal",
     )
     style_layers: tuple[str, ...] = option(
         LAYERS, STYLE_LAYERS, "layers whose Gram matrices carry the style", row_of="content_layers"
     )
+    # Under 'relative' every layer counts alike, and the deepest layers' Grams then paint the
+    # painting's objects (eyes, faces) into the photo; tapered, they keep its long strokes
+    # (docs/quality.md).
     style_layer_weights: tuple[float, ...] | None = option(
         OPTIONAL_FLOATS,
         None,
-        "per-layer style weights (default: equal, summing to 1, the paper's w_l = 1/5)",
+        "per-layer style weights, summing to 1 after scaling (default: with 'relative', 1 in "
+        "blocks 1-3, 0.5 in block 4, 0.1 in block 5; else equal, the paper's w_l = 1/5)",
         check=ALL_NON_NEGATIVE,
-        brief_default="equal",
+        brief_default="style: ½ block 4, ⅒ block 5",
         row_of="content_layer_weights",
     )
     style_blend: tuple[float, ...] | None = option(
@@ -387,6 +394,14 @@ class Config:
             self.optimizer, self.step_size, self.lbfgs_history, self.adam_beta2, self.ema, self.precision
         )
 
+    @property
+    def style_weights_by_layer(self) -> tuple[float, ...] | None:
+        """The style layers' weights before scaling; None: equal."""
+        if self.style_layer_weights is None and self.normalization == "relative":
+            blocks = (layer_block(name) for name in self.style_layers)
+            return tuple(1.0 if block is None else TAPERED_STYLE_BLOCKS.get(block, 1.0) for block in blocks)
+        return self.style_layer_weights
+
     def loss_spec(self, n_styles: int = 1) -> LossSpec:
         blend = self.style_blend or (1.0,) * n_styles
         if len(blend) != n_styles:
@@ -395,7 +410,7 @@ class Config:
             raise NstError("--style-blend weights sum to zero")
         return LossSpec(
             content=layer_weights(self.content_layers, self.content_layer_weights, self.content_weight),
-            style=layer_weights(self.style_layers, self.style_layer_weights, self.style_weight),
+            style=layer_weights(self.style_layers, self.style_weights_by_layer, self.style_weight),
             tv=self.tv_weight,
             normalization=self.normalization,
             style_loss=self.style_loss,
