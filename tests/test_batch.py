@@ -373,8 +373,8 @@ def test_a_batched_run_matches_one_image_at_a_time(photos, capsys):
     assert batched["broken--starry.png"]["error"] and batched["wide--starry.png"]["batch"] == 1
     for name in (f"p{i}--starry.png" for i in range(3)):
         assert (
-            batched[name]["batch"] == 3 and batched[name]["steps"] == alone[name]["steps"] == 2 * 2 + 2
-        )  # coarse scale: twice the steps
+            batched[name]["batch"] == 3 and batched[name]["steps"] == alone[name]["steps"] == 2 + 1
+        )  # the coarse scale's --iterations 2, then half as many
         for term in ("content", "style", "total"):
             assert batched[name]["losses"][term] == pytest.approx(alone[name]["losses"][term], rel=1e-4)
         # Each image of the batch went to its own photo's output: as alone, up to a batched

@@ -271,7 +271,8 @@ def test_a_size_too_large_for_memory_is_one_line(files):
     done = subprocess.run(
         [sys.executable, "-c", capped_cli, *args], capture_output=True, text=True, timeout=300
     )
-    assert_one_line_error(done.returncode, done.stderr, "out of memory on the host", "--size 40000")
+    # Numpy (on the host) or the framework (on cpu) fails first, at whichever scale outgrows 4 GiB.
+    assert_one_line_error(done.returncode, done.stderr, "out of memory on", "--size 40000")
     assert not (files[0] / "out.png").exists()
 
 
