@@ -586,12 +586,26 @@ def benchmark(args) -> int:
     # Outputs go to a folder per bench run; its name is the report's stem without the device,
     # which is known only once nst has run.
     run_stem = "-".join(filter(None, ("quality", args.name, started_on)))
-    cases = [run_case(args, name, runner, judge, run_stem, fast) for name in args.cases]
-    environment = describe_environment(runner.device)
-    report = {
-        "environment": environment,
+    cases: list[dict] = []
+    for name in args.cases:
+        cases.append(run_case(args, name, runner, judge, run_stem, fast))
+        # Rewritten after every case: a run stopped partway keeps the cases it finished.
+        report = _report(args, backend, runner.device, cases)
+        paths = write_report(report, args.out / _stem(args, runner.device, started_on))
+        print(f"wrote {', '.join(map(str, paths))}", flush=True)
+    return 0
+
+
+def _stem(args, device: str, started_on: str) -> str:
+    word = device_word(device, describe_environment(device))
+    return "-".join(filter(None, ("quality", word, args.name, started_on)))
+
+
+def _report(args, backend: str, device: str, cases: list[dict]) -> dict:
+    return {
+        "environment": describe_environment(device),
         "backend": backend,
-        "device": runner.device,
+        "device": device,
         "quick": args.quick,
         "size": args.size,
         "sweep": None
@@ -617,10 +631,6 @@ def benchmark(args) -> int:
         },
         "cases": cases,
     }
-    stem = "-".join(filter(None, ("quality", device_word(runner.device, environment), args.name, started_on)))
-    paths = write_report(report, args.out / stem)
-    print(f"wrote {', '.join(map(str, paths))}")
-    return 0
 
 
 # -------------------------------------------------------------------------------------- scoring

@@ -224,6 +224,25 @@ def test_quick_run_writes_json_markdown_png_and_contact_sheet(tmp_path, capsys):
         assert plot.width > 400
 
 
+def test_a_run_stopped_partway_keeps_the_cases_it_finished(tmp_path, monkeypatch):
+    real_run_case = quality.run_case
+    finished = []
+
+    def second_case_is_stopped(args, name, *rest):
+        if finished:
+            raise KeyboardInterrupt
+        finished.append(name)
+        return real_run_case(args, name, *rest)
+
+    monkeypatch.setattr(quality, "run_case", second_case_is_stopped)
+    argv = ["--quick", "--cases", "scream,face", "--out", str(tmp_path / "results")]
+    with pytest.raises(KeyboardInterrupt):
+        quality.main(argv + ["--outputs", str(tmp_path / "out")])
+    (json_path,) = (tmp_path / "results").glob("quality-cpu-quick-*.json")
+    assert [case["name"] for case in json.loads(json_path.read_text())["cases"]] == ["scream"]
+    assert "| scream | default |" in json_path.with_suffix(".md").read_text()
+
+
 def test_score_prints_both_distances(tmp_path, capsys):
     content, style = tmp_path / "c.png", tmp_path / "s.png"
     img.save_image(smooth_image(48, 64, seed=1), content)
