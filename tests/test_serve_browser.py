@@ -26,6 +26,7 @@ from playwright.sync_api import sync_playwright  # noqa: E402
 from bench.serve import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from nst.demo import demo_content, demo_style  # noqa: E402
 from nst.image import resize_longest, save_image  # noqa: E402
+from nst.options.config import Config  # noqa: E402
 from nst.serve.app import Studio, create_app  # noqa: E402
 from tests.helpers import SHALLOW, tiny_weights_file  # noqa: E402
 
@@ -81,6 +82,9 @@ def test_make_a_picture_watch_it_stop_download_and_find_it_in_the_gallery(tmp_pa
             page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
             page.set_default_timeout(WAIT_MS)
             page.goto(url)
+            # The photo-painting slider starts at its middle: the CLI's default beta.
+            beta = f"β {Config().style_weight:g}"
+            page.wait_for_function(f"document.querySelector('#style-weight-value').textContent === '{beta}'")
             page.set_input_files("#content-file", str(photo))
             page.set_input_files("#style-file", str(painting))
             page.fill("#size", "64")

@@ -5,10 +5,10 @@
 const $ = (id) => document.getElementById(id);
 // The options the main controls set; "More options" lists the rest.
 const MAIN_OPTIONS = ["size", "iterations", "style-weight", "colors", "style-scale", "device", "style-blend"];
-const DEFAULT_STYLE_WEIGHT = 130;
 
 const studio = {
   options: null,          // /api/options
+  defaultStyleWeight: 1,  // the CLI's default beta, from /api/options
   content: null,          // {file, url}
   styles: [],             // [{file, url, weight}]
   inputsChanged: true,    // inputs picked since the selected job was sent
@@ -25,11 +25,11 @@ const studio = {
 // The slider's middle is the CLI's default beta; each end is a hundredfold less or more.
 function styleWeight() {
   const t = Number($("balance").value);
-  return Number((DEFAULT_STYLE_WEIGHT * Math.pow(10, (t - 50) / 25)).toPrecision(3));
+  return Number((studio.defaultStyleWeight * Math.pow(10, (t - 50) / 25)).toPrecision(3));
 }
 
 function balanceFor(weight) {
-  return Math.round(50 + 25 * Math.log10(weight / DEFAULT_STYLE_WEIGHT));
+  return Math.round(50 + 25 * Math.log10(weight / studio.defaultStyleWeight));
 }
 
 function colors() {
@@ -483,6 +483,7 @@ async function setup() {
   const options = await response.json();
   studio.options = options;
   const byName = Object.fromEntries(options.options.map((o) => [o.name, o]));
+  studio.defaultStyleWeight = byName["style-weight"].default;
   $("size").value = byName.size.default;
   $("iterations").value = byName.iterations.default;
   $("style-scale").value = byName["style-scale"].default;
