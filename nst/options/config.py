@@ -105,10 +105,10 @@ class Config:
         brief="alpha and beta ([why](docs/quality.md))",
     )
     # With 'relative' terms beta/alpha is the weight of relative Gram error against relative
-    # feature error, the same for any network; 130 with three content layers dominated the
-    # reference implementation's pictures on tubingen x Figure 2 (docs/quality.md).
+    # feature error, the same for any network; 70 with the tapered style layers keeps a face's
+    # likeness and the photo's layout on photos the Figure 2 study had not seen (docs/quality.md).
     style_weight: float = option(
-        FLOAT, 130.0, "beta: weight of the style loss", check=NON_NEGATIVE, row_of="content_weight"
+        FLOAT, 70.0, "beta: weight of the style loss", check=NON_NEGATIVE, row_of="content_weight"
     )
     # Under 'relative' (nst.objective.resolved) the TV term is scaled by the paintings' and the
     # photo's roughness: it smooths a flat painting's style and leaves a busy one's strokes
