@@ -219,6 +219,18 @@ def total_variation(image: np.ndarray) -> float:
     return float((np.sum(np.square(np.diff(x, axis=0))) + np.sum(np.square(np.diff(x, axis=1)))) / x.size)
 
 
+def contrast(image: np.ndarray) -> float:
+    """The variance of an H x W x C image's values, the mean over its channels."""
+    x = np.asarray(image, np.float64)
+    return float(x.reshape(-1, x.shape[-1]).var(axis=0).mean())
+
+
+def roughness(total_variation_of_image: float, contrast_of_image: float) -> float:
+    """An image's total variation in units of its own contrast: the same strokes at any
+    brightness and contrast have the same roughness."""
+    return total_variation_of_image / _floor(contrast_of_image)
+
+
 def resolved(
     spec: LossSpec,
     statistics: Callable[[np.ndarray], LayerStatistics],
@@ -228,14 +240,20 @@ def resolved(
     """``spec`` as a backend computes it: 'relative' becomes 'mse' terms weighted by the
     ``TermBaselines`` of these images (``statistics``: a network's ``LayerStatistics`` of an
     image). The TV term counts the output's roughness in units of the paintings' own, times
-    how many times rougher the photo is than the paintings: a flat painting's style is smoothed
-    much, a busy one's strokes hardly at all (docs/quality.md)."""
+    the square of how many times rougher the photo is than the paintings, each image's
+    roughness in units of its own contrast: a flat painting's style is smoothed much, a busy
+    one's strokes hardly at all, and a dark, low-contrast painting is not taken for a flat one
+    (docs/quality.md)."""
     if spec.normalization != "relative":
         return spec
     tv_baseline = 1.0
     if spec.tv:
         painting = sum(b * total_variation(style) for b, style in zip(spec.style_blend, styles))
-        tv_baseline = painting * painting / _floor(total_variation(content))
+        painting_contrast = sum(b * contrast(style) for b, style in zip(spec.style_blend, styles))
+        photo_rougher = roughness(total_variation(content), contrast(content)) / _floor(
+            roughness(painting, painting_contrast)
+        )
+        tv_baseline = painting / _floor(photo_rougher * photo_rougher)
     baselines = term_baselines(
         statistics(content), [statistics(style) for style in styles], spec, tv_baseline
     )

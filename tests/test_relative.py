@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nst import color, reference
-from nst.objective import resolved, statistics_of, term_baselines, total_variation
+from nst.objective import contrast, resolved, statistics_of, term_baselines, total_variation
 from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.helpers import smooth_image, tiny_weights_file
@@ -50,30 +50,53 @@ def test_total_variation_is_the_mean_squared_neighbour_difference():
     assert total_variation(np.full((4, 4, 3), 0.7)) == 0
 
 
+def test_contrast_is_the_mean_channel_variance():
+    image = np.zeros((2, 2, 3))
+    image[0, :, 0] = 1.0  # channel 0 half ones: variance 1/4; the others flat
+    assert contrast(image) == pytest.approx(0.25 / 3)
+    assert contrast(np.full((4, 4, 3), 0.7)) == pytest.approx(0, abs=1e-20)
+
+
+def _relative_tv(photo, styles, blend=None, tv_weight=5.0):
+    cfg = make_config(normalization="relative", tv_weight=tv_weight, style_blend=blend, **LAYERS)
+    features = random_features(0)
+    return resolved(cfg.loss_spec(len(styles)), lambda image: statistics_of(features), photo, styles).tv
+
+
+def roughness_of(image):
+    return total_variation(image) / contrast(image)
+
+
 def test_relative_tv_scales_with_the_paintings_and_the_photos_roughness():
-    # The TV term is the output's roughness over the painting's, times how many times rougher
-    # the photo is: a flat painting's style is smoothed much more than a busy one's strokes.
+    # The TV term is the output's roughness over the painting's, times the square of how many
+    # times rougher the photo is, each in units of its own contrast: a flat painting's style is
+    # smoothed much more than a busy one's strokes.
     rng = np.random.default_rng(0)
     rough, smooth, photo = rng.random((16, 16, 3)), smooth_image(16, 16, 1), smooth_image(16, 16, 2)
     assert total_variation(rough) > 10 * total_variation(smooth)
-
-    def spec_for(styles, blend=None):
-        cfg = make_config(normalization="relative", tv_weight=5.0, style_blend=blend, **LAYERS)
-        features = {id(image): random_features(seed) for seed, image in enumerate([rough, smooth, photo])}
-        return resolved(
-            cfg.loss_spec(len(styles)), lambda image: statistics_of(features[id(image)]), photo, styles
-        )
-
     for style in (rough, smooth):
-        scale = total_variation(style) ** 2 / total_variation(photo)
-        assert spec_for([style]).tv * scale == pytest.approx(5.0)
-    ratio = spec_for([smooth]).tv / spec_for([rough]).tv
-    assert ratio == pytest.approx((total_variation(rough) / total_variation(smooth)) ** 2)
-    blended = spec_for([rough, smooth], blend=(3.0, 1.0)).tv
+        photo_rougher = roughness_of(photo) / roughness_of(style)
+        expected = 5.0 / total_variation(style) * photo_rougher**2
+        assert _relative_tv(photo, [style]) == pytest.approx(expected)
+    assert _relative_tv(photo, [smooth]) > 100 * _relative_tv(photo, [rough])
+    blended = _relative_tv(photo, [rough, smooth], blend=(3.0, 1.0))
     painting = 0.75 * total_variation(rough) + 0.25 * total_variation(smooth)
-    assert blended == pytest.approx(5.0 * total_variation(photo) / painting**2)
+    painting_contrast = 0.75 * contrast(rough) + 0.25 * contrast(smooth)
+    photo_rougher = roughness_of(photo) / (painting / painting_contrast)
+    assert blended == pytest.approx(5.0 / painting * photo_rougher**2)
     absolute = make_config(normalization="mse", tv_weight=5.0, **LAYERS).loss_spec(1)
     assert resolved(absolute, None, rough, [rough]).tv == 5.0
+
+
+def test_a_dark_low_contrast_painting_is_not_taken_for_a_flat_one():
+    # The same strokes at a third of the contrast: the output's roughness still counts in the
+    # painting's own units (TV / 9), but the painting is no smoother than before, so the TV
+    # weight grows 9 times, not the 81 times its squared TV would give.
+    rng = np.random.default_rng(1)
+    painting, photo = 0.2 + 0.6 * smooth_image(32, 32, 3), rng.random((32, 32, 3))
+    dark = 0.1 + (painting - 0.2) / 3
+    assert roughness_of(dark) == pytest.approx(roughness_of(painting))
+    assert _relative_tv(photo, [dark]) / _relative_tv(photo, [painting]) == pytest.approx(9.0)
 
 
 def test_relative_terms_do_not_depend_on_the_features_scale():
