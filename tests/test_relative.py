@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from nst import color, reference
-from nst.objective import contrast, resolved, statistics_of, term_baselines, total_variation
+from nst.objective import (
+    MOST_PHOTO_ROUGHER,
+    contrast,
+    resolved,
+    statistics_of,
+    term_baselines,
+    total_variation,
+)
 from nst.options.config import make_config
 from nst.stylize import StyleTransfer
 from tests.helpers import smooth_image, tiny_weights_file
@@ -97,6 +104,16 @@ def test_a_dark_low_contrast_painting_is_not_taken_for_a_flat_one():
     dark = 0.1 + (painting - 0.2) / 3
     assert roughness_of(dark) == pytest.approx(roughness_of(painting))
     assert _relative_tv(photo, [dark]) / _relative_tv(photo, [painting]) == pytest.approx(9.0)
+
+
+def test_a_grainy_photo_on_a_flat_painting_does_not_drown_the_style():
+    # Noise is far rougher than two flat fields of colour; the ratio stops at
+    # MOST_PHOTO_ROUGHER, so the TV weight stays that many squared times the painting's own.
+    grain = 0.5 + 0.08 * np.random.default_rng(2).standard_normal((32, 32, 3))
+    flat = np.concatenate([np.full((32, 16, 3), 0.9), np.full((32, 16, 3), 0.1)], axis=1)
+    assert roughness_of(grain) / roughness_of(flat) > 5 * MOST_PHOTO_ROUGHER
+    expected = 5.0 / total_variation(flat) * MOST_PHOTO_ROUGHER**2
+    assert _relative_tv(grain, [flat]) == pytest.approx(expected)
 
 
 def test_relative_terms_do_not_depend_on_the_features_scale():
