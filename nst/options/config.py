@@ -86,10 +86,11 @@ class Config:
         brief_default="half the next coarser scale's",
     )
     # The finer scales start from the coarser result upsampled, which has lost the photo's
-    # thin structures; its detail band brings them back where they were (docs/quality.md).
+    # thin structures; its detail band brings them back where they were. Half of it keeps them
+    # and leaves the last scale more of the painting (docs/quality.md).
     scale_detail: float = option(
         FLOAT,
-        1.0,
+        0.5,
         "coarse to fine: add this share of the photo's detail (in the paintings' colours) that "
         "the coarser scale could not hold when moving up a scale; 0: none, 1: all of it",
         metavar="SHARE",
