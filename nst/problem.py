@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -123,6 +123,11 @@ class Problem:
         self.scale = self.at(plan)
         return self.scale
 
+    def spec_at(self, size: int) -> LossSpec:
+        """The objective at the scale of longest side ``size``: its own style layers' weights
+        (``Config.style_weights_by_layer``), 'relative' still unresolved."""
+        return replace(self.spec, style=self.cfg.style_terms(size))
+
     def inputs_at(self, size: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
         """The content for longest side ``size``; what the network sees of it and of the styles.
 
@@ -167,7 +172,7 @@ class Problem:
             self.spec.style_blend,
         )
         statistics = functools.partial(self.net.statistics, tile=plan.tile)
-        spec = resolved(self.spec, statistics, content_input, styles)
+        spec = resolved(self.spec_at(plan.size), statistics, content_input, styles)
         previous, temporal = None, None
         if self.previous is not None:
             height, width = content.shape[:2]

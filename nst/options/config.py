@@ -50,6 +50,12 @@ CONTENT_LAYERS = ("relu3_2", "relu4_2", "relu5_2")
 PAPER_CONTENT_LAYERS = ("relu4_2",)
 # Style weight of a layer by its VGG block under 'relative' (blocks not named: 1).
 TAPERED_STYLE_BLOCKS = {4: 0.5, 5: 0.1}
+# At the coarsest of several scales, where the picture is laid out, blocks 4 and 5 see whole
+# objects of the painting (an eye, a face) and paint them into the photo. Blocks 1-3 carry the
+# style there at twice beta, which keeps as much of the painting; the finer scales add the deep
+# blocks' long strokes (docs/quality.md).
+LAYOUT_STYLE_BLOCKS = {4: 0.0, 5: 0.0}
+LAYOUT_STYLE_GAIN = 2.0
 
 
 @dataclass(frozen=True)
@@ -143,15 +149,16 @@ class Config:
         LAYERS, STYLE_LAYERS, "layers whose Gram matrices carry the style", row_of="content_layers"
     )
     # Under 'relative' every layer counts alike, and the deepest layers' Grams then paint the
-    # painting's objects (eyes, faces) into the photo; tapered, they keep its long strokes
-    # (docs/quality.md).
+    # painting's objects (eyes, faces) into the photo; tapered, and off where the picture is laid
+    # out (LAYOUT_STYLE_BLOCKS), they keep its long strokes (docs/quality.md).
     style_layer_weights: tuple[float, ...] | None = option(
         OPTIONAL_FLOATS,
         None,
         "per-layer style weights, summing to 1 after scaling (default: with 'relative', 1 in "
-        "blocks 1-3, 0.5 in block 4, 0.1 in block 5; else equal, the paper's w_l = 1/5)",
+        "blocks 1-3, 0.5 in block 4, 0.1 in block 5, and at the coarsest of several scales "
+        "blocks 1-3 only, at twice beta; else equal, the paper's w_l = 1/5)",
         check=ALL_NON_NEGATIVE,
-        brief_default="style: ½ block 4, ⅒ block 5",
+        brief_default="style: ½ block 4, ⅒ block 5; coarsest scale: blocks 1-3, 2β",
         row_of="content_layer_weights",
     )
     style_blend: tuple[float, ...] | None = option(
@@ -396,13 +403,37 @@ class Config:
             self.optimizer, self.step_size, self.lbfgs_history, self.adam_beta2, self.ema, self.precision
         )
 
-    @property
-    def style_weights_by_layer(self) -> tuple[float, ...] | None:
-        """The style layers' weights before scaling; None: equal."""
-        if self.style_layer_weights is None and self.normalization == "relative":
-            blocks = (layer_block(name) for name in self.style_layers)
-            return tuple(1.0 if block is None else TAPERED_STYLE_BLOCKS.get(block, 1.0) for block in blocks)
-        return self.style_layer_weights
+    def lays_out_without_deep_blocks(self, size: int | None) -> bool:
+        """Whether the scale of longest side ``size`` is the coarsest of several and takes its
+        style from blocks 1-3 only: with the default layer weights under 'relative', and some
+        style layer outside blocks 4 and 5 to carry it."""
+        sizes = self.scale_sizes
+        return (
+            size is not None
+            and len(sizes) > 1
+            and size == sizes[0]
+            and self.style_layer_weights is None
+            and self.normalization == "relative"
+            and sum(self._weights_by_block(LAYOUT_STYLE_BLOCKS)) > 0
+        )
+
+    def style_weights_by_layer(self, size: int | None = None) -> tuple[float, ...] | None:
+        """The style layers' weights before scaling at the scale of longest side ``size``
+        (None: a finer scale); None: equal. An explicit --style-layer-weights holds at every
+        scale."""
+        if self.style_layer_weights is not None or self.normalization != "relative":
+            return self.style_layer_weights
+        layout = self.lays_out_without_deep_blocks(size)
+        return self._weights_by_block(LAYOUT_STYLE_BLOCKS if layout else TAPERED_STYLE_BLOCKS)
+
+    def _weights_by_block(self, by_block: dict[int, float]) -> tuple[float, ...]:
+        blocks = (layer_block(name) for name in self.style_layers)
+        return tuple(1.0 if block is None else by_block.get(block, 1.0) for block in blocks)
+
+    def style_terms(self, size: int | None = None) -> tuple[tuple[str, float], ...]:
+        """(layer, weight) of the style terms at the scale of longest side ``size``."""
+        gain = LAYOUT_STYLE_GAIN if self.lays_out_without_deep_blocks(size) else 1.0
+        return layer_weights(self.style_layers, self.style_weights_by_layer(size), gain * self.style_weight)
 
     def loss_spec(self, n_styles: int = 1) -> LossSpec:
         blend = self.style_blend or (1.0,) * n_styles
@@ -412,7 +443,7 @@ class Config:
             raise NstError("--style-blend weights sum to zero")
         return LossSpec(
             content=layer_weights(self.content_layers, self.content_layer_weights, self.content_weight),
-            style=layer_weights(self.style_layers, self.style_weights_by_layer, self.style_weight),
+            style=self.style_terms(),
             tv=self.tv_weight,
             normalization=self.normalization,
             style_loss=self.style_loss,
