@@ -125,7 +125,7 @@ class Problem:
 
     def spec_at(self, size: int) -> LossSpec:
         """The objective at the scale of longest side ``size``: its own style layers' weights
-        (``Config.style_weights_by_layer``), 'relative' still unresolved."""
+        (``Config.style_terms``), 'relative' still unresolved."""
         return replace(self.spec, style=self.cfg.style_terms(size))
 
     def inputs_at(self, size: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:

@@ -403,37 +403,24 @@ class Config:
             self.optimizer, self.step_size, self.lbfgs_history, self.adam_beta2, self.ema, self.precision
         )
 
-    def lays_out_without_deep_blocks(self, size: int | None) -> bool:
-        """Whether the scale of longest side ``size`` is the coarsest of several and takes its
-        style from blocks 1-3 only: with the default layer weights under 'relative', and some
-        style layer outside blocks 4 and 5 to carry it."""
-        sizes = self.scale_sizes
-        return (
-            size is not None
-            and len(sizes) > 1
-            and size == sizes[0]
-            and self.style_layer_weights is None
-            and self.normalization == "relative"
-            and sum(self._weights_by_block(LAYOUT_STYLE_BLOCKS)) > 0
-        )
-
-    def style_weights_by_layer(self, size: int | None = None) -> tuple[float, ...] | None:
-        """The style layers' weights before scaling at the scale of longest side ``size``
-        (None: a finer scale); None: equal. An explicit --style-layer-weights holds at every
-        scale."""
+    def style_terms(self, size: int | None = None) -> tuple[tuple[str, float], ...]:
+        """(layer, weight) of the style terms at the scale of longest side ``size`` (None: a
+        finer scale). An explicit --style-layer-weights, or a normalisation other than
+        'relative', holds at every scale; else the coarsest of several scales takes its style
+        from blocks 1-3 only, where some style layer lies outside blocks 4 and 5 to carry it."""
         if self.style_layer_weights is not None or self.normalization != "relative":
-            return self.style_layer_weights
-        layout = self.lays_out_without_deep_blocks(size)
-        return self._weights_by_block(LAYOUT_STYLE_BLOCKS if layout else TAPERED_STYLE_BLOCKS)
+            return layer_weights(self.style_layers, self.style_layer_weights, self.style_weight)
+        layout = self._weights_by_block(LAYOUT_STYLE_BLOCKS)
+        sizes = self.scale_sizes
+        if len(sizes) > 1 and size == sizes[0] and sum(layout) > 0:
+            return layer_weights(self.style_layers, layout, LAYOUT_STYLE_GAIN * self.style_weight)
+        return layer_weights(
+            self.style_layers, self._weights_by_block(TAPERED_STYLE_BLOCKS), self.style_weight
+        )
 
     def _weights_by_block(self, by_block: dict[int, float]) -> tuple[float, ...]:
         blocks = (layer_block(name) for name in self.style_layers)
         return tuple(1.0 if block is None else by_block.get(block, 1.0) for block in blocks)
-
-    def style_terms(self, size: int | None = None) -> tuple[tuple[str, float], ...]:
-        """(layer, weight) of the style terms at the scale of longest side ``size``."""
-        gain = LAYOUT_STYLE_GAIN if self.lays_out_without_deep_blocks(size) else 1.0
-        return layer_weights(self.style_layers, self.style_weights_by_layer(size), gain * self.style_weight)
 
     def loss_spec(self, n_styles: int = 1) -> LossSpec:
         blend = self.style_blend or (1.0,) * n_styles
