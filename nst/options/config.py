@@ -69,7 +69,7 @@ class Config:
         INT,
         300,
         "optimisation steps (L-BFGS iterations or Adam steps) at the coarsest scale (the only "
-        "one at --size 362 and below); each finer scale takes half as many",
+        "one below --size 362); each finer scale takes half as many",
         check=AT_LEAST_1,
         brief="L-BFGS iterations or Adam steps at the coarsest scale; each finer one takes half",
     )
