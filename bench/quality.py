@@ -31,7 +31,8 @@ and the runs that dominate it.
 Writes bench/results/quality-<device>[-<name>]-<date>.{json,md,png}, and nst's outputs and
 one contact sheet per case (every image side by side, labelled with its distances) as PNG
 under --outputs (default out/quality, ignored by git: images made from the paintings are not
-committed). `--score OUTPUT... --content C --style S [--style S2]` scores images only.
+committed). `--score OUTPUT... --content C --style S [--style S2] [--size N]` scores images
+only, each taken down to N px first where it is larger.
 """
 
 from __future__ import annotations
@@ -132,7 +133,8 @@ def parse_args(argv=None):
         "--size",
         type=int,
         default=None,
-        help=f"nst's longest side in px (default: 512; --quick: {QUICK_SIZE})",
+        help=f"nst's longest side in px (default: 512; --quick: {QUICK_SIZE}); with --score: "
+        "each image larger than this is taken down to it first, as the reference outputs are",
     )
     parser.add_argument(
         "--sweep",
@@ -216,6 +218,7 @@ def parse_args(argv=None):
     if args.save_every < 0:
         parser.error(f"--save-every must be 0 or more, got {args.save_every}")
     args.cases = _case_names(parser, args.cases or (QUICK_CASE if args.quick else ",".join(VISIBLE_CASES)))
+    args.score_size = args.size
     args.size = args.size or (QUICK_SIZE if args.quick else Config().size)
     args.name = args.name or ("quick" if args.quick else None)
     # Built now, so that a bad option stops the bench before any run.
@@ -450,8 +453,8 @@ def load_case(args, name: str) -> CaseImages:
 
 
 def _at_most(image: np.ndarray, size: int) -> np.ndarray:
-    """A reference output at nst's --size when that is smaller: a 256 px run is held against
-    the reference's 512 px picture scaled to 256 px, with the same detail."""
+    """An image at ``size`` px when it is larger: a 256 px run is held against the reference's
+    512 px picture scaled to 256 px, with the same detail."""
     return img.resize_longest(image, size) if max(image.shape[:2]) > size else image
 
 
@@ -637,11 +640,13 @@ def _report(args, backend: str, device: str, cases: list[dict]) -> dict:
 
 
 def score_images(args) -> int:
-    """--score: one line per image, with its two distances."""
+    """--score: one line per image, with its two distances; with --size, each image larger than
+    it taken down to it first (a 1024 px output held beside a 512 px one)."""
     judge = Judge()
     target = judge.target(img.load_image(args.content), [img.load_image(path) for path in args.style])
     for path in args.score:
-        score = judge.score(img.load_image(path), target)
+        image = img.load_image(path)
+        score = judge.score(image if args.score_size is None else _at_most(image, args.score_size), target)
         print(f"{path}: content distance {score.content:.4f}, style distance {score.style:.4f}")
     return 0
 

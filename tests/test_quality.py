@@ -260,6 +260,28 @@ def test_score_prints_both_distances(tmp_path, capsys):
     assert float(s_of_photo) > 0 and float(c_of_painting) > 0
 
 
+def test_score_at_a_size_takes_larger_images_down_first(tmp_path, capsys):
+    content, style, output = (tmp_path / f"{name}.png" for name in ("c", "s", "o"))
+    img.save_image(smooth_image(48, 64, seed=1), content)
+    img.save_image(smooth_image(48, 64, seed=2), style)
+    rng = np.random.default_rng(3)
+    img.save_image(rng.uniform(0, 1, (96, 128, 3)).astype(np.float32), output)
+    taken_down = tmp_path / "by-hand.png"
+    img.save_image(img.resize_longest(img.load_image(output), 32), taken_down)
+
+    def distances(*extra):
+        argv = ["--score", str(output), str(taken_down), "--content", str(content), "--style", str(style)]
+        assert quality.main(argv + list(extra)) == 0
+        lines = capsys.readouterr().out.splitlines()
+        return [[float(word.rstrip(",")) for word in line.split()[-4::3]] for line in lines]
+
+    full, by_hand = distances()
+    assert full[1] > by_hand[1] + 0.01  # noise taken down to 32 px is another picture to the judge
+    at_32, by_hand_at_32 = distances("--size", "32")
+    assert by_hand_at_32 == by_hand  # already 32 px: left as it is
+    assert at_32 == pytest.approx(by_hand, abs=2e-3)  # the PNG by hand is rounded to 8 bits
+
+
 def test_parse_config_reads_options_as_nst_stylize_does():
     pairs = ["init=noise", "iterations=30", "style_layers=relu1_1:2,relu2_1"]
     cfg = quality.parse_config(pairs, {"size": 64})
